@@ -1,0 +1,9 @@
+//! M2m for burn: data sets, models, RON recipes and burn-train training on the CPU
+//! (Flex) backend or, with the `cuda` feature, on NVIDIA GPUs.
+
+pub mod backend;
+pub mod data;
+pub mod fs;
+pub mod model;
+pub mod recipe;
+pub mod train;

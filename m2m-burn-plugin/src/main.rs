@@ -1,0 +1,105 @@
+//! The `m2m` command line: check and train RON recipes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use m2m_burn_plugin::backend::BackendChoice;
+use m2m_burn_plugin::recipe::{load_recipe, to_ron};
+use m2m_burn_plugin::train::{train_recipe, Progress};
+
+#[derive(Parser)]
+#[command(name = "m2m", version, about = "M2m and imbalanced-classification baselines on burn")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct RecipeArgs {
+    /// The RON recipe file.
+    recipe: PathBuf,
+    /// Override a field, e.g. `--set dataset.ratio=50` or `--set schedule.epochs=3` (repeatable).
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    overrides: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a recipe and print it fully resolved (bases and overrides applied).
+    Check(RecipeArgs),
+    /// Train a recipe; an interrupted run resumes from its run directory.
+    Train {
+        #[command(flatten)]
+        args: RecipeArgs,
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        backend: BackendChoice,
+        /// Plain log lines even on a terminal (no dashboard).
+        #[arg(long)]
+        no_dashboard: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Check(a) => {
+            let recipe = load_recipe(&a.recipe, &a.overrides)?;
+            print!("{}", to_ron(&recipe.raw));
+            Ok(())
+        }
+        Command::Train { args, backend, no_dashboard } => {
+            let recipe = load_recipe(&args.recipe, &args.overrides)?;
+            let progress = if no_dashboard { Progress::Log } else { Progress::Auto };
+            let outcome = match backend {
+                BackendChoice::Cpu => train_recipe::<m2m_burn_plugin::backend::Cpu>(&recipe, Default::default(), progress)?,
+                BackendChoice::Cuda { device } => train_cuda(&recipe, device, progress)?,
+            };
+            let m = &outcome.metrics;
+            println!("run: {}", outcome.run_dir.display());
+            println!(
+                "last epoch {}: test bACC {:.4}, GM {:.4}, minor {:.4}",
+                m.last.epoch,
+                m.last.test.balanced_accuracy,
+                m.last.test.geometric_mean,
+                m.last.test.minor.unwrap_or(f64::NAN)
+            );
+            println!(
+                "best val epoch {}: test bACC {:.4}, GM {:.4}, minor {:.4}{}",
+                m.best_val.epoch,
+                m.best_val.test.balanced_accuracy,
+                m.best_val.test.geometric_mean,
+                m.best_val.test.minor.unwrap_or(f64::NAN),
+                if m.selected_on_test { " (selected on the test set)" } else { "" }
+            );
+            Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn train_cuda(recipe: &m2m_burn_plugin::recipe::Recipe, device: usize, progress: Progress) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
+    m2m_burn_plugin::backend::probe_cuda(device)?;
+    train_recipe::<m2m_burn_plugin::backend::Gpu>(recipe, burn::backend::cuda::CudaDevice::new(device), progress)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn train_cuda(_: &m2m_burn_plugin::recipe::Recipe, _: usize, _: Progress) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
+    anyhow::bail!("this m2m was built without CUDA support; rebuild with `cargo build --release --features cuda`")
+}

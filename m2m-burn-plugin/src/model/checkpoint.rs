@@ -1,0 +1,114 @@
+//! Saving and loading classifiers with a metadata sidecar, so that a checkpoint of the
+//! wrong architecture, class count or shape is refused with a clear error instead of
+//! loading silently (burn 0.21's `load_record` does not check shapes).
+
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::{ModelSpec, Net};
+
+/// Written next to every model file as `<name>.meta.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub spec: ModelSpec,
+    /// Parameter shapes in visiting order.
+    pub shapes: Vec<Vec<usize>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: cannot read checkpoint: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}: cannot write checkpoint: {reason}")]
+    Write { path: PathBuf, reason: String },
+    #[error("{path}: checkpoint does not match the model: {reason}")]
+    Mismatch { path: PathBuf, reason: String },
+}
+
+struct Shapes(Vec<Vec<usize>>);
+
+impl<B: Backend> ModuleVisitor<B> for Shapes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.0.push(param.lazy_shape().to_vec());
+    }
+}
+
+/// Shapes of all float parameters, in visiting order.
+pub fn param_shapes<B: Backend, M: Module<B>>(model: &M) -> Vec<Vec<usize>> {
+    let mut v = Shapes(Vec::new());
+    model.visit(&mut v);
+    v.0
+}
+
+fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
+    NamedMpkFileRecorder::new()
+}
+
+fn meta_path(path: &Path) -> PathBuf {
+    path.with_extension("meta.json")
+}
+
+/// Saves `model` to `path` (`.mpk` is appended by burn) plus its metadata sidecar.
+pub fn save_classifier<B: Backend>(model: &Net<B>, spec: &ModelSpec, path: &Path) -> Result<(), CheckpointError> {
+    let write_err = |reason: String| CheckpointError::Write { path: path.to_path_buf(), reason };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| write_err(e.to_string()))?;
+    }
+    let meta = ModelMeta { spec: spec.clone(), shapes: param_shapes(model) };
+    let json = serde_json::to_string_pretty(&meta).map_err(|e| write_err(e.to_string()))?;
+    crate::fs::write_atomic(&meta_path(path), json.as_bytes()).map_err(|e| write_err(e.to_string()))?;
+    model.clone().save_file(path.to_path_buf(), &recorder()).map_err(|e| write_err(e.to_string()))
+}
+
+/// Loads a model saved by [`save_classifier`] and checks it against `spec`.
+pub fn load_classifier<B: Backend>(spec: &ModelSpec, path: &Path, device: &B::Device) -> Result<Net<B>, CheckpointError> {
+    let mismatch = |reason: String| CheckpointError::Mismatch { path: path.to_path_buf(), reason };
+    let read_err = |reason: String| CheckpointError::Read { path: path.to_path_buf(), reason };
+    let meta_file = meta_path(path);
+    let meta_text = std::fs::read_to_string(&meta_file)
+        .map_err(|e| read_err(format!("metadata {} is unreadable ({e}); was it saved by m2m?", meta_file.display())))?;
+    let meta: ModelMeta = serde_json::from_str(&meta_text)
+        .map_err(|e| read_err(format!("metadata {} is corrupt: {e}", meta_file.display())))?;
+    if meta.spec.architecture != spec.architecture
+        || meta.spec.num_classes != spec.num_classes
+        || meta.spec.in_channels != spec.in_channels
+        || meta.spec.cosine_head != spec.cosine_head
+    {
+        return Err(mismatch(format!(
+            "checkpoint holds {:?} (cosine head {}) with {} input channels and {} classes, expected {:?} (cosine head {}) with {} input channels and {} classes",
+            meta.spec.architecture, meta.spec.cosine_head, meta.spec.in_channels, meta.spec.num_classes,
+            spec.architecture, spec.cosine_head, spec.in_channels, spec.num_classes
+        )));
+    }
+    let fresh: Net<B> = spec.init(device);
+    let expected = param_shapes(&fresh);
+    let record = {
+        use burn::record::Recorder;
+        let file = path.with_extension("mpk");
+        // A record whose tensor ranks do not fit panics inside burn; turn that into an error.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Recorder::<B>::load::<<Net<B> as Module<B>>::Record>(&recorder(), file.clone(), device)
+        }))
+        .map_err(|_| mismatch("tensor ranks do not fit the model".into()))?
+        .map_err(|e| read_err(e.to_string()))?
+    };
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fresh.load_record(record)))
+        .map_err(|_| mismatch("tensors do not fit the model".into()))?;
+    let got = param_shapes(&loaded);
+    if got != expected {
+        let first = got.iter().zip(&expected).position(|(a, b)| a != b).unwrap_or(0);
+        return Err(mismatch(format!(
+            "parameter #{first} has shape {:?}, the model needs {:?} ({} vs {} parameters)",
+            got.get(first),
+            expected.get(first),
+            got.len(),
+            expected.len()
+        )));
+    }
+    Ok(loaded)
+}

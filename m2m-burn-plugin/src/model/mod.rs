@@ -1,0 +1,134 @@
+//! Models: ResNet-32 (CIFAR style), a small CNN, the cosine head, a BatchNorm with an
+//! explicit evaluation mode, and the [`Classifier`] trait that M2m and the trainer use.
+
+mod batch_norm;
+mod checkpoint;
+mod normed_linear;
+mod resnet;
+mod small_cnn;
+
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+pub use batch_norm::BatchNorm2d;
+pub use checkpoint::{load_classifier, param_shapes, save_classifier, CheckpointError, ModelMeta};
+pub use normed_linear::NormedLinear;
+pub use resnet::{Head, ResNet32};
+pub use small_cnn::SmallCnn;
+
+/// Whether normalisation layers use batch statistics (and update running ones) or
+/// running statistics only. `Eval` is honoured on autodiff backends too, which M2m's
+/// input-space optimisation through f and g needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// An image classifier that M2m and the trainer can drive: images in [0, 1] in, logits
+/// out, with an explicit [`Mode`].
+///
+/// Implement it for your own burn model to train it with this crate; use
+/// [`BatchNorm2d`] instead of `burn::nn::BatchNorm` so that `Mode::Eval` works on
+/// autodiff backends.
+pub trait Classifier<B: Backend>: Module<B> {
+    /// Logits `[batch, classes]` for images `[batch, channels, height, width]` in [0, 1].
+    fn logits(&self, images: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2>;
+    fn num_classes(&self) -> usize;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Architecture {
+    ResNet32,
+    SmallCnn,
+}
+
+/// What to build: architecture, head, input shape and normalisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub architecture: Architecture,
+    /// The cosine ("normed linear") head of LDAM instead of a linear one.
+    pub cosine_head: bool,
+    pub in_channels: usize,
+    pub num_classes: usize,
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+#[derive(Module, Debug)]
+pub enum Backbone<B: Backend> {
+    ResNet32(ResNet32<B>),
+    SmallCnn(SmallCnn<B>),
+}
+
+/// Our classifier: per-channel input normalisation inside the model (as M2m's
+/// `InputNormalize`), so training and translation both work in [0, 1] pixel space.
+#[derive(Module, Debug)]
+pub struct Net<B: Backend> {
+    backbone: Backbone<B>,
+    #[module(skip)]
+    mean: Vec<f32>,
+    #[module(skip)]
+    std: Vec<f32>,
+    num_classes: usize,
+}
+
+impl ModelSpec {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Net<B> {
+        let backbone = match self.architecture {
+            Architecture::ResNet32 => {
+                Backbone::ResNet32(ResNet32::new(self.in_channels, self.num_classes, self.cosine_head, device))
+            }
+            Architecture::SmallCnn => {
+                Backbone::SmallCnn(SmallCnn::new(self.in_channels, self.num_classes, self.cosine_head, device))
+            }
+        };
+        let net = Net { backbone, mean: self.mean.clone(), std: self.std.clone(), num_classes: self.num_classes };
+        materialize(&net);
+        net
+    }
+}
+
+struct Materialize;
+
+impl<B: Backend> burn::module::ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
+/// Draws every lazily initialised parameter now. burn 0.21 initialises parameters on
+/// first access, and a clone taken before that draws its own values: a model saved or
+/// copied (M2m's g, a checkpoint) before its first forward would differ from the model.
+pub fn materialize<B: Backend, M: Module<B>>(model: &M) {
+    model.visit(&mut Materialize);
+}
+
+impl<B: Backend> Net<B> {
+    /// `(x - mean) / std` per channel. M2m's wrapper clamps to [0, 1] first; our inputs are
+    /// always in [0, 1] (augmentation and translation both clamp), where that clamp is the
+    /// identity with gradient 1, so it is left out.
+    fn normalize(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let device = x.device();
+        let c = self.mean.len();
+        let mean = Tensor::<B, 1>::from_floats(self.mean.as_slice(), &device).reshape([1, c, 1, 1]);
+        let std = Tensor::<B, 1>::from_floats(self.std.as_slice(), &device).reshape([1, c, 1, 1]);
+        x.sub(mean).div(std)
+    }
+}
+
+impl<B: Backend> Classifier<B> for Net<B> {
+    fn logits(&self, images: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {
+        let x = self.normalize(images);
+        match &self.backbone {
+            Backbone::ResNet32(m) => m.forward(x, mode),
+            Backbone::SmallCnn(m) => m.forward(x, mode),
+        }
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+}

@@ -1,0 +1,40 @@
+//! A small, fast CNN for quick CPU runs: three 3x3 convolutions (32/64/128 channels,
+//! stride 2 after the first), BatchNorm, ReLU, global average pooling and a head.
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use super::resnet::{conv3x3, Head};
+use super::{BatchNorm2d, Mode};
+
+#[derive(Module, Debug)]
+pub struct SmallCnn<B: Backend> {
+    convs: Vec<Conv2d<B>>,
+    bns: Vec<BatchNorm2d<B>>,
+    head: Head<B>,
+}
+
+impl<B: Backend> SmallCnn<B> {
+    pub fn new(in_channels: usize, classes: usize, cosine_head: bool, device: &B::Device) -> Self {
+        let widths = [32usize, 64, 128];
+        let mut cin = in_channels;
+        let (mut convs, mut bns) = (Vec::new(), Vec::new());
+        for (i, &w) in widths.iter().enumerate() {
+            convs.push(conv3x3(cin, w, if i == 0 { 1 } else { 2 }, device));
+            bns.push(BatchNorm2d::new(w, device));
+            cin = w;
+        }
+        Self { convs, bns, head: Head::new(cin, classes, cosine_head, device) }
+    }
+
+    pub fn forward(&self, mut x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {
+        for (conv, bn) in self.convs.iter().zip(&self.bns) {
+            x = relu(bn.forward(conv.forward(x), mode));
+        }
+        let [n, c, _, _] = x.dims();
+        self.head.forward(x.mean_dim(3).mean_dim(2).reshape([n, c]))
+    }
+}

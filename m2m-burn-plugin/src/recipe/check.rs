@@ -1,0 +1,211 @@
+//! The validated recipe. Every check names the field it refused.
+
+use std::path::PathBuf;
+
+use m2m_core::imbalance::ImbalanceProfile;
+use m2m_core::sampling::SamplerKind;
+use m2m_core::schedule::{EpochLrSchedule, ScheduleError};
+use serde::{Deserialize, Serialize};
+
+use super::raw::*;
+use crate::data::{DatasetSpec, EvalSplit};
+use crate::model::{Architecture, ModelSpec};
+
+/// A recipe field that is missing or out of range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct RecipeError {
+    pub field: String,
+    pub reason: String,
+}
+
+fn err<T>(field: &str, reason: impl Into<String>) -> Result<T, RecipeError> {
+    Err(RecipeError { field: field.to_string(), reason: reason.into() })
+}
+
+fn need<T>(v: Option<T>, field: &str) -> Result<T, RecipeError> {
+    v.ok_or_else(|| RecipeError { field: field.to_string(), reason: "missing (no value here or in a base recipe)".into() })
+}
+
+/// SGD with momentum and coupled weight decay (PyTorch semantics, dampening 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerSpec {
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+}
+
+/// Which sampler each epoch uses: natural before `from_epoch`, `kind` from it on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SamplerPlan {
+    pub kind: SamplerKind,
+    pub from_epoch: usize,
+}
+
+impl SamplerPlan {
+    pub fn kind_at(&self, epoch: usize) -> SamplerKind {
+        if epoch >= self.from_epoch {
+            self.kind
+        } else {
+            SamplerKind::Natural
+        }
+    }
+}
+
+/// A checked recipe: every value present and in range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    pub name: String,
+    pub dataset: DatasetSpec,
+    pub architecture: Architecture,
+    pub cosine_head: bool,
+    pub optimizer: OptimizerSpec,
+    pub epochs: usize,
+    pub schedule: EpochLrSchedule,
+    pub sampler: SamplerPlan,
+    pub batch_size: usize,
+    pub eval_batch_size: usize,
+    pub seed: u64,
+    pub output_dir: PathBuf,
+    /// The merged raw form this recipe was checked from (written to run directories).
+    pub raw: RawRecipe,
+}
+
+impl Recipe {
+    pub fn model_spec(&self) -> ModelSpec {
+        let (mean, std) = self.dataset.name.normalization();
+        ModelSpec {
+            architecture: self.architecture,
+            cosine_head: self.cosine_head,
+            in_channels: self.dataset.name.image_shape().0,
+            num_classes: self.dataset.name.num_classes(),
+            mean,
+            std,
+        }
+    }
+}
+
+fn finite_in(field: &str, v: f64, lo: f64, hi: f64, what: &str) -> Result<f64, RecipeError> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(v)
+    } else {
+        err(field, format!("must be {what}, got {v}"))
+    }
+}
+
+impl RawRecipe {
+    /// Checks a merged raw recipe (no `base` left to resolve).
+    pub fn check(&self) -> Result<Recipe, RecipeError> {
+        let name = need(self.name.clone(), "name")?;
+        if name.is_empty() || name.contains(['/', '\\']) {
+            return err("name", "must be non-empty and contain no path separator");
+        }
+        let d = need(self.dataset.clone(), "dataset")?;
+        let dataset_name = need(d.name, "dataset.name")?;
+        let ratio = finite_in("dataset.ratio", need(d.ratio, "dataset.ratio")?, 1.0, f64::MAX, "a finite number >= 1")?;
+        let profile = need(d.imbalance, "dataset.imbalance")?;
+        if let ImbalanceProfile::Step { minority_start } = profile {
+            if minority_start == 0 || minority_start >= dataset_name.num_classes() {
+                return err(
+                    "dataset.imbalance.minority_start",
+                    format!("must be in 1..{} for {dataset_name:?}, got {minority_start}", dataset_name.num_classes()),
+                );
+            }
+        }
+        if d.max_per_class == Some(0) {
+            return err("dataset.max_per_class", "must be >= 1");
+        }
+        let eval_split = need(d.eval_split, "dataset.eval_split")?;
+        if let EvalSplit::ValFromTest { val_fraction } = eval_split {
+            if !(val_fraction.is_finite() && val_fraction > 0.0 && val_fraction < 1.0) {
+                return err("dataset.eval_split.val_fraction", format!("must be in (0, 1), got {val_fraction}"));
+            }
+        }
+        let augmentation = need(d.augmentation, "dataset.augmentation")?;
+        let (_, h, w) = dataset_name.image_shape();
+        if augmentation.crop_padding >= h.min(w) {
+            return err("dataset.augmentation.crop_padding", format!("must be smaller than the image ({h}x{w})"));
+        }
+        let dataset = DatasetSpec {
+            name: dataset_name,
+            path: d.path.clone(),
+            profile,
+            ratio,
+            max_per_class: d.max_per_class,
+            selection: need(d.selection, "dataset.selection")?,
+            data_seed: need(d.data_seed, "dataset.data_seed")?,
+            eval_split,
+            augmentation,
+        };
+
+        let m = need(self.model.clone(), "model")?;
+        let architecture = need(m.architecture, "model.architecture")?;
+        let cosine_head = m.cosine_head.unwrap_or(false);
+
+        let o = need(self.optimizer.clone(), "optimizer")?;
+        let lr = finite_in("optimizer.lr", need(o.lr, "optimizer.lr")?, f64::MIN_POSITIVE, 10.0, "in (0, 10]")?;
+        let optimizer = OptimizerSpec {
+            momentum: finite_in("optimizer.momentum", need(o.momentum, "optimizer.momentum")?, 0.0, 0.999_999, "in [0, 1)")?,
+            weight_decay: finite_in("optimizer.weight_decay", need(o.weight_decay, "optimizer.weight_decay")?, 0.0, 1.0, "in [0, 1]")?,
+            nesterov: o.nesterov.unwrap_or(false),
+        };
+        if optimizer.nesterov && optimizer.momentum == 0.0 {
+            return err("optimizer.nesterov", "needs optimizer.momentum > 0");
+        }
+
+        let s = need(self.schedule.clone(), "schedule")?;
+        let epochs = need(s.epochs, "schedule.epochs")?;
+        if epochs == 0 {
+            return err("schedule.epochs", "must be >= 1");
+        }
+        let warmup = s.warmup_epochs.unwrap_or(0);
+        if warmup > epochs {
+            return err("schedule.warmup_epochs", format!("{warmup} is more than schedule.epochs = {epochs}"));
+        }
+        let schedule = EpochLrSchedule::new(lr, warmup, s.milestones.clone().unwrap_or_default(), epochs).map_err(|e| {
+            let field = match e {
+                ScheduleError::BaseLr(_) => "optimizer.lr",
+                ScheduleError::WarmupOverlap(..) => "schedule.warmup_epochs",
+                _ => "schedule.milestones",
+            };
+            RecipeError { field: field.into(), reason: e.to_string() }
+        })?;
+
+        let sampler = match &self.sampler {
+            None => SamplerPlan { kind: SamplerKind::Natural, from_epoch: 0 },
+            Some(sp) => {
+                let plan = SamplerPlan { kind: need(sp.kind, "sampler.kind")?, from_epoch: sp.from_epoch.unwrap_or(0) };
+                if plan.from_epoch > epochs {
+                    return err("sampler.from_epoch", format!("{} is past schedule.epochs = {epochs}", plan.from_epoch));
+                }
+                plan
+            }
+        };
+
+        let batch_size = need(self.batch_size, "batch_size")?;
+        if batch_size == 0 {
+            return err("batch_size", "must be >= 1");
+        }
+        let eval_batch_size = self.eval_batch_size.unwrap_or(256);
+        if eval_batch_size == 0 {
+            return err("eval_batch_size", "must be >= 1");
+        }
+        let mut raw = self.clone();
+        raw.base = None;
+        Ok(Recipe {
+            name,
+            dataset,
+            architecture,
+            cosine_head,
+            optimizer,
+            epochs,
+            schedule,
+            sampler,
+            batch_size,
+            eval_batch_size,
+            seed: need(self.seed, "seed")?,
+            output_dir: self.output_dir.clone().unwrap_or_else(|| PathBuf::from("runs")),
+            raw,
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! RON recipes: raw files (with `base:` inheritance and `--set` overrides) that only
+//! become a usable [`Recipe`] through [`RawRecipe::check`].
+
+mod check;
+mod load;
+mod raw;
+
+pub use check::{OptimizerSpec, Recipe, RecipeError, SamplerPlan};
+pub use load::{load_recipe, parse_override, resolve_raw, to_ron, LoadError};
+pub use raw::{Merge, RawDataset, RawModel, RawOptimizer, RawRecipe, RawSampler, RawSchedule};

@@ -1,0 +1,107 @@
+//! The recipe exactly as written in a RON file: every field optional, unknown fields
+//! rejected. Files are merged (`base:` first, then the file, then `--set` overrides)
+//! at this level and only then checked into a [`super::Recipe`].
+
+use std::path::PathBuf;
+
+use m2m_core::imbalance::ImbalanceProfile;
+use m2m_core::sampling::SamplerKind;
+use m2m_core::schedule::Milestone;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Augmentation, DatasetName, EvalSplit, Selection};
+use crate::model::Architecture;
+
+/// Field-wise "take mine, else theirs" for the raw recipe tree.
+pub trait Merge {
+    fn merge_over(self, base: Self) -> Self;
+}
+
+macro_rules! merge_struct {
+    ($ty:ident { $($leaf:ident),* } nested { $($nested:ident),* }) => {
+        impl Merge for $ty {
+            fn merge_over(self, base: Self) -> Self {
+                $ty {
+                    $($leaf: self.$leaf.or(base.$leaf),)*
+                    $($nested: match (self.$nested, base.$nested) {
+                        (Some(a), Some(b)) => Some(a.merge_over(b)),
+                        (a, b) => a.or(b),
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecipe {
+    /// Another recipe this one starts from, relative to this file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<PathBuf>,
+    pub name: Option<String>,
+    pub dataset: Option<RawDataset>,
+    pub model: Option<RawModel>,
+    pub optimizer: Option<RawOptimizer>,
+    pub schedule: Option<RawSchedule>,
+    pub sampler: Option<RawSampler>,
+    pub batch_size: Option<usize>,
+    pub eval_batch_size: Option<usize>,
+    pub seed: Option<u64>,
+    pub output_dir: Option<PathBuf>,
+}
+merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, seed, output_dir }
+    nested { dataset, model, optimizer, schedule, sampler });
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataset {
+    pub name: Option<DatasetName>,
+    pub path: Option<PathBuf>,
+    pub imbalance: Option<ImbalanceProfile>,
+    pub ratio: Option<f64>,
+    pub max_per_class: Option<usize>,
+    pub selection: Option<Selection>,
+    pub data_seed: Option<u64>,
+    pub eval_split: Option<EvalSplit>,
+    pub augmentation: Option<Augmentation>,
+}
+merge_struct!(RawDataset { name, path, imbalance, ratio, max_per_class, selection, data_seed, eval_split, augmentation }
+    nested {});
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub architecture: Option<Architecture>,
+    pub cosine_head: Option<bool>,
+}
+merge_struct!(RawModel { architecture, cosine_head } nested {});
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOptimizer {
+    pub lr: Option<f64>,
+    pub momentum: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub nesterov: Option<bool>,
+}
+merge_struct!(RawOptimizer { lr, momentum, weight_decay, nesterov } nested {});
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub epochs: Option<usize>,
+    pub warmup_epochs: Option<usize>,
+    pub milestones: Option<Vec<Milestone>>,
+}
+merge_struct!(RawSchedule { epochs, warmup_epochs, milestones } nested {});
+
+/// The sampler before and after the deferred epoch (DRS, RS; M2m builds on it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSampler {
+    pub kind: Option<SamplerKind>,
+    /// 0-based epoch from which `kind` applies; before it the natural sampler is used.
+    pub from_epoch: Option<usize>,
+}
+merge_struct!(RawSampler { kind, from_epoch } nested {});

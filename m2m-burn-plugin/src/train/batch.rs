@@ -1,0 +1,226 @@
+//! Batches and the loaders that make them: the training loader follows the recipe's
+//! sampler plan epoch by epoch (natural, then class-balanced from the deferred epoch),
+//! augments on a prefetch thread, and is what M2m's hook receives.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use m2m_core::sampling::{ClassIndex, SamplerKind};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::data::{augment_into, Augmentation, ImageSet};
+use crate::recipe::SamplerPlan;
+
+/// One batch on a device, with its labels also kept on the host so that samplers and
+/// M2m can read them without a device round trip.
+#[derive(Clone, Debug)]
+pub struct ImageBatch<B: Backend> {
+    /// `[n, c, h, w]`, pixels in [0, 1].
+    pub images: Tensor<B, 4>,
+    pub targets: Tensor<B, 1, Int>,
+    pub labels: Vec<usize>,
+}
+
+/// A batch assembled on the host.
+struct HostBatch {
+    pixels: Vec<f32>,
+    labels: Vec<usize>,
+}
+
+impl HostBatch {
+    fn build(set: &ImageSet, indices: &[usize], aug: Augmentation, rng: &mut StdRng) -> Self {
+        let n = set.image_len();
+        let mut pixels = vec![0.0f32; indices.len() * n];
+        for (slot, &i) in indices.iter().enumerate() {
+            augment_into(set.image(i), (set.channels, set.height, set.width), aug, rng, &mut pixels[slot * n..(slot + 1) * n]);
+        }
+        Self { pixels, labels: indices.iter().map(|&i| set.labels[i]).collect() }
+    }
+
+    fn to_device<B: Backend>(self, set: &ImageSet, device: &B::Device) -> ImageBatch<B> {
+        let n = self.labels.len();
+        let images = Tensor::from_data(TensorData::new(self.pixels, [n, set.channels, set.height, set.width]), device);
+        let targets = Tensor::from_data(
+            TensorData::new(self.labels.iter().map(|&y| y as i64).collect::<Vec<_>>(), [n]),
+            device,
+        );
+        ImageBatch { images, targets, labels: self.labels }
+    }
+}
+
+/// Mixes a seed with an epoch (and a stream id) into an independent RNG seed, so that
+/// every epoch's sampling is reproducible on its own, which makes resuming exact.
+pub fn derive_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
+    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The training loader. Its epoch (0-based) is set by the training loop before `iter()`.
+pub struct TrainLoader<B: Backend> {
+    set: Arc<ImageSet>,
+    index: Arc<ClassIndex>,
+    plan: SamplerPlan,
+    augmentation: Augmentation,
+    batch_size: usize,
+    seed: u64,
+    epoch: AtomicUsize,
+    device: B::Device,
+}
+
+impl<B: Backend> TrainLoader<B> {
+    pub fn new(set: Arc<ImageSet>, plan: SamplerPlan, augmentation: Augmentation, batch_size: usize, seed: u64, device: B::Device) -> Self {
+        let index = Arc::new(ClassIndex::new(&set.labels, set.num_classes));
+        Self { set, index, plan, augmentation, batch_size, seed, epoch: AtomicUsize::new(0), device }
+    }
+
+    pub fn set_epoch(&self, epoch: usize) {
+        self.epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    pub fn sampler_at(&self, epoch: usize) -> SamplerKind {
+        self.plan.kind_at(epoch)
+    }
+
+    pub fn batches_per_epoch(&self) -> usize {
+        m2m_core::sampling::batches_per_epoch(self.set.len(), self.batch_size)
+    }
+
+    pub fn set(&self) -> &ImageSet {
+        &self.set
+    }
+
+    /// Batches of one epoch, built on a prefetch thread two batches ahead.
+    pub fn epoch_iter(&self, epoch: usize) -> PrefetchIter<B> {
+        let kind = self.plan.kind_at(epoch);
+        let order = self.index.epoch_order(kind, &mut StdRng::seed_from_u64(derive_seed(self.seed, epoch, 1)));
+        let batches: Vec<Vec<usize>> = m2m_core::sampling::into_batches(order, self.batch_size);
+        let total = batches.len();
+        let (tx, rx) = mpsc::sync_channel::<HostBatch>(2);
+        let set = self.set.clone();
+        let aug = self.augmentation;
+        let seed = derive_seed(self.seed, epoch, 2);
+        std::thread::Builder::new()
+            .name("m2m-prefetch".into())
+            .spawn(move || {
+                let mut rng = StdRng::seed_from_u64(seed);
+                for b in batches {
+                    if tx.send(HostBatch::build(&set, &b, aug, &mut rng)).is_err() {
+                        return; // the consumer stopped early
+                    }
+                }
+            })
+            .expect("spawning the prefetch thread");
+        PrefetchIter { rx, set: self.set.clone(), device: self.device.clone(), done: 0, total }
+    }
+}
+
+pub struct PrefetchIter<B: Backend> {
+    rx: mpsc::Receiver<HostBatch>,
+    set: Arc<ImageSet>,
+    device: B::Device,
+    done: usize,
+    total: usize,
+}
+
+impl<B: Backend> Iterator for PrefetchIter<B> {
+    type Item = ImageBatch<B>;
+    fn next(&mut self) -> Option<ImageBatch<B>> {
+        let host = self.rx.recv().ok()?;
+        self.done += 1;
+        Some(host.to_device(&self.set, &self.device))
+    }
+}
+
+impl<B: Backend> DataLoaderIterator<ImageBatch<B>> for PrefetchIter<B> {
+    fn progress(&self) -> Progress {
+        Progress::new(self.done, self.total)
+    }
+}
+
+impl<B: Backend> DataLoader<B, ImageBatch<B>> for TrainLoader<B> {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<ImageBatch<B>> + 'a> {
+        Box::new(self.epoch_iter(self.epoch.load(Ordering::SeqCst)))
+    }
+    fn num_items(&self) -> usize {
+        self.set.len()
+    }
+    fn to_device(&self, device: &B::Device) -> Arc<dyn DataLoader<B, ImageBatch<B>>> {
+        let l = Self::new(self.set.clone(), self.plan, self.augmentation, self.batch_size, self.seed, device.clone());
+        l.set_epoch(self.epoch.load(Ordering::SeqCst));
+        Arc::new(l)
+    }
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<B, ImageBatch<B>>> {
+        let idx: Vec<usize> = (start..end.min(self.set.len())).collect();
+        Arc::new(Self::new(Arc::new(self.set.select(&idx)), self.plan, self.augmentation, self.batch_size, self.seed, self.device.clone()))
+    }
+}
+
+/// Fixed-order, unaugmented batches for evaluation.
+pub struct EvalLoader<B: Backend> {
+    set: Arc<ImageSet>,
+    batch_size: usize,
+    device: B::Device,
+}
+
+impl<B: Backend> EvalLoader<B> {
+    pub fn new(set: Arc<ImageSet>, batch_size: usize, device: B::Device) -> Self {
+        Self { set, batch_size, device }
+    }
+
+    pub fn batches(&self) -> impl Iterator<Item = ImageBatch<B>> + '_ {
+        let n = self.set.len();
+        let mut rng = StdRng::seed_from_u64(0); // unused: no augmentation
+        (0..n).step_by(self.batch_size).map(move |start| {
+            let idx: Vec<usize> = (start..(start + self.batch_size).min(n)).collect();
+            HostBatch::build(&self.set, &idx, Augmentation::NONE, &mut rng).to_device(&self.set, &self.device)
+        })
+    }
+
+    pub fn num_batches(&self) -> usize {
+        self.set.len().div_ceil(self.batch_size)
+    }
+}
+
+struct EvalIter<'a, B: Backend> {
+    inner: Box<dyn Iterator<Item = ImageBatch<B>> + 'a>,
+    done: usize,
+    total: usize,
+}
+
+impl<B: Backend> Iterator for EvalIter<'_, B> {
+    type Item = ImageBatch<B>;
+    fn next(&mut self) -> Option<ImageBatch<B>> {
+        let b = self.inner.next()?;
+        self.done += 1;
+        Some(b)
+    }
+}
+
+impl<B: Backend> DataLoaderIterator<ImageBatch<B>> for EvalIter<'_, B> {
+    fn progress(&self) -> Progress {
+        Progress::new(self.done, self.total)
+    }
+}
+
+impl<B: Backend> DataLoader<B, ImageBatch<B>> for EvalLoader<B> {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<ImageBatch<B>> + 'a> {
+        Box::new(EvalIter { inner: Box::new(self.batches()), done: 0, total: self.num_batches() })
+    }
+    fn num_items(&self) -> usize {
+        self.set.len()
+    }
+    fn to_device(&self, device: &B::Device) -> Arc<dyn DataLoader<B, ImageBatch<B>>> {
+        Arc::new(Self::new(self.set.clone(), self.batch_size, device.clone()))
+    }
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<B, ImageBatch<B>>> {
+        let idx: Vec<usize> = (start..end.min(self.set.len())).collect();
+        Arc::new(Self::new(Arc::new(self.set.select(&idx)), self.batch_size, self.device.clone()))
+    }
+}

@@ -1,0 +1,191 @@
+//! Training through burn-train: loaders, LR scheduler, the epoch loop and run directories.
+
+mod batch;
+mod eval;
+mod renderer;
+mod run_dir;
+mod scheduler;
+mod step;
+mod strategy;
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use burn::backend::Flex;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::SgdConfig;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::checkpoint::KeepLastNCheckpoints;
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
+use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
+use m2m_core::metrics::ClassGroups;
+
+pub use batch::{derive_seed, EvalLoader, ImageBatch, TrainLoader};
+pub use eval::{evaluate, Evaluation};
+pub use renderer::LogRenderer;
+pub use run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDir, RunState};
+pub use scheduler::EpochScheduler;
+pub use strategy::{Components, ImbalancedStrategy, Optim};
+
+use crate::data::PreparedData;
+use crate::model::{load_classifier, save_classifier, Net};
+use crate::recipe::{to_ron, Recipe};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// burn's terminal dashboard when stdout is a terminal, log lines otherwise.
+    Auto,
+    /// Log lines only.
+    Log,
+}
+
+/// What a finished (or already finished) run reports.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_dir: std::path::PathBuf,
+    pub metrics: FinalMetrics,
+    /// False when the run directory already held the finished run.
+    pub trained_now: bool,
+}
+
+/// Trains `recipe` on `device`, resuming from the run directory when it holds an
+/// unfinished run of the same recipe.
+pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, progress: Progress) -> anyhow::Result<RunOutcome> {
+    let run = RunDir::new(recipe.output_dir.join(&recipe.name));
+    let resolved = to_ron(&recipe.raw);
+    let state = run.read_state()?;
+    if state.is_some() {
+        let old = std::fs::read_to_string(run.recipe_path())
+            .with_context(|| format!("{} holds state.json but no readable recipe", run.root.display()))?;
+        if old != resolved {
+            bail!(
+                "{} already holds a run of a different recipe (compare {}); choose another `name`/`output_dir`, or delete the folder",
+                run.root.display(),
+                run.recipe_path().display()
+            );
+        }
+    }
+    if let Some(RunState { finished: true, .. }) = state {
+        let metrics: FinalMetrics = serde_json::from_str(&std::fs::read_to_string(run.root.join("final.json"))?)
+            .with_context(|| format!("{}: corrupt final.json", run.root.display()))?;
+        tracing::info!("{} is already finished; nothing to do", run.root.display());
+        return Ok(RunOutcome { run_dir: run.root, metrics, trained_now: false });
+    }
+
+    let data = recipe.dataset.prepare().context("preparing the data set")?;
+    let PreparedData { train, val, test, manifest } = data;
+    tracing::info!(
+        "{:?}: {} training images, counts {:?} (imbalance {:.0}), {} validation, {} test",
+        manifest.dataset,
+        manifest.train_total,
+        manifest.train_counts,
+        manifest.imbalance_factor,
+        manifest.val_size,
+        manifest.test_size
+    );
+    std::fs::create_dir_all(&run.root).with_context(|| format!("creating {}", run.root.display()))?;
+    run.write("recipe.resolved.ron", resolved.as_bytes())?;
+    run.write_json("data-manifest.json", &manifest)?;
+
+    let completed = state.as_ref().map_or(0, |s| s.completed_epochs);
+    let mut previous = run.read_records()?;
+    previous.retain(|r| r.epoch < completed);
+
+    B::seed(&device, recipe.seed);
+    let spec = recipe.model_spec();
+    let model: Net<B> = spec.init(&device);
+    let optim = SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(recipe.optimizer.momentum)
+                .with_dampening(0.0)
+                .with_nesterov(recipe.optimizer.nesterov),
+        ))
+        .with_weight_decay((recipe.optimizer.weight_decay > 0.0).then(|| WeightDecayConfig::new(recipe.optimizer.weight_decay as f32)))
+        .init::<B, Net<B>>();
+
+    let groups = ClassGroups::new(manifest.train_counts.clone());
+    let train_loader = Arc::new(TrainLoader::<B>::new(
+        Arc::new(train),
+        recipe.sampler,
+        recipe.dataset.augmentation,
+        recipe.batch_size,
+        recipe.seed,
+        device.clone(),
+    ));
+    let scheduler = EpochScheduler::new(recipe.schedule.clone(), train_loader.batches_per_epoch());
+    let val = Arc::new(val);
+    let val_loader = EvalLoader::<B::InnerBackend>::new(val.clone(), recipe.eval_batch_size, device.clone());
+    let test_loader = EvalLoader::<B::InnerBackend>::new(Arc::new(test), recipe.eval_batch_size, device.clone());
+    let failure = Arc::new(Mutex::new(None));
+    let strategy = ImbalancedStrategy::<B> {
+        train: train_loader.clone(),
+        val: val_loader,
+        test: test_loader,
+        groups,
+        run: RunDir::new(run.root.clone()),
+        spec: spec.clone(),
+        recipe_name: recipe.name.clone(),
+        previous,
+        failure: failure.clone(),
+    };
+
+    let mut training = SupervisedTraining::new(
+        run.burn_dir(),
+        train_loader.clone(),
+        Arc::new(EvalLoader::<B::InnerBackend>::new(val, recipe.eval_batch_size, device.clone())),
+    )
+    .metrics((AccuracyMetric::<Flex>::new(), LossMetric::<Flex>::new()))
+    .metric_train_numeric(LearningRateMetric::new())
+    .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+    .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
+    .with_application_logger(None)
+    .num_epochs(recipe.epochs)
+    .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)));
+    let dashboard = progress == Progress::Auto && std::io::stdout().is_terminal();
+    if !dashboard {
+        training = training.renderer(LogRenderer::new(Duration::from_secs(15)));
+    }
+    if completed > 0 {
+        tracing::info!("resuming {} after epoch {completed}", run.root.display());
+        training = training.checkpoint(completed);
+    }
+    let result = training.launch(Learner::new(model, optim, scheduler));
+    drop(result.renderer); // restores the terminal after the dashboard
+
+    if let Some(e) = failure.lock().expect("failure slot").take() {
+        return Err(e);
+    }
+    let records = run.read_records()?;
+    let (Some(last), Some(best)) = (records.last().cloned(), best_val(&records).cloned()) else {
+        bail!("training stopped before finishing an epoch");
+    };
+    if last.epoch + 1 < recipe.epochs {
+        bail!("training was interrupted after epoch {}; run the same command again to resume", last.epoch);
+    }
+    let model = <Net<B> as burn::module::AutodiffModule<B>>::from_inner(result.model);
+    save_classifier(&model, &spec, &run.last_model_path())?;
+    let mean_epoch_seconds = records.iter().map(|r| r.seconds).sum::<f64>() / records.len() as f64;
+    let metrics = FinalMetrics {
+        recipe: recipe.name.clone(),
+        epochs: recipe.epochs,
+        last,
+        best_val: best,
+        selected_on_test: manifest.selected_on_test,
+        mean_epoch_seconds,
+    };
+    run.write_json("final.json", &metrics)?;
+    run.write_json("state.json", &RunState { completed_epochs: recipe.epochs, total_epochs: recipe.epochs, finished: true })?;
+    Ok(RunOutcome { run_dir: run.root, metrics, trained_now: true })
+}
+
+/// Loads the best-validation model of a finished run (for evaluation or as M2m's g).
+pub fn load_best<B: burn::tensor::backend::Backend>(recipe: &Recipe, device: &B::Device) -> anyhow::Result<Net<B>> {
+    let run = RunDir::new(recipe.output_dir.join(&recipe.name));
+    Ok(load_classifier(&recipe.model_spec(), &run.best_model_path(), device)?)
+}

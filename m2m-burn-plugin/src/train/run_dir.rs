@@ -1,0 +1,176 @@
+//! The run directory: resolved recipe, data manifest, per-epoch metrics (CSV and JSON
+//! lines), the final metrics, model files and the resume state. Every file is replaced
+//! atomically, so an interrupted run never leaves a torn file behind.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use m2m_core::metrics::ClassificationReport;
+use m2m_core::sampling::SamplerKind;
+use serde::{Deserialize, Serialize};
+
+use crate::fs::write_atomic;
+
+/// Metrics of one finished epoch (0-based `epoch`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    pub sampler: SamplerKind,
+    pub seconds: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val: ClassificationReport,
+    pub test: ClassificationReport,
+}
+
+/// What a resumed run needs to continue: how many epochs are done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub completed_epochs: usize,
+    pub total_epochs: usize,
+    pub finished: bool,
+}
+
+/// Test metrics at the last epoch and at the best-validation epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalMetrics {
+    pub recipe: String,
+    pub epochs: usize,
+    pub last: EpochRecord,
+    /// Best validation balanced accuracy; ties go to the later epoch (M2m's `>=`).
+    pub best_val: EpochRecord,
+    /// True when validation is the test set itself (LDAM-DRW protocol).
+    pub selected_on_test: bool,
+    pub mean_epoch_seconds: f64,
+}
+
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    pub fn burn_dir(&self) -> PathBuf {
+        self.root.join("burn")
+    }
+    pub fn recipe_path(&self) -> PathBuf {
+        self.root.join("recipe.resolved.ron")
+    }
+    pub fn state_path(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+    pub fn best_model_path(&self) -> PathBuf {
+        self.root.join("model-best-val")
+    }
+    pub fn last_model_path(&self) -> PathBuf {
+        self.root.join("model-last")
+    }
+    fn records_path(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let path = self.root.join(name);
+        write_atomic(&path, bytes).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> anyhow::Result<()> {
+        self.write(name, serde_json::to_string_pretty(value)?.as_bytes())
+    }
+
+    pub fn read_state(&self) -> anyhow::Result<Option<RunState>> {
+        read_json_opt(&self.state_path())
+    }
+
+    pub fn read_records(&self) -> anyhow::Result<Vec<EpochRecord>> {
+        let path = self.records_path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .enumerate()
+                .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}: corrupt record", path.display(), i + 1)))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Rewrites `metrics.jsonl` and `metrics.csv` from all records.
+    pub fn write_records(&self, records: &[EpochRecord]) -> anyhow::Result<()> {
+        let mut jsonl = String::new();
+        for r in records {
+            jsonl.push_str(&serde_json::to_string(r)?);
+            jsonl.push('\n');
+        }
+        self.write("metrics.jsonl", jsonl.as_bytes())?;
+        self.write("metrics.csv", records_csv(records).as_bytes())
+    }
+}
+
+fn read_json_opt<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Option<T>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: corrupt JSON", path.display()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.6}")).unwrap_or_default()
+}
+
+/// One row per epoch; per-class test recalls at the end.
+pub fn records_csv(records: &[EpochRecord]) -> String {
+    let classes = records.first().map_or(0, |r| r.test.per_class_recall.len());
+    let mut out = String::from(
+        "epoch,lr,sampler,seconds,train_loss,train_acc,val_loss,val_acc,val_bacc,val_gm,test_loss,test_acc,test_bacc,test_gm,test_major,test_neutral,test_minor,test_many,test_medium,test_few",
+    );
+    for k in 0..classes {
+        out.push_str(&format!(",test_recall_{k}"));
+    }
+    out.push('\n');
+    for r in records {
+        let cells = [
+            r.epoch.to_string(),
+            format!("{:e}", r.lr),
+            format!("{:?}", r.sampler),
+            format!("{:.3}", r.seconds),
+            format!("{:.6}", r.train_loss),
+            format!("{:.6}", r.train_accuracy),
+            opt(r.val.loss),
+            format!("{:.6}", r.val.accuracy),
+            format!("{:.6}", r.val.balanced_accuracy),
+            format!("{:.6}", r.val.geometric_mean),
+            opt(r.test.loss),
+            format!("{:.6}", r.test.accuracy),
+            format!("{:.6}", r.test.balanced_accuracy),
+            format!("{:.6}", r.test.geometric_mean),
+            opt(r.test.major),
+            opt(r.test.neutral),
+            opt(r.test.minor),
+            opt(r.test.many_shot),
+            opt(r.test.medium_shot),
+            opt(r.test.few_shot),
+        ];
+        out.push_str(&cells.join(","));
+        for rec in &r.test.per_class_recall {
+            out.push(',');
+            out.push_str(&opt(*rec));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The best-validation record: highest validation balanced accuracy, later epoch on ties.
+pub fn best_val(records: &[EpochRecord]) -> Option<&EpochRecord> {
+    records.iter().fold(None, |best: Option<&EpochRecord>, r| match best {
+        Some(b) if r.val.balanced_accuracy < b.val.balanced_accuracy => Some(b),
+        _ => Some(r),
+    })
+}

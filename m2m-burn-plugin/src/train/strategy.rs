@@ -1,0 +1,201 @@
+//! The epoch loop: a burn-train `SupervisedLearningStrategy` that keeps burn's learner,
+//! optimiser, scheduler, metrics dashboard and checkpointer, and adds what imbalanced
+//! training needs: the sampler plan per epoch, evaluation on validation *and* test every
+//! epoch, best-validation model selection, NaN detection and a resumable run directory.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::data::dataloader::{DataLoaderIterator, Progress};
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor};
+use burn::train::{
+    ClassificationOutput, EventProcessorTraining, Learner, LearnerEvent, LearningComponentsMarker,
+    SupervisedLearningStrategy, SupervisedTrainingEventProcessor, TrainingComponents, TrainingItem,
+};
+use m2m_core::metrics::ClassGroups;
+
+use super::batch::{EvalLoader, TrainLoader};
+use super::eval::{evaluate, Evaluation};
+use super::run_dir::{best_val, EpochRecord, RunDir, RunState};
+use super::scheduler::EpochScheduler;
+use crate::model::{save_classifier, Classifier, Mode, ModelSpec, Net};
+
+pub type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<<B as AutodiffBackend>::InnerBackend>, Net<B>, B>;
+pub type Components<B> = LearningComponentsMarker<B, EpochScheduler, Net<B>, Optim<B>>;
+
+/// Everything the loop needs besides burn's components.
+pub struct ImbalancedStrategy<B: AutodiffBackend> {
+    pub train: Arc<TrainLoader<B>>,
+    pub val: EvalLoader<B::InnerBackend>,
+    pub test: EvalLoader<B::InnerBackend>,
+    pub groups: ClassGroups,
+    pub run: RunDir,
+    pub spec: ModelSpec,
+    pub recipe_name: String,
+    /// Records of the epochs finished before this launch (resume).
+    pub previous: Vec<EpochRecord>,
+    /// Set when the loop stops on an error (e.g. a NaN loss); read after `launch`.
+    pub failure: Arc<Mutex<Option<anyhow::Error>>>,
+}
+
+impl<B: AutodiffBackend> ImbalancedStrategy<B> {
+    fn fail(&self, e: anyhow::Error) {
+        *self.failure.lock().expect("failure slot") = Some(e);
+    }
+
+    /// After an epoch: metrics files, best model, burn checkpoint, then the state file
+    /// (last, so a state never points at an epoch whose files are missing).
+    fn finish_epoch(
+        &self,
+        learner: &Learner<Components<B>>,
+        tc: &mut TrainingComponentsRef<'_, B>,
+        records: &mut Vec<EpochRecord>,
+        record: EpochRecord,
+        epoch: usize,
+        total: usize,
+    ) -> anyhow::Result<()> {
+        let is_best = best_val(records).is_none_or(|b| record.val.balanced_accuracy >= b.val.balanced_accuracy);
+        tracing::info!(
+            "epoch {}/{} lr {:.2e} {:?}: train loss {:.4} acc {:.4} | val bACC {:.4} | test bACC {:.4} GM {:.4} minor {} ({:.1}s){}",
+            epoch,
+            total,
+            record.lr,
+            record.sampler,
+            record.train_loss,
+            record.train_accuracy,
+            record.val.balanced_accuracy,
+            record.test.balanced_accuracy,
+            record.test.geometric_mean,
+            record.test.minor.map_or("-".into(), |m| format!("{m:.4}")),
+            record.seconds,
+            if is_best { " *best val*" } else { "" }
+        );
+        records.push(record);
+        self.run.write_records(records)?;
+        if is_best {
+            save_classifier(&learner.model(), &self.spec, &self.run.best_model_path())?;
+        }
+        if let Some(c) = tc.checkpointer.as_mut() {
+            c.checkpoint(learner, epoch, tc.event_store);
+        }
+        self.run.write_json("state.json", &RunState { completed_epochs: epoch, total_epochs: total, finished: false })
+    }
+}
+
+struct TrainingComponentsRef<'a, B: AutodiffBackend> {
+    checkpointer: Option<&'a mut burn::train::LearningCheckpointer<Components<B>>>,
+    event_store: &'a burn::train::metric::store::EventStoreClient,
+}
+
+impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for ImbalancedStrategy<B> {
+    fn fit(
+        &self,
+        tc: TrainingComponents<Components<B>>,
+        mut learner: Learner<Components<B>>,
+        _train: burn::train::TrainLoader<Components<B>>,
+        _valid: burn::train::ValidLoader<Components<B>>,
+        starting_epoch: usize,
+    ) -> (Net<B>, SupervisedTrainingEventProcessor<Components<B>>) {
+        let TrainingComponents { num_epochs, mut checkpointer, interrupter, mut event_processor, event_store, .. } = tc;
+        let mut records = self.previous.clone();
+        let device = burn::module::Module::devices(&learner.model())[0].clone();
+        let ce = CrossEntropyLossConfig::new().init(&device);
+
+        for epoch in starting_epoch..=num_epochs {
+            let e0 = epoch - 1; // recipes count epochs from 0
+            let global = Progress::new(epoch, num_epochs);
+            let started = Instant::now();
+            self.train.set_epoch(e0);
+            let mut iter = self.train.epoch_iter(e0);
+            let (mut loss_sum, mut correct): (Option<Tensor<B, 1>>, Option<Tensor<B, 1, burn::tensor::Int>>) = (None, None);
+            let mut seen = 0usize;
+            let mut iteration = 0usize;
+            let mut lr = 0.0;
+            while let Some(batch) = iter.next() {
+                iteration += 1;
+                learner.lr_step();
+                lr = learner.lr_current();
+                let progress = iter.progress();
+                let model = learner.model();
+                let n = batch.labels.len();
+                let logits = model.logits(batch.images, Mode::Train);
+                let loss = ce.forward(logits.clone(), batch.targets.clone());
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                learner.optimizer_step(grads);
+
+                let hits = logits.clone().argmax(1).reshape([n]).equal(batch.targets.clone()).int().sum();
+                let weighted = loss.clone().detach().mul_scalar(n as f64);
+                loss_sum = Some(match loss_sum {
+                    Some(s) => s.add(weighted),
+                    None => weighted,
+                });
+                correct = Some(match correct {
+                    Some(c) => c.add(hits),
+                    None => hits,
+                });
+                seen += n;
+                let item = ClassificationOutput::new(loss.detach(), logits.detach(), batch.targets);
+                event_processor.process_train(LearnerEvent::ProcessedItem(TrainingItem::new(
+                    item,
+                    progress,
+                    global.clone(),
+                    Some(iteration),
+                    Some(lr),
+                )));
+                if interrupter.should_stop() {
+                    break;
+                }
+            }
+            event_processor.process_train(LearnerEvent::EndEpoch(epoch));
+            if interrupter.should_stop() {
+                break;
+            }
+            let train_loss = loss_sum.map_or(f64::NAN, |s| s.into_scalar().elem::<f64>()) / seen.max(1) as f64;
+            let train_accuracy = correct.map_or(0.0, |c| c.into_scalar().elem::<f64>()) / seen.max(1) as f64;
+            if !train_loss.is_finite() {
+                self.fail(anyhow::anyhow!(
+                    "the training loss became {train_loss} in epoch {e0} (lr {lr:.3e}); stopped without saving this epoch. \
+                     The checkpoints of the earlier epochs are kept: lower `optimizer.lr` or check the data"
+                ));
+                break;
+            }
+
+            // Validation through burn's event processor (dashboard, logs), test on the side.
+            let model = learner.model().valid();
+            let mut val_eval = Evaluation::new(self.groups.train_counts.len());
+            for (i, batch) in self.val.batches().enumerate() {
+                let logits = model.logits(batch.images.clone(), Mode::Eval);
+                let loss = val_eval.add(logits.clone(), &batch);
+                event_processor.process_valid(LearnerEvent::ProcessedItem(TrainingItem::new(
+                    ClassificationOutput::new(loss, logits, batch.targets),
+                    Progress::new(i + 1, self.val.num_batches()),
+                    global.clone(),
+                    Some(i + 1),
+                    None,
+                )));
+            }
+            event_processor.process_valid(LearnerEvent::EndEpoch(epoch));
+            let test = evaluate(&model, &self.test, &self.groups);
+            let record = EpochRecord {
+                epoch: e0,
+                lr,
+                sampler: self.train.sampler_at(e0),
+                seconds: started.elapsed().as_secs_f64(),
+                train_loss,
+                train_accuracy,
+                val: val_eval.report(&self.groups),
+                test,
+            };
+            let mut refs = TrainingComponentsRef { checkpointer: checkpointer.as_mut(), event_store: &event_store };
+            if let Err(e) = self.finish_epoch(&learner, &mut refs, &mut records, record, epoch, num_epochs) {
+                self.fail(e.context(format!("saving the results of epoch {e0}")));
+                break;
+            }
+        }
+        (learner.model(), event_processor)
+    }
+}

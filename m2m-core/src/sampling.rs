@@ -1,0 +1,128 @@
+//! Epoch samplers over a labelled training set: the natural shuffle and the
+//! class-balanced over-sampler that DRS, RS and M2m switch to at their deferred epoch.
+
+use rand::seq::SliceRandom;
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+/// Which order the training set is drawn in during one epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SamplerKind {
+    /// A fresh permutation of the training set (PyTorch's `SubsetRandomSampler`).
+    Natural,
+    /// `WeightedRandomSampler(1/N_y, num_samples = len, replacement = true)`: every draw
+    /// picks a class uniformly among non-empty classes, then a sample of it uniformly.
+    ClassBalanced,
+}
+
+/// Indices of the training samples of each class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassIndex {
+    by_class: Vec<Vec<usize>>,
+    len: usize,
+}
+
+impl ClassIndex {
+    pub fn new(labels: &[usize], num_classes: usize) -> Self {
+        let mut by_class = vec![Vec::new(); num_classes];
+        for (i, &y) in labels.iter().enumerate() {
+            by_class[y].push(i);
+        }
+        Self { by_class, len: labels.len() }
+    }
+
+    pub fn counts(&self) -> Vec<usize> {
+        self.by_class.iter().map(Vec::len).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn of_class(&self, k: usize) -> &[usize] {
+        &self.by_class[k]
+    }
+
+    /// The sample order of one epoch: `len()` draws in both modes.
+    pub fn epoch_order<R: Rng + ?Sized>(&self, kind: SamplerKind, rng: &mut R) -> Vec<usize> {
+        match kind {
+            SamplerKind::Natural => {
+                let mut order: Vec<usize> = (0..self.len).collect();
+                order.shuffle(rng);
+                order
+            }
+            SamplerKind::ClassBalanced => {
+                let classes: Vec<&Vec<usize>> = self.by_class.iter().filter(|c| !c.is_empty()).collect();
+                (0..self.len)
+                    .map(|_| {
+                        let members = classes[rng.random_range(0..classes.len())];
+                        members[rng.random_range(0..members.len())]
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Splits an epoch order into batches of `batch_size`; the last batch may be smaller
+/// (PyTorch's default `drop_last = False`).
+pub fn into_batches(order: Vec<usize>, batch_size: usize) -> Vec<Vec<usize>> {
+    assert!(batch_size > 0);
+    order.chunks(batch_size).map(<[usize]>::to_vec).collect()
+}
+
+/// Number of batches per epoch for `len` samples.
+pub fn batches_per_epoch(len: usize, batch_size: usize) -> usize {
+    len.div_ceil(batch_size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn natural_is_a_permutation() {
+        let labels = vec![0, 0, 0, 1, 1, 2];
+        let idx = ClassIndex::new(&labels, 3);
+        let mut order = idx.epoch_order(SamplerKind::Natural, &mut StdRng::seed_from_u64(1));
+        order.sort();
+        assert_eq!(order, (0..6).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn balanced_draws_classes_uniformly() {
+        // 900 / 90 / 9 samples: the balanced sampler must give each class about a third.
+        let mut labels = vec![0; 900];
+        labels.extend(vec![1; 90]);
+        labels.extend(vec![2; 9]);
+        let idx = ClassIndex::new(&labels, 4); // class 3 is empty and must never be drawn
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut per_class = [0usize; 4];
+        for _ in 0..30 {
+            for i in idx.epoch_order(SamplerKind::ClassBalanced, &mut rng) {
+                per_class[labels[i]] += 1;
+            }
+        }
+        let total = 30 * 999;
+        assert_eq!(per_class[3], 0);
+        for &c in &per_class[..3] {
+            let frac = c as f64 / total as f64;
+            assert!((frac - 1.0 / 3.0).abs() < 0.01, "{per_class:?}");
+        }
+    }
+
+    #[test]
+    fn batches_keep_the_remainder() {
+        let b = into_batches((0..10).collect(), 4);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b[2], vec![8, 9]);
+        assert_eq!(batches_per_epoch(10, 4), 3);
+        assert_eq!(batches_per_epoch(12406, 128), 97);
+    }
+}

@@ -1,0 +1,63 @@
+//! Helpers shared by the workspace-level integration tests: writing small data sets in
+//! the official file formats.
+
+use std::io::Write;
+use std::path::Path;
+
+use m2m_burn_plugin::data::{cifar, idx};
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 56) as u8
+        })
+        .collect()
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Writes an MNIST-style folder: `per_class_train` / `per_class_test` images per class
+/// (28x28, labels interleaved), gzipped or raw. Images of class k are brighter with k, so
+/// that a small network learns them in a few steps.
+pub fn write_idx_dataset(dir: &Path, per_class_train: usize, per_class_test: usize, gz: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (prefix, per_class) in [("train", per_class_train), ("t10k", per_class_test)] {
+        let n = per_class * 10;
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        let noise = bytes(n * 784, n as u64);
+        let pixels: Vec<u8> = noise
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| {
+                // class k has brightness ~25k plus noise: learnable through global pooling
+                let k = labels[j / 784];
+                k * 25 + v / 16
+            })
+            .collect();
+        let (img, lab) = idx::encode(28, 28, &pixels, &labels);
+        let (img, lab) = if gz { (gzip(&img), gzip(&lab)) } else { (img, lab) };
+        let ext = if gz { ".gz" } else { "" };
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte{ext}")), img).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte{ext}")), lab).unwrap();
+    }
+}
+
+/// Writes a CIFAR binary folder with `per_file` records in each file.
+pub fn write_cifar_dataset(dir: &Path, kind: cifar::CifarKind, per_file: usize) -> Vec<Vec<u8>> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut all_labels = Vec::new();
+    for (i, name) in kind.files(true).iter().chain(kind.files(false)).enumerate() {
+        let labels: Vec<u8> = (0..per_file).map(|j| ((j * 7 + i) % kind.num_classes()) as u8).collect();
+        let pixels = bytes(per_file * cifar::IMAGE_BYTES, i as u64 + 1);
+        std::fs::write(dir.join(name), cifar::encode(kind, &pixels, &labels)).unwrap();
+        all_labels.push(labels);
+    }
+    all_labels
+}

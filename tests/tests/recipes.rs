@@ -1,0 +1,136 @@
+//! Recipe loading: shipped recipes, inheritance, overrides and named validation errors.
+
+use std::path::{Path, PathBuf};
+
+use m2m_burn_plugin::recipe::{load_recipe, to_ron, LoadError};
+
+fn recipes_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const BASE: &str = r#"(
+    name: "t",
+    dataset: (name: FashionMnist, imbalance: Exponential, ratio: 100.0, selection: FirstInOrder,
+              data_seed: 0, eval_split: ValFromTest(val_fraction: 0.1),
+              augmentation: (crop_padding: 4, horizontal_flip: false)),
+    model: (architecture: SmallCnn),
+    optimizer: (lr: 0.1, momentum: 0.9, weight_decay: 2e-4),
+    schedule: (epochs: 10, warmup_epochs: 1, milestones: [(epoch: 5, factor: 0.1), (epoch: 8, factor: 0.01)]),
+    batch_size: 64,
+    seed: 1,
+)"#;
+
+fn err_of(dir: &Path, overrides: &[&str]) -> String {
+    let p = write(dir, "r.ron", BASE);
+    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    format!("{:#}", anyhow::Error::from(load_recipe(&p, &o).unwrap_err()))
+}
+
+#[test]
+fn every_shipped_recipe_checks_and_round_trips() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(recipes_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.extension().is_none_or(|e| e != "ron") || name.ends_with("-base.ron") {
+            continue;
+        }
+        let recipe = load_recipe(&path, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The resolved form is itself a loadable recipe with the same content.
+        let tmp = tempfile::tempdir().unwrap();
+        let again = write(tmp.path(), "resolved.ron", &to_ron(&recipe.raw));
+        assert_eq!(load_recipe(&again, &[]).unwrap(), recipe, "{name}");
+        n += 1;
+    }
+    assert!(n >= 4, "expected the shipped recipes, found {n}");
+}
+
+#[test]
+fn paper_recipe_has_the_paper_schedule() {
+    let r = load_recipe(&recipes_dir().join("erm-cifar10-lt100.ron"), &[]).unwrap();
+    let lr: Vec<f64> = [0, 4, 5, 159, 160, 179, 180, 199].iter().map(|&e| r.schedule.lr_at_epoch(e)).collect();
+    let expect = [0.02, 0.1, 0.1, 0.1, 1e-3, 1e-3, 1e-5, 1e-5];
+    for (a, b) in lr.iter().zip(expect) {
+        assert!((a - b).abs() < 1e-12, "{lr:?}");
+    }
+    assert_eq!((r.batch_size, r.epochs), (128, 200));
+    assert_eq!(r.optimizer.weight_decay, 2e-4);
+}
+
+#[test]
+fn base_inheritance_and_overrides() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "base.ron", BASE);
+    let child = write(tmp.path(), "child.ron", r#"(base: "base.ron", name: "child", dataset: (ratio: 10.0))"#);
+    let r = load_recipe(&child, &[]).unwrap();
+    assert_eq!(r.name, "child");
+    assert_eq!(r.dataset.ratio, 10.0);
+    assert_eq!(r.batch_size, 64); // from the base
+    assert_eq!(r.dataset.augmentation.crop_padding, 4); // sibling fields of an overridden one survive
+    let r = load_recipe(&child, &["dataset.ratio=50".into(), "schedule.epochs=20".into(), "model.architecture=ResNet32".into()]).unwrap();
+    assert_eq!((r.dataset.ratio, r.epochs), (50.0, 20));
+    assert_eq!(r.architecture, m2m_burn_plugin::model::Architecture::ResNet32);
+}
+
+#[test]
+fn base_cycles_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "a.ron", r#"(base: "b.ron")"#);
+    let b = write(tmp.path(), "b.ron", r#"(base: "a.ron")"#);
+    assert!(matches!(load_recipe(&b, &[]), Err(LoadError::Cycle { .. })));
+}
+
+#[test]
+fn unknown_fields_are_rejected_with_their_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write(tmp.path(), "r.ron", &BASE.replace("batch_size: 64", "batch_sise: 64"));
+    let e = load_recipe(&p, &[]).unwrap_err().to_string();
+    assert!(e.contains("r.ron") && e.contains("batch_sise"), "{e}");
+    let e = err_of(tmp.path(), &["dataset.rato=3"]);
+    assert!(e.contains("rato") && e.contains("--set"), "{e}");
+}
+
+#[test]
+fn malformed_ron_reports_the_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write(tmp.path(), "r.ron", "(name: \"x\", batch_size: )");
+    let e = load_recipe(&p, &[]).unwrap_err().to_string();
+    assert!(e.contains("r.ron") && e.contains("line 1"), "{e}");
+}
+
+#[test]
+fn out_of_range_values_name_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["dataset.ratio=0.5"], "dataset.ratio"),
+        (&["schedule.epochs=0"], "schedule.epochs"),
+        (&["schedule.milestones=[(epoch: 5, factor: 0.1), (epoch: 4, factor: 0.01)]"], "schedule.milestones"),
+        (&["schedule.milestones=[(epoch: 10, factor: 0.1)]"], "schedule.milestones"),
+        (&["schedule.warmup_epochs=6"], "schedule.warmup_epochs"),
+        (&["optimizer.lr=-1.0"], "optimizer.lr"),
+        (&["optimizer.momentum=1.5"], "optimizer.momentum"),
+        (&["batch_size=0"], "batch_size"),
+        (&["dataset.eval_split=ValFromTest(val_fraction: 1.5)"], "dataset.eval_split.val_fraction"),
+        (&["dataset.imbalance=Step(minority_start: 10)"], "dataset.imbalance.minority_start"),
+        (&["dataset.augmentation=(crop_padding: 40, horizontal_flip: false)"], "dataset.augmentation.crop_padding"),
+        (&["sampler=(kind: ClassBalanced, from_epoch: 11)"], "sampler.from_epoch"),
+    ];
+    for (overrides, field) in cases {
+        let e = err_of(tmp.path(), overrides);
+        assert!(e.contains(&format!("{field}:")) && e.contains("r.ron"), "{overrides:?}: {e}");
+    }
+}
+
+#[test]
+fn missing_fields_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write(tmp.path(), "r.ron", &BASE.replace("seed: 1,", ""));
+    let e = load_recipe(&p, &[]).unwrap_err().to_string();
+    assert!(e.contains("seed: missing"), "{e}");
+}
