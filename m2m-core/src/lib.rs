@@ -4,7 +4,9 @@
 //! Everything that touches tensors is generic over a burn `Backend`, so the same code
 //! runs on the CPU (Flex) and CUDA backends.
 
+pub mod classifier;
 pub mod imbalance;
 pub mod metrics;
 pub mod sampling;
 pub mod schedule;
+pub mod translation;

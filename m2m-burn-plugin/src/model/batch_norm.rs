@@ -43,35 +43,43 @@ impl<B: Backend> BatchNorm2d<B> {
         let [n, c, h, w] = x.dims();
         if mode == Mode::Train && B::ad_enabled(&device) {
             let count = n * h * w;
-            let flat = x.clone().swap_dims(0, 1).reshape([c, count]);
-            let mean = flat.clone().mean_dim(1); // [c, 1]
-            let var = flat.sub(mean.clone()).square().mean_dim(1); // biased, [c, 1]
+            // Reductions over N, H, W of the contiguous NCHW tensor (a swap_dims + reshape
+            // would cost a strided copy per layer).
+            let mean = x.clone().mean_dim(3).mean_dim(2).mean_dim(0); // [1, c, 1, 1]
+            let centered = x.sub(per_sample(mean.clone(), n));
+            let var = centered.clone().square().mean_dim(3).mean_dim(2).mean_dim(0); // biased
             let unbiased = if count > 1 { count as f64 / (count - 1) as f64 } else { 1.0 };
             let m = self.momentum;
             let rm = self.running_mean.value_sync().to_device(&device);
             let rv = self.running_var.value_sync().to_device(&device);
             self.running_mean
-                .update(rm.mul_scalar(1.0 - m).add(mean.clone().detach().reshape([c]).mul_scalar(m)).detach());
+                .update(rm.mul_scalar(1.0 - m).add(mean.detach().reshape([c]).mul_scalar(m)).detach());
             self.running_var.update(
                 rv.mul_scalar(1.0 - m)
                     .add(var.clone().detach().reshape([c]).mul_scalar(m * unbiased))
                     .detach(),
             );
-            self.normalize(x, mean.reshape([1, c, 1, 1]), var.reshape([1, c, 1, 1]))
+            let scale = self.gamma.val().reshape([1, c, 1, 1]).div(var.add_scalar(self.epsilon).sqrt());
+            centered.mul(per_sample(scale, n)).add(per_sample(self.beta.val().reshape([1, c, 1, 1]), n))
         } else {
             // `value_sync`: `value` can lag one update behind a train-mode forward on this thread.
             let mean = self.running_mean.value_sync().to_device(&device).reshape([1, c, 1, 1]);
             let var = self.running_var.value_sync().to_device(&device).reshape([1, c, 1, 1]);
-            self.normalize(x, mean, var)
+            // Fold into one affine map: y = x * scale + shift.
+            let scale = self.gamma.val().reshape([1, c, 1, 1]).div(var.add_scalar(self.epsilon).sqrt());
+            let shift = self.beta.val().reshape([1, c, 1, 1]).sub(mean.mul(scale.clone()));
+            x.mul(per_sample(scale, n)).add(per_sample(shift, n))
         }
     }
+}
 
-    fn normalize(&self, x: Tensor<B, 4>, mean: Tensor<B, 4>, var: Tensor<B, 4>) -> Tensor<B, 4> {
-        let c = x.dims()[1];
-        let std = var.add_scalar(self.epsilon).sqrt();
-        x.sub(mean)
-            .div(std)
-            .mul(self.gamma.val().reshape([1, c, 1, 1]))
-            .add(self.beta.val().reshape([1, c, 1, 1]))
+/// Repeats a per-channel `[1, c, 1, 1]` tensor to `[n, c, 1, 1]`. Flex broadcasts
+/// `[n, c, h, w] op [n, c, 1, 1]` with a SIMD kernel but falls back to a scalar strided
+/// loop for `[1, c, 1, 1]`, which made BatchNorm the largest cost of a training step.
+pub(crate) fn per_sample<B: Backend>(t: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
+    if n == 1 {
+        t
+    } else {
+        t.repeat_dim(0, n)
     }
 }

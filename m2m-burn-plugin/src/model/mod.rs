@@ -13,31 +13,11 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 pub use batch_norm::BatchNorm2d;
+pub use m2m_core::classifier::{Classifier, Mode};
 pub use checkpoint::{load_classifier, param_shapes, save_classifier, CheckpointError, ModelMeta};
 pub use normed_linear::NormedLinear;
 pub use resnet::{Head, ResNet32};
 pub use small_cnn::SmallCnn;
-
-/// Whether normalisation layers use batch statistics (and update running ones) or
-/// running statistics only. `Eval` is honoured on autodiff backends too, which M2m's
-/// input-space optimisation through f and g needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Train,
-    Eval,
-}
-
-/// An image classifier that M2m and the trainer can drive: images in [0, 1] in, logits
-/// out, with an explicit [`Mode`].
-///
-/// Implement it for your own burn model to train it with this crate; use
-/// [`BatchNorm2d`] instead of `burn::nn::BatchNorm` so that `Mode::Eval` works on
-/// autodiff backends.
-pub trait Classifier<B: Backend>: Module<B> {
-    /// Logits `[batch, classes]` for images `[batch, channels, height, width]` in [0, 1].
-    fn logits(&self, images: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2>;
-    fn num_classes(&self) -> usize;
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Architecture {
@@ -113,9 +93,13 @@ impl<B: Backend> Net<B> {
     fn normalize(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let device = x.device();
         let c = self.mean.len();
-        let mean = Tensor::<B, 1>::from_floats(self.mean.as_slice(), &device).reshape([1, c, 1, 1]);
-        let std = Tensor::<B, 1>::from_floats(self.std.as_slice(), &device).reshape([1, c, 1, 1]);
-        x.sub(mean).div(std)
+        let n = x.dims()[0];
+        // One affine map: (x - mean) / std = x * (1/std) + (-mean/std).
+        let scale: Vec<f32> = self.std.iter().map(|s| 1.0 / s).collect();
+        let shift: Vec<f32> = self.mean.iter().zip(&self.std).map(|(m, s)| -m / s).collect();
+        let scale = Tensor::<B, 1>::from_floats(scale.as_slice(), &device).reshape([1, c, 1, 1]);
+        let shift = Tensor::<B, 1>::from_floats(shift.as_slice(), &device).reshape([1, c, 1, 1]);
+        x.mul(batch_norm::per_sample(scale, n)).add(batch_norm::per_sample(shift, n))
     }
 }
 

@@ -1,0 +1,79 @@
+//! Throughput of one training iteration (forward, backward, SGD step) and of evaluation
+//! for a model, batch size and input shape, on the CPU backend. Prints one line per
+//! measurement; numbers go to docs/benchmarks.md with the machine and command.
+//!
+//! m2m-bench [resnet32|small-cnn] [batch] [channels] [size] [iterations]
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Int, Tensor};
+use m2m_burn_plugin::backend::Cpu;
+use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arch = match args.get(1).map(String::as_str).unwrap_or("resnet32") {
+        "resnet32" => Architecture::ResNet32,
+        "small-cnn" => Architecture::SmallCnn,
+        other => {
+            eprintln!("unknown model {other}: resnet32 or small-cnn");
+            std::process::exit(2);
+        }
+    };
+    let parse = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
+    let (batch, channels, size, iterations) = (parse(2, 128), parse(3, 1), parse(4, 28), parse(5, 5));
+    let device = Default::default();
+    Cpu::seed(&device, 0);
+    let spec = ModelSpec {
+        architecture: arch,
+        cosine_head: false,
+        in_channels: channels,
+        num_classes: 10,
+        mean: vec![0.5; channels],
+        std: vec![0.25; channels],
+    };
+    let mut model: Net<Cpu> = spec.init(&device);
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
+        .init::<Cpu, Net<Cpu>>();
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let x = Tensor::<Cpu, 4>::random([batch, channels, size, size], Distribution::Uniform(0.0, 1.0), &device);
+    let y = Tensor::<Cpu, 1, Int>::from_ints((0..batch as i32).map(|i| i % 10).collect::<Vec<_>>().as_slice(), &device);
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    let mut train_times = Vec::new();
+    for i in 0..=iterations {
+        let t = Instant::now();
+        let loss = ce.forward(model.logits(x.clone(), Mode::Train), y.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(0.01, model, grads);
+        let _ = loss.into_scalar();
+        if i > 0 {
+            train_times.push(t.elapsed().as_secs_f64()); // iteration 0 is warm-up
+        }
+    }
+    let inner = model.valid();
+    let xi = x.inner();
+    let mut eval_times = Vec::new();
+    for i in 0..=iterations {
+        let t = Instant::now();
+        let _ = inner.logits(xi.clone(), Mode::Eval).sum().into_scalar();
+        if i > 0 {
+            eval_times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (tr, ev) = (median(&mut train_times), median(&mut eval_times));
+    println!(
+        "{arch:?} batch {batch} input {channels}x{size}x{size} threads {threads}: train step {tr:.3} s ({:.1} img/s), eval forward {ev:.3} s ({:.1} img/s)",
+        batch as f64 / tr,
+        batch as f64 / ev
+    );
+}
