@@ -3,7 +3,9 @@
 
 pub mod backend;
 pub mod data;
+pub mod fingerprint;
 pub mod fs;
+pub mod m2m;
 pub mod model;
 pub mod recipe;
 pub mod train;

@@ -305,3 +305,76 @@ mod tests {
         assert_eq!(accept(&[1.0, 1.0], &[p(1.0), p(1.0)], 1.01, &mut rng), vec![false, false]);
     }
 }
+
+/// What M2m did during an epoch (the reference's `success.npy` plus its log columns).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenerationStats {
+    /// Batch slots seen in M2m batches.
+    pub slots: u64,
+    /// Translations attempted, per target class.
+    pub attempts: Vec<u64>,
+    /// Translations accepted, per target class.
+    pub accepted: Vec<u64>,
+    /// Sum of g's softmax on the target over all attempts.
+    pub g_confidence_sum: f64,
+    /// Sum of f's softmax on the target class over accepted samples (in the train step).
+    pub f_target_prob_sum: f64,
+    /// Sum of f's softmax on the seed class over accepted samples (in the train step).
+    pub f_seed_prob_sum: f64,
+}
+
+impl GenerationStats {
+    pub fn new(num_classes: usize) -> Self {
+        Self { attempts: vec![0; num_classes], accepted: vec![0; num_classes], ..Default::default() }
+    }
+
+    pub fn total_attempts(&self) -> u64 {
+        self.attempts.iter().sum()
+    }
+
+    pub fn total_accepted(&self) -> u64 {
+        self.accepted.iter().sum()
+    }
+
+    /// Accepted / attempted over all classes; `None` without attempts.
+    pub fn acceptance_rate(&self) -> Option<f64> {
+        let a = self.total_attempts();
+        (a > 0).then(|| self.total_accepted() as f64 / a as f64)
+    }
+
+    /// Per class accepted / attempted; `None` for classes never attempted.
+    pub fn acceptance_rate_per_class(&self) -> Vec<Option<f64>> {
+        self.attempts
+            .iter()
+            .zip(&self.accepted)
+            .map(|(&t, &a)| (t > 0).then(|| a as f64 / t as f64))
+            .collect()
+    }
+
+    pub fn mean_g_confidence(&self) -> Option<f64> {
+        let a = self.total_attempts();
+        (a > 0).then(|| self.g_confidence_sum / a as f64)
+    }
+
+    pub fn mean_f_target_prob(&self) -> Option<f64> {
+        let a = self.total_accepted();
+        (a > 0).then(|| self.f_target_prob_sum / a as f64)
+    }
+
+    pub fn mean_f_seed_prob(&self) -> Option<f64> {
+        let a = self.total_accepted();
+        (a > 0).then(|| self.f_seed_prob_sum / a as f64)
+    }
+
+    /// Records one batch's attempts and acceptances.
+    pub fn record(&mut self, slots: usize, planned: &[PlannedSlot], confidence: &[f32], accepted: &[bool]) {
+        self.slots += slots as u64;
+        for ((p, &q), &ok) in planned.iter().zip(confidence).zip(accepted) {
+            self.attempts[p.target] += 1;
+            self.g_confidence_sum += q as f64;
+            if ok {
+                self.accepted[p.target] += 1;
+            }
+        }
+    }
+}

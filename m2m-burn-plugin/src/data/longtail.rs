@@ -58,14 +58,8 @@ pub fn val_test_split(labels: &[usize], num_classes: usize, val_fraction: f64) -
 
 /// FNV-1a over the chosen indices: a short fingerprint of the subset for the manifest.
 pub fn fingerprint(indices: &[usize]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &i in indices {
-        for b in (i as u64).to_le_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+    let bytes: Vec<u8> = indices.iter().flat_map(|&i| (i as u64).to_le_bytes()).collect();
+    format!("{:016x}", crate::fingerprint::fnv1a64(&bytes))
 }
 
 #[cfg(test)]

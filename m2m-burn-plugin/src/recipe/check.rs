@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use m2m_core::imbalance::ImbalanceProfile;
 use m2m_core::sampling::SamplerKind;
 use m2m_core::schedule::{EpochLrSchedule, ScheduleError};
+use m2m_core::translation::{RandomStart, TranslationConfig};
 use serde::{Deserialize, Serialize};
 
 use super::raw::*;
@@ -52,6 +53,15 @@ impl SamplerPlan {
     }
 }
 
+/// M2m's checked settings: from `from_epoch` on, batches come from the class-balanced
+/// sampler and minority slots may be replaced by translated majority seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct M2mPlan {
+    pub g: BaselineSource,
+    pub translation: TranslationConfig,
+    pub from_epoch: usize,
+}
+
 /// A checked recipe: every value present and in range.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recipe {
@@ -63,6 +73,7 @@ pub struct Recipe {
     pub epochs: usize,
     pub schedule: EpochLrSchedule,
     pub sampler: SamplerPlan,
+    pub m2m: Option<M2mPlan>,
     pub batch_size: usize,
     pub eval_batch_size: usize,
     pub seed: u64,
@@ -171,9 +182,21 @@ impl RawRecipe {
             RecipeError { field: field.into(), reason: e.to_string() }
         })?;
 
-        let sampler = match &self.sampler {
-            None => SamplerPlan { kind: SamplerKind::Natural, from_epoch: 0 },
-            Some(sp) => {
+        let m2m = match &self.m2m {
+            None => None,
+            Some(m) => Some(check_m2m(m, epochs)?),
+        };
+        let sampler = match (&self.sampler, &m2m) {
+            // M2m switches to the class-balanced sampler at its deferred epoch (spec §1.1: `over`).
+            (None, Some(m)) => SamplerPlan { kind: SamplerKind::ClassBalanced, from_epoch: m.from_epoch },
+            (Some(sp), Some(m)) if sp.kind != Some(SamplerKind::ClassBalanced) || sp.from_epoch.unwrap_or(0) != m.from_epoch => {
+                return err("sampler", format!(
+                    "M2m needs the class-balanced sampler from m2m.from_epoch = {}; leave `sampler` out or make it (kind: ClassBalanced, from_epoch: {})",
+                    m.from_epoch, m.from_epoch
+                ));
+            }
+            (None, None) => SamplerPlan { kind: SamplerKind::Natural, from_epoch: 0 },
+            (Some(sp), _) => {
                 let plan = SamplerPlan { kind: need(sp.kind, "sampler.kind")?, from_epoch: sp.from_epoch.unwrap_or(0) };
                 if plan.from_epoch > epochs {
                     return err("sampler.from_epoch", format!("{} is past schedule.epochs = {epochs}", plan.from_epoch));
@@ -201,6 +224,7 @@ impl RawRecipe {
             epochs,
             schedule,
             sampler,
+            m2m,
             batch_size,
             eval_batch_size,
             seed: need(self.seed, "seed")?,
@@ -208,4 +232,42 @@ impl RawRecipe {
             raw,
         })
     }
+}
+
+fn check_m2m(m: &RawM2m, epochs: usize) -> Result<M2mPlan, RecipeError> {
+    let d = TranslationConfig::default();
+    let g = need(m.g.clone(), "m2m.g")?;
+    let beta = m.beta.unwrap_or(d.beta);
+    if !(beta.is_finite() && beta > 0.0 && beta < 1.0) {
+        return err("m2m.beta", format!("must be in (0, 1), got {beta}"));
+    }
+    let gamma = m.gamma.unwrap_or(d.gamma);
+    if !(gamma.is_finite() && gamma > 0.0 && gamma <= 1.0) {
+        return err("m2m.gamma", format!("must be in (0, 1], got {gamma}"));
+    }
+    let lambda = finite_in("m2m.lambda", m.lambda.unwrap_or(d.lambda), 0.0, f64::MAX, "finite and >= 0")?;
+    let step_size = m.step_size.unwrap_or(d.step_size);
+    if !(step_size.is_finite() && step_size > 0.0) {
+        return err("m2m.step_size", format!("must be finite and > 0, got {step_size}"));
+    }
+    let steps = m.steps.unwrap_or(d.steps);
+    if steps == 0 {
+        return err("m2m.steps", "must be >= 1");
+    }
+    let start_radius = finite_in("m2m.start_radius", m.start_radius.unwrap_or(d.start_radius), 0.0, f64::MAX, "finite and >= 0")?;
+    let from_epoch = need(m.from_epoch, "m2m.from_epoch")?;
+    if from_epoch > epochs {
+        return err("m2m.from_epoch", format!("{from_epoch} is past schedule.epochs = {epochs}"));
+    }
+    if let BaselineSource::Checkpoint(p) = &g {
+        if p.as_os_str().is_empty() {
+            return err("m2m.g", "the checkpoint path is empty");
+        }
+    }
+    let random_start = m.random_start.unwrap_or(RandomStart::ReferenceChannelwise);
+    Ok(M2mPlan {
+        g,
+        translation: TranslationConfig { beta, lambda, gamma, step_size, steps, random_start, start_radius },
+        from_epoch,
+    })
 }

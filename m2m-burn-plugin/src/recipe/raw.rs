@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use m2m_core::imbalance::ImbalanceProfile;
 use m2m_core::sampling::SamplerKind;
 use m2m_core::schedule::Milestone;
+use m2m_core::translation::RandomStart;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Augmentation, DatasetName, EvalSplit, Selection};
@@ -45,13 +46,14 @@ pub struct RawRecipe {
     pub optimizer: Option<RawOptimizer>,
     pub schedule: Option<RawSchedule>,
     pub sampler: Option<RawSampler>,
+    pub m2m: Option<RawM2m>,
     pub batch_size: Option<usize>,
     pub eval_batch_size: Option<usize>,
     pub seed: Option<u64>,
     pub output_dir: Option<PathBuf>,
 }
 merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, seed, output_dir }
-    nested { dataset, model, optimizer, schedule, sampler });
+    nested { dataset, model, optimizer, schedule, sampler, m2m });
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,3 +107,29 @@ pub struct RawSampler {
     pub from_epoch: Option<usize>,
 }
 merge_struct!(RawSampler { kind, from_epoch } nested {});
+
+/// Where M2m's baseline classifier g comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum BaselineSource {
+    /// Train an ERM run of the same recipe first (cached and reused), with this seed.
+    TrainErm { seed: u64 },
+    /// A model saved by `m2m` (the path without extension, e.g. `runs/x/model-best-val`).
+    Checkpoint(PathBuf),
+}
+
+/// M2m (spec §1): translation settings and the deferred start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawM2m {
+    pub g: Option<BaselineSource>,
+    pub beta: Option<f64>,
+    pub lambda: Option<f64>,
+    pub gamma: Option<f64>,
+    pub step_size: Option<f64>,
+    pub steps: Option<usize>,
+    pub random_start: Option<RandomStart>,
+    pub start_radius: Option<f64>,
+    /// 0-based epoch from which batches come from the class-balanced sampler and are translated.
+    pub from_epoch: Option<usize>,
+}
+merge_struct!(RawM2m { g, beta, lambda, gamma, step_size, steps, random_start, start_radius, from_epoch } nested {});

@@ -32,6 +32,7 @@ pub use scheduler::EpochScheduler;
 pub use strategy::{Components, ImbalancedStrategy, Optim};
 
 use crate::data::PreparedData;
+use crate::m2m::M2m;
 use crate::model::{load_classifier, save_classifier, Net};
 use crate::recipe::{to_ron, Recipe};
 
@@ -110,6 +111,13 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
         .init::<B, Net<B>>();
 
     let groups = ClassGroups::new(manifest.train_counts.clone());
+    let m2m = match &recipe.m2m {
+        None => None,
+        Some(plan) => {
+            let g = crate::m2m::load_baseline::<B>(recipe, &plan.g, &device, progress)?;
+            Some((M2m::new(&g, manifest.train_counts.clone(), plan.translation.clone()), plan.from_epoch))
+        }
+    };
     let train_loader = Arc::new(TrainLoader::<B>::new(
         Arc::new(train),
         recipe.sampler,
@@ -132,6 +140,8 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
         spec: spec.clone(),
         recipe_name: recipe.name.clone(),
         previous,
+        m2m,
+        seed: recipe.seed,
         failure: failure.clone(),
     };
 

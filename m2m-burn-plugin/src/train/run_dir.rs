@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use m2m_core::metrics::ClassificationReport;
 use m2m_core::sampling::SamplerKind;
+use m2m_core::translation::GenerationStats;
 use serde::{Deserialize, Serialize};
 
 use crate::fs::write_atomic;
@@ -22,6 +23,9 @@ pub struct EpochRecord {
     pub train_accuracy: f64,
     pub val: ClassificationReport,
     pub test: ClassificationReport,
+    /// M2m's generation statistics in M2m epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m2m: Option<GenerationStats>,
 }
 
 /// What a resumed run needs to continue: how many epochs are done.
@@ -128,7 +132,7 @@ fn opt(v: Option<f64>) -> String {
 pub fn records_csv(records: &[EpochRecord]) -> String {
     let classes = records.first().map_or(0, |r| r.test.per_class_recall.len());
     let mut out = String::from(
-        "epoch,lr,sampler,seconds,train_loss,train_acc,val_loss,val_acc,val_bacc,val_gm,test_loss,test_acc,test_bacc,test_gm,test_major,test_neutral,test_minor,test_many,test_medium,test_few",
+        "epoch,lr,sampler,seconds,train_loss,train_acc,val_loss,val_acc,val_bacc,val_gm,test_loss,test_acc,test_bacc,test_gm,test_major,test_neutral,test_minor,test_many,test_medium,test_few,m2m_attempts,m2m_accepted,m2m_accept_rate,m2m_g_conf,m2m_f_p_target,m2m_f_p_seed",
     );
     for k in 0..classes {
         out.push_str(&format!(",test_recall_{k}"));
@@ -156,6 +160,12 @@ pub fn records_csv(records: &[EpochRecord]) -> String {
             opt(r.test.many_shot),
             opt(r.test.medium_shot),
             opt(r.test.few_shot),
+            r.m2m.as_ref().map_or(String::new(), |s| s.total_attempts().to_string()),
+            r.m2m.as_ref().map_or(String::new(), |s| s.total_accepted().to_string()),
+            opt(r.m2m.as_ref().and_then(GenerationStats::acceptance_rate)),
+            opt(r.m2m.as_ref().and_then(GenerationStats::mean_g_confidence)),
+            opt(r.m2m.as_ref().and_then(GenerationStats::mean_f_target_prob)),
+            opt(r.m2m.as_ref().and_then(GenerationStats::mean_f_seed_prob)),
         ];
         out.push_str(&cells.join(","));
         for rec in &r.test.per_class_recall {

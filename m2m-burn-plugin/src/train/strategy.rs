@@ -17,11 +17,15 @@ use burn::train::{
     SupervisedLearningStrategy, SupervisedTrainingEventProcessor, TrainingComponents, TrainingItem,
 };
 use m2m_core::metrics::ClassGroups;
+use m2m_core::translation::GenerationStats;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
-use super::batch::{EvalLoader, TrainLoader};
+use super::batch::{derive_seed, EvalLoader, TrainLoader};
 use super::eval::{evaluate, Evaluation};
 use super::run_dir::{best_val, EpochRecord, RunDir, RunState};
 use super::scheduler::EpochScheduler;
+use crate::m2m::{record_f_probabilities, M2m};
 use crate::model::{save_classifier, Classifier, Mode, ModelSpec, Net};
 
 pub type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<<B as AutodiffBackend>::InnerBackend>, Net<B>, B>;
@@ -36,6 +40,10 @@ pub struct ImbalancedStrategy<B: AutodiffBackend> {
     pub run: RunDir,
     pub spec: ModelSpec,
     pub recipe_name: String,
+    /// M2m's generator and the 0-based epoch it starts at.
+    pub m2m: Option<(M2m<B, Net<B>>, usize)>,
+    /// Seed of the per-epoch random streams (sampling, augmentation, M2m).
+    pub seed: u64,
     /// Records of the epochs finished before this launch (resume).
     pub previous: Vec<EpochRecord>,
     /// Set when the loop stops on an error (e.g. a NaN loss); read after `launch`.
@@ -59,6 +67,16 @@ impl<B: AutodiffBackend> ImbalancedStrategy<B> {
         total: usize,
     ) -> anyhow::Result<()> {
         let is_best = best_val(records).is_none_or(|b| record.val.balanced_accuracy >= b.val.balanced_accuracy);
+        if let Some(s) = &record.m2m {
+            tracing::info!(
+                "epoch {epoch}/{total} M2m: accepted {}/{} translations ({} slots), per class {:?}, g conf {}",
+                s.total_accepted(),
+                s.total_attempts(),
+                s.slots,
+                s.acceptance_rate_per_class().iter().map(|r| r.map_or("-".into(), |r| format!("{r:.2}"))).collect::<Vec<String>>(),
+                s.mean_g_confidence().map_or("-".into(), |c| format!("{c:.3}"))
+            );
+        }
         tracing::info!(
             "epoch {}/{} lr {:.2e} {:?}: train loss {:.4} acc {:.4} | val bACC {:.4} | test bACC {:.4} GM {:.4} minor {} ({:.1}s){}",
             epoch,
@@ -115,6 +133,9 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
             let mut seen = 0usize;
             let mut iteration = 0usize;
             let mut lr = 0.0;
+            let m2m = self.m2m.as_ref().filter(|(_, from)| e0 >= *from).map(|(m, _)| m);
+            let mut m2m_stats = m2m.map(|_| GenerationStats::new(self.groups.train_counts.len()));
+            let mut m2m_rng = StdRng::seed_from_u64(derive_seed(self.seed, e0, 3));
             while let Some(batch) = iter.next() {
                 iteration += 1;
                 learner.lr_step();
@@ -122,7 +143,18 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 let progress = iter.progress();
                 let model = learner.model();
                 let n = batch.labels.len();
-                let logits = model.logits(batch.images, Mode::Train);
+                let (images, generation) = match m2m {
+                    Some(m) => {
+                        let (images, generation) = m.translate_batch(&model, batch.images, &batch.labels, &mut m2m_rng);
+                        (images, Some(generation))
+                    }
+                    None => (batch.images, None),
+                };
+                let logits = model.logits(images, Mode::Train);
+                if let (Some(stats), Some(generation)) = (m2m_stats.as_mut(), generation.as_ref()) {
+                    stats.record(n, &generation.planned, &generation.confidence, &generation.accepted);
+                    record_f_probabilities(stats, &logits, generation);
+                }
                 let loss = ce.forward(logits.clone(), batch.targets.clone());
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 learner.optimizer_step(grads);
@@ -189,6 +221,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 train_accuracy,
                 val: val_eval.report(&self.groups),
                 test,
+                m2m: m2m_stats,
             };
             let mut refs = TrainingComponentsRef { checkpointer: checkpointer.as_mut(), event_store: &event_store };
             if let Err(e) = self.finish_epoch(&learner, &mut refs, &mut records, record, epoch, num_epochs) {
