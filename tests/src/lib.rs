@@ -4,7 +4,11 @@
 use std::io::Write;
 use std::path::Path;
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
 use m2m_burn_plugin::data::{cifar, idx};
+use m2m_burn_plugin::train::EpochRecord;
 
 /// Deterministic pseudo-random bytes.
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -60,4 +64,29 @@ pub fn write_cifar_dataset(dir: &Path, kind: cifar::CifarKind, per_file: usize) 
         all_labels.push(labels);
     }
     all_labels
+}
+
+struct Snapshot(Vec<Vec<f32>>);
+
+impl<B: Backend> ModuleVisitor<B> for Snapshot {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+        self.0.push(p.val().into_data().to_vec().unwrap());
+    }
+}
+
+/// Every float tensor of a module (parameters and BatchNorm running statistics), for
+/// "nothing changed" checks.
+pub fn snapshot<B: Backend, M: Module<B>>(m: &M) -> Vec<Vec<f32>> {
+    let mut s = Snapshot(Vec::new());
+    m.visit(&mut s);
+    s.0
+}
+
+/// The per-epoch records of a run directory.
+pub fn records(run: &Path) -> Vec<EpochRecord> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::recipe::load_recipe;
-use m2m_burn_plugin::train::{train_recipe, EpochRecord, Progress, RunState};
-use m2m_tests::write_idx_dataset;
+use m2m_burn_plugin::train::{train_recipe, Progress, RunState};
+use m2m_tests::{records, write_idx_dataset};
 
 fn recipe_text(data: &Path, out: &Path, epochs: usize) -> String {
     format!(
@@ -27,14 +27,6 @@ fn recipe_text(data: &Path, out: &Path, epochs: usize) -> String {
         data.display(),
         out.display()
     )
-}
-
-fn records(run: &Path) -> Vec<EpochRecord> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -86,7 +78,10 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     std::fs::remove_file(run.join("final.json")).unwrap();
     let state = RunState { completed_epochs: 2, total_epochs: 3, finished: false };
     std::fs::write(run.join("state.json"), serde_json::to_string(&state).unwrap()).unwrap();
-    let resumed = train_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap();
+    // Resume from the run directory alone (what `m2m resume RUN_DIR` does).
+    let from_run_dir = load_recipe(&run.join("recipe.resolved.ron"), &[]).unwrap();
+    assert_eq!(from_run_dir, recipe);
+    let resumed = train_recipe::<Cpu>(&from_run_dir, Default::default(), Progress::Log).unwrap();
     assert!(resumed.trained_now);
     let after = records(&run);
     assert_eq!(after.len(), 3);

@@ -2,32 +2,18 @@
 //! and only replaces accepted slots, gamma > 1 reduces M2m to DRS exactly, and the
 //! ERM baseline is trained once and reused.
 
-use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::m2m::M2m;
 use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 use m2m_burn_plugin::recipe::load_recipe;
-use m2m_burn_plugin::train::{train_recipe, EpochRecord, Progress};
+use m2m_burn_plugin::train::{train_recipe, Progress};
 use m2m_core::translation::TranslationConfig;
-use m2m_tests::write_idx_dataset;
+use m2m_tests::{records, snapshot, write_idx_dataset};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-
-struct Snapshot(Vec<Vec<f32>>);
-impl<B: Backend> ModuleVisitor<B> for Snapshot {
-    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-        self.0.push(p.val().into_data().to_vec().unwrap());
-    }
-}
-fn snapshot<B: Backend, M: Module<B>>(m: &M) -> Vec<Vec<f32>> {
-    // Fold pending BatchNorm updates first (an eval forward reads them in).
-    let mut s = Snapshot(Vec::new());
-    m.visit(&mut s);
-    s.0
-}
 
 fn spec() -> ModelSpec {
     ModelSpec { architecture: Architecture::SmallCnn, cosine_head: false, in_channels: 1, num_classes: 3, mean: vec![0.5], std: vec![0.25] }
@@ -111,10 +97,6 @@ fn recipe_text(data: &std::path::Path, out: &std::path::Path, name: &str, seed: 
         data.display(),
         out.display()
     )
-}
-
-fn records(run: &std::path::Path) -> Vec<EpochRecord> {
-    std::fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]

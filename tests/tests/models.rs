@@ -1,10 +1,11 @@
 //! Models: ResNet-32's size and shapes, the evaluation-mode BatchNorm on an autodiff
 //! backend, and checkpoints (round trip, wrong shape).
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use m2m_burn_plugin::backend::Cpu;
+use m2m_tests::snapshot;
 use m2m_burn_plugin::model::{
     load_classifier, save_classifier, Architecture, BatchNorm2d, CheckpointError, Classifier, Mode, ModelSpec,
 };
@@ -13,18 +14,6 @@ fn spec(architecture: Architecture, in_channels: usize, num_classes: usize, cosi
     ModelSpec { architecture, cosine_head, in_channels, num_classes, mean: vec![0.5; in_channels], std: vec![0.25; in_channels] }
 }
 
-/// All float tensors (parameters and running statistics) as flat vectors.
-struct Snapshot(Vec<Vec<f32>>);
-impl<B: Backend> ModuleVisitor<B> for Snapshot {
-    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-        self.0.push(p.val().into_data().to_vec().unwrap());
-    }
-}
-fn snapshot<B: Backend, M: Module<B>>(m: &M) -> Vec<Vec<f32>> {
-    let mut s = Snapshot(Vec::new());
-    m.visit(&mut s);
-    s.0
-}
 fn running_stats<B: Backend>(bn: &BatchNorm2d<B>) -> (Vec<f32>, Vec<f32>) {
     (bn.running_mean.value_sync().into_data().to_vec().unwrap(), bn.running_var.value_sync().into_data().to_vec().unwrap())
 }

@@ -6,7 +6,9 @@
 //!
 //! Measures a plain training step, an M2m iteration (translation of a class-balanced
 //! FMNIST-LT rho 100 batch with the paper's settings, then the training step) and an
-//! evaluation forward; medians over `iterations` after one warm-up.
+//! evaluation forward; medians over `iterations` after one warm-up. Every timing
+//! ends with a read of the loss to the host, so GPU work is included.
+//! `M2M_BENCH_BACKEND=cuda` runs it on CUDA device 0 (build with `--features cuda`).
 
 use std::time::Instant;
 
@@ -14,7 +16,6 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor};
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
@@ -31,8 +32,38 @@ fn main() {
     };
     let parse = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
     let (batch, channels, size, iterations) = (parse(2, 128), parse(3, 1), parse(4, 28), parse(5, 5));
-    let device = Default::default();
-    Cpu::seed(&device, 0);
+    match std::env::var("M2M_BENCH_BACKEND").as_deref() {
+        Ok("cuda") => cuda(arch, batch, channels, size, iterations),
+        _ => run::<Cpu>(Default::default(), "cpu", arch, batch, channels, size, iterations),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda(arch: Architecture, batch: usize, channels: usize, size: usize, iterations: usize) {
+    if let Err(e) = m2m_burn_plugin::backend::probe_cuda(0) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    let device = burn::backend::cuda::CudaDevice::new(0);
+    run::<m2m_burn_plugin::backend::Gpu>(device, "cuda", arch, batch, channels, size, iterations)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_: Architecture, _: usize, _: usize, _: usize, _: usize) {
+    eprintln!("error: built without the `cuda` feature");
+    std::process::exit(1);
+}
+
+fn run<B: burn::tensor::backend::AutodiffBackend>(
+    device: B::Device,
+    backend: &str,
+    arch: Architecture,
+    batch: usize,
+    channels: usize,
+    size: usize,
+    iterations: usize,
+) {
+    B::seed(&device, 0);
     let spec = ModelSpec {
         architecture: arch,
         cosine_head: false,
@@ -41,13 +72,13 @@ fn main() {
         mean: vec![0.5; channels],
         std: vec![0.25; channels],
     };
-    let mut model: Net<Cpu> = spec.init(&device);
+    let mut model: Net<B> = spec.init(&device);
     let mut optim = SgdConfig::new()
         .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
-        .init::<Cpu, Net<Cpu>>();
+        .init::<B, Net<B>>();
     let ce = CrossEntropyLossConfig::new().init(&device);
-    let x = Tensor::<Cpu, 4>::random([batch, channels, size, size], Distribution::Uniform(0.0, 1.0), &device);
-    let y = Tensor::<Cpu, 1, Int>::from_ints((0..batch as i32).map(|i| i % 10).collect::<Vec<_>>().as_slice(), &device);
+    let x = Tensor::<B, 4>::random([batch, channels, size, size], Distribution::Uniform(0.0, 1.0), &device);
+    let y = Tensor::<B, 1, Int>::from_ints((0..batch as i32).map(|i| i % 10).collect::<Vec<_>>().as_slice(), &device);
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     let mut train_times = Vec::new();
     for i in 0..=iterations {
@@ -64,7 +95,7 @@ fn main() {
     // of the planned slots through f and g (T steps), then the same training step.
     let counts = m2m_core::imbalance::class_counts(6000, 10, 100.0, m2m_core::imbalance::ImbalanceProfile::Exponential);
     let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
-    let y_bal = Tensor::<Cpu, 1, Int>::from_ints(labels.iter().map(|&l| l as i32).collect::<Vec<_>>().as_slice(), &device);
+    let y_bal = Tensor::<B, 1, Int>::from_ints(labels.iter().map(|&l| l as i32).collect::<Vec<_>>().as_slice(), &device);
     let m2m = m2m_burn_plugin::m2m::M2m::new(&model, counts, m2m_core::translation::TranslationConfig::default());
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let mut m2m_times = Vec::new();
@@ -97,12 +128,12 @@ fn main() {
     };
     let (tr, ev, mm) = (median(&mut train_times), median(&mut eval_times), median(&mut m2m_times));
     println!(
-        "{arch:?} batch {batch} input {channels}x{size}x{size} threads {threads}: train step {tr:.3} s ({:.1} img/s), eval forward {ev:.3} s ({:.1} img/s)",
+        "{backend} {arch:?} batch {batch} input {channels}x{size}x{size} threads {threads}: train step {tr:.3} s ({:.1} img/s), eval forward {ev:.3} s ({:.1} img/s)",
         batch as f64 / tr,
         batch as f64 / ev
     );
     println!(
-        "{arch:?} batch {batch}: M2m iteration {mm:.3} s ({:.1} translated images per batch, {} steps) = {:.1}x the training step",
+        "{backend} {arch:?} batch {batch}: M2m iteration {mm:.3} s ({:.1} translated images per batch, {} steps) = {:.1}x the training step",
         translated as f64 / iterations as f64,
         m2m.config().steps,
         mm / tr

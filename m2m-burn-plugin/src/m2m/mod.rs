@@ -5,6 +5,7 @@
 //! `examples/m2m_in_your_project.rs` for adding it to an existing burn-train project.
 
 mod baseline;
+mod probe;
 
 use burn::module::AutodiffModule;
 use burn::tensor::activation::softmax;
@@ -19,6 +20,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub use baseline::{baseline_recipe, load_baseline};
+pub use probe::probe_translation;
 
 /// What M2m did to one batch.
 #[derive(Debug, Clone, Default)]

@@ -141,7 +141,7 @@ pub fn records_csv(records: &[EpochRecord]) -> String {
     for r in records {
         let cells = [
             r.epoch.to_string(),
-            format!("{:e}", r.lr),
+            format!("{:.4e}", r.lr),
             format!("{:?}", r.sampler),
             format!("{:.3}", r.seconds),
             format!("{:.6}", r.train_loss),

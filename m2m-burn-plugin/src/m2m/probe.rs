@@ -1,0 +1,57 @@
+//! A diagnostic for "why does M2m accept so little?": translate class-balanced
+//! *training* batches with a recipe's M2m settings and report the acceptance rate and
+//! g's confidence per target class. It reads no validation or test data, so settings
+//! can be studied without tuning to the test set.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use burn::tensor::backend::AutodiffBackend;
+use m2m_core::translation::GenerationStats;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::M2m;
+use crate::model::load_classifier;
+use crate::recipe::Recipe;
+use crate::train::{derive_seed, TrainLoader};
+
+/// Translates `batches` class-balanced training batches through g (and f, which defaults
+/// to g) and returns the generation statistics.
+pub fn probe_translation<B: AutodiffBackend>(
+    recipe: &Recipe,
+    g_path: &Path,
+    f_path: Option<&Path>,
+    batches: usize,
+    device: &B::Device,
+) -> anyhow::Result<GenerationStats> {
+    let Some(plan) = &recipe.m2m else {
+        bail!("{}: the recipe has no `m2m` section", recipe.name);
+    };
+    let data = recipe.dataset.prepare().context("preparing the data set")?;
+    let spec = recipe.model_spec();
+    let g = load_classifier::<B>(&spec, g_path, device)?;
+    let f = match f_path {
+        Some(p) => load_classifier::<B>(&spec, p, device)?,
+        None => load_classifier::<B>(&spec, g_path, device)?,
+    };
+    let counts = data.manifest.train_counts.clone();
+    let m2m = M2m::new(&g, counts.clone(), plan.translation.clone());
+    let loader = TrainLoader::<B>::new(
+        Arc::new(data.train),
+        crate::recipe::SamplerPlan { kind: m2m_core::sampling::SamplerKind::ClassBalanced, from_epoch: 0 },
+        recipe.dataset.augmentation,
+        recipe.batch_size,
+        recipe.seed,
+        device.clone(),
+    );
+    let mut stats = GenerationStats::new(counts.len());
+    let mut rng = StdRng::seed_from_u64(derive_seed(recipe.seed, 0, 3));
+    for batch in loader.epoch_iter(0).take(batches) {
+        let n = batch.labels.len();
+        let (_, generation) = m2m.translate_batch(&f, batch.images, &batch.labels, &mut rng);
+        stats.record(n, &generation.planned, &generation.confidence, &generation.accepted);
+    }
+    Ok(stats)
+}
