@@ -1,5 +1,6 @@
 //! The `m2m` command line: check and train RON recipes.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,13 +68,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // burn's dashboard owns the terminal while it runs: log lines would tear it, so only
+    // warnings go to stderr then (the epoch results are in the run directory anyway).
+    let dashboard = std::io::stdout().is_terminal()
+        && matches!(cli.command, Command::Train { no_dashboard: false, .. } | Command::Resume { no_dashboard: false, .. });
+    let default_level = if dashboard { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -167,3 +167,25 @@ fn m2m_recipe_fields_are_checked() {
     let t = &r.m2m.unwrap().translation;
     assert_eq!((t.beta, t.lambda, t.gamma, t.step_size, t.steps), (0.999, 0.5, 0.9, 0.1, 10));
 }
+
+#[test]
+fn probe_reports_attempts_on_training_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_idx_dataset(&data, 40, 20, true);
+    let p = tmp.path().join("probe.ron");
+    std::fs::write(&p, recipe_text(&data, tmp.path(), "probe", 0, "m2m: (g: TrainErm(seed: 1), gamma: 1.0, from_epoch: 1),")).unwrap();
+    let recipe = load_recipe(&p, &[]).unwrap();
+    let g_path = tmp.path().join("g");
+    let spec = recipe.model_spec();
+    m2m_burn_plugin::model::save_classifier(&spec.init::<Cpu>(&Default::default()), &spec, &g_path).unwrap();
+    let stats = m2m_burn_plugin::m2m::probe_translation::<Cpu>(&recipe, &g_path, None, 2, &Default::default()).unwrap();
+    assert_eq!(stats.slots, 64); // two batches of 32
+    assert!(stats.total_attempts() > 0 && stats.attempts[0] == 0);
+    assert!(stats.mean_g_confidence().unwrap() <= 1.0);
+    // A g saved for another class count is refused with a clear error.
+    let other = ModelSpec { num_classes: 3, ..spec.clone() };
+    m2m_burn_plugin::model::save_classifier(&other.init::<Cpu>(&Default::default()), &other, &g_path).unwrap();
+    let e = m2m_burn_plugin::m2m::probe_translation::<Cpu>(&recipe, &g_path, None, 1, &Default::default()).unwrap_err();
+    assert!(format!("{e:#}").contains("3 classes"), "{e:#}");
+}

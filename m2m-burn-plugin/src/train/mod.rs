@@ -138,7 +138,6 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
         groups,
         run: RunDir::new(run.root.clone()),
         spec: spec.clone(),
-        recipe_name: recipe.name.clone(),
         previous,
         m2m,
         seed: recipe.seed,

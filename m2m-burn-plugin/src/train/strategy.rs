@@ -39,7 +39,6 @@ pub struct ImbalancedStrategy<B: AutodiffBackend> {
     pub groups: ClassGroups,
     pub run: RunDir,
     pub spec: ModelSpec,
-    pub recipe_name: String,
     /// M2m's generator and the 0-based epoch it starts at.
     pub m2m: Option<(M2m<B, Net<B>>, usize)>,
     /// Seed of the per-epoch random streams (sampling, augmentation, M2m).
