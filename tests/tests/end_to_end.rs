@@ -74,10 +74,24 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     let again = train_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap();
     assert!(!again.trained_now);
 
-    // Simulate an interruption after epoch 2 of 3: state says 2 done, last record gone.
+    // A checkpoint that never reached the disk (burn saves asynchronously): state says 3
+    // epochs are done but model-3 is missing, so the run falls back to epoch 2's
+    // checkpoint and trains the last epoch again, instead of failing to load.
+    std::fs::remove_file(run.join("final.json")).unwrap();
+    std::fs::remove_file(run.join("burn/checkpoint/model-3.mpk")).unwrap();
+    let ahead = RunState { completed_epochs: 3, total_epochs: 3, finished: false };
+    std::fs::write(run.join("state.json"), serde_json::to_string(&ahead).unwrap()).unwrap();
+    assert!(train_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
+    let after_fallback = records(&run);
+    assert_eq!(after_fallback.len(), 3);
+    assert_eq!(after_fallback[..2], recs[..2]);
+    assert_ne!(after_fallback[2].seconds, recs[2].seconds, "the last epoch was trained again");
+
+    // Simulate an interruption after epoch 2 of 3: state says 2 done.
     std::fs::remove_file(run.join("final.json")).unwrap();
     let state = RunState { completed_epochs: 2, total_epochs: 3, finished: false };
     std::fs::write(run.join("state.json"), serde_json::to_string(&state).unwrap()).unwrap();
+
     // Resume from the run directory alone (what `m2m resume RUN_DIR` does).
     let from_run_dir = load_recipe(&run.join("recipe.resolved.ron"), &[]).unwrap();
     assert_eq!(from_run_dir, recipe);

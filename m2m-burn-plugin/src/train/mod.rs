@@ -93,7 +93,7 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
     run.write("recipe.resolved.ron", resolved.as_bytes())?;
     run.write_json("data-manifest.json", &manifest)?;
 
-    let completed = state.as_ref().map_or(0, |s| s.completed_epochs);
+    let completed = resumable_epoch(&run, state.as_ref().map_or(0, |s| s.completed_epochs));
     let mut previous = run.read_records()?;
     previous.retain(|r| r.epoch < completed);
 
@@ -197,4 +197,18 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
 pub fn load_best<B: burn::tensor::backend::Backend>(recipe: &Recipe, device: &B::Device) -> anyhow::Result<Net<B>> {
     let run = RunDir::new(recipe.output_dir.join(&recipe.name));
     Ok(load_classifier(&recipe.model_spec(), &run.best_model_path(), device)?)
+}
+
+/// The last finished epoch whose burn-train checkpoint (model, optimiser, scheduler) is
+/// complete on disk, at most `completed`. burn writes checkpoints asynchronously, so a
+/// run killed right after an epoch may have its state file ahead of its checkpoint; it
+/// then resumes from the epoch before (burn keeps the last two).
+fn resumable_epoch(run: &RunDir, completed: usize) -> usize {
+    let dir = run.burn_dir().join("checkpoint");
+    let complete = |e: usize| ["model", "optim", "scheduler"].iter().all(|k| dir.join(format!("{k}-{e}.mpk")).is_file());
+    let resumable = (1..=completed).rev().find(|&e| complete(e)).unwrap_or(0);
+    if resumable < completed {
+        tracing::warn!("{}: checkpoint of epoch {completed} is incomplete; resuming after epoch {resumable}", run.root.display());
+    }
+    resumable
 }
