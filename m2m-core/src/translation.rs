@@ -153,7 +153,8 @@ pub struct Translation<B: AutodiffBackend> {
     pub target_confidence: Vec<f32>,
 }
 
-fn int_tensor<B: burn::tensor::backend::Backend>(values: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+/// Class labels or row indices held on the host as a 1-D integer tensor.
+pub fn int_tensor<B: burn::tensor::backend::Backend>(values: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
     Tensor::from_data(TensorData::new(values.iter().map(|&v| v as i64).collect::<Vec<_>>(), [values.len()]), device)
 }
 

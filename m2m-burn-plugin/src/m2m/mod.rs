@@ -10,9 +10,9 @@ mod probe;
 use burn::module::AutodiffModule;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::Tensor;
 use m2m_core::classifier::Classifier;
-use m2m_core::translation::{accept, plan_slots, translate, GenerationStats, PlannedSlot, TranslationConfig};
+use m2m_core::translation::{accept, int_tensor, plan_slots, translate, GenerationStats, PlannedSlot, TranslationConfig};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -82,7 +82,7 @@ impl<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B>> M2m<B, G> {
         let seeds: Vec<usize> = planned.iter().map(|p| p.seed).collect();
         let targets: Vec<usize> = planned.iter().map(|p| p.target).collect();
         let seed_classes: Vec<usize> = planned.iter().map(|p| p.seed_class).collect();
-        let seed_images = images.clone().select(0, index_tensor::<B>(&seeds, &device));
+        let seed_images = images.clone().select(0, int_tensor::<B>(&seeds, &device));
         // f without parameter gradients: only the input gradient is needed.
         let f_frozen = f.clone().no_grad();
         let out = translate(&f_frozen, &self.g, seed_images.detach(), &targets, &seed_classes, &self.config, rng);
@@ -98,14 +98,10 @@ impl<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B>> M2m<B, G> {
         for (j, &row) in chosen.iter().enumerate() {
             index[generation.planned[row].slot] = n + j;
         }
-        let translated = out.images.select(0, index_tensor::<B>(&chosen, &device));
-        let mixed = Tensor::cat(vec![images, translated], 0).select(0, index_tensor::<B>(&index, &device));
+        let translated = out.images.select(0, int_tensor::<B>(&chosen, &device));
+        let mixed = Tensor::cat(vec![images, translated], 0).select(0, int_tensor::<B>(&index, &device));
         (mixed, generation)
     }
-}
-
-fn index_tensor<B: AutodiffBackend>(values: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
-    Tensor::from_data(TensorData::new(values.iter().map(|&v| v as i64).collect::<Vec<_>>(), [values.len()]), device)
 }
 
 /// Adds f's probabilities of the target and the seed class on the accepted slots, read
@@ -116,7 +112,7 @@ pub fn record_f_probabilities<B: AutodiffBackend>(stats: &mut GenerationStats, l
         return;
     }
     let device = logits.device();
-    let rows = index_tensor::<B>(&slots.iter().map(|p| p.slot).collect::<Vec<_>>(), &device);
+    let rows = int_tensor::<B>(&slots.iter().map(|p| p.slot).collect::<Vec<_>>(), &device);
     let probs = softmax(logits.clone().detach().select(0, rows), 1).into_data().convert::<f32>();
     let probs: Vec<f32> = probs.to_vec().expect("f32 data");
     let c = logits.dims()[1];

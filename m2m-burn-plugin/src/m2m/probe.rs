@@ -34,7 +34,8 @@ pub fn probe_translation<B: AutodiffBackend>(
     let g = load_classifier::<B>(&spec, g_path, device)?;
     let f = match f_path {
         Some(p) => load_classifier::<B>(&spec, p, device)?,
-        None => load_classifier::<B>(&spec, g_path, device)?,
+        // M2m::new deep-copies g, so f may share g's tensors here.
+        None => g.clone(),
     };
     let counts = data.manifest.train_counts.clone();
     let m2m = M2m::new(&g, counts.clone(), plan.translation.clone());

@@ -59,17 +59,23 @@ impl<B: Backend> BatchNorm2d<B> {
                     .add(var.clone().detach().reshape([c]).mul_scalar(m * unbiased))
                     .detach(),
             );
-            let scale = self.gamma.val().reshape([1, c, 1, 1]).div(var.add_scalar(self.epsilon).sqrt());
+            let scale = self.scale(var);
             centered.mul(per_sample(scale, n)).add(per_sample(self.beta.val().reshape([1, c, 1, 1]), n))
         } else {
             // `value_sync`: `value` can lag one update behind a train-mode forward on this thread.
             let mean = self.running_mean.value_sync().to_device(&device).reshape([1, c, 1, 1]);
             let var = self.running_var.value_sync().to_device(&device).reshape([1, c, 1, 1]);
             // Fold into one affine map: y = x * scale + shift.
-            let scale = self.gamma.val().reshape([1, c, 1, 1]).div(var.add_scalar(self.epsilon).sqrt());
+            let scale = self.scale(var);
             let shift = self.beta.val().reshape([1, c, 1, 1]).sub(mean.mul(scale.clone()));
             x.mul(per_sample(scale, n)).add(per_sample(shift, n))
         }
+    }
+
+    /// `gamma / sqrt(var + eps)` as `[1, c, 1, 1]`, for a `[1, c, 1, 1]` variance.
+    fn scale(&self, var: Tensor<B, 4>) -> Tensor<B, 4> {
+        let c = var.dims()[1];
+        self.gamma.val().reshape([1, c, 1, 1]).div(var.add_scalar(self.epsilon).sqrt())
     }
 }
 

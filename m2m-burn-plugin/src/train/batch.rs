@@ -45,10 +45,7 @@ impl HostBatch {
     fn to_device<B: Backend>(self, set: &ImageSet, device: &B::Device) -> ImageBatch<B> {
         let n = self.labels.len();
         let images = Tensor::from_data(TensorData::new(self.pixels, [n, set.channels, set.height, set.width]), device);
-        let targets = Tensor::from_data(
-            TensorData::new(self.labels.iter().map(|&y| y as i64).collect::<Vec<_>>(), [n]),
-            device,
-        );
+        let targets = m2m_core::translation::int_tensor(&self.labels, device);
         ImageBatch { images, targets, labels: self.labels }
     }
 }
