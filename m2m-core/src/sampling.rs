@@ -13,6 +13,10 @@ pub enum SamplerKind {
     /// `WeightedRandomSampler(1/N_y, num_samples = len, replacement = true)`: every draw
     /// picks a class uniformly among non-empty classes, then a sample of it uniformly.
     ClassBalanced,
+    /// SMOTE (spec §4.4): every epoch draws `len()` samples without replacement from the
+    /// original samples plus the synthetic ones (see [`crate::smote`]) that balance the
+    /// classes. The same as `Natural` when no synthetic samples were added.
+    Smote,
 }
 
 /// Indices of the training samples of each class.
@@ -20,6 +24,8 @@ pub enum SamplerKind {
 pub struct ClassIndex {
     by_class: Vec<Vec<usize>>,
     len: usize,
+    /// Synthetic samples stored after the `len` original ones (indices `len..len+synthetic`).
+    synthetic: usize,
 }
 
 impl ClassIndex {
@@ -28,7 +34,14 @@ impl ClassIndex {
         for (i, &y) in labels.iter().enumerate() {
             by_class[y].push(i);
         }
-        Self { by_class, len: labels.len() }
+        Self { by_class, len: labels.len(), synthetic: 0 }
+    }
+
+    /// Declares `count` synthetic samples stored after the original ones; only the
+    /// `Smote` sampler draws them.
+    pub fn with_synthetic(mut self, count: usize) -> Self {
+        self.synthetic = count;
+        self
     }
 
     pub fn counts(&self) -> Vec<usize> {
@@ -47,7 +60,7 @@ impl ClassIndex {
         &self.by_class[k]
     }
 
-    /// The sample order of one epoch: `len()` draws in both modes.
+    /// The sample order of one epoch: `len()` draws in every mode.
     pub fn epoch_order<R: Rng + ?Sized>(&self, kind: SamplerKind, rng: &mut R) -> Vec<usize> {
         match kind {
             SamplerKind::Natural => {
@@ -63,6 +76,12 @@ impl ClassIndex {
                         members[rng.random_range(0..members.len())]
                     })
                     .collect()
+            }
+            SamplerKind::Smote => {
+                let mut order: Vec<usize> = (0..self.len + self.synthetic).collect();
+                order.shuffle(rng);
+                order.truncate(self.len);
+                order
             }
         }
     }
@@ -115,6 +134,30 @@ mod tests {
             let frac = c as f64 / total as f64;
             assert!((frac - 1.0 / 3.0).abs() < 0.01, "{per_class:?}");
         }
+    }
+
+    #[test]
+    fn smote_draws_an_epoch_of_originals_and_synthetics_without_replacement() {
+        let labels = vec![0, 0, 0, 0, 1];
+        let idx = ClassIndex::new(&labels, 2).with_synthetic(3);
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut seen = [0usize; 8];
+        for _ in 0..400 {
+            let order = idx.epoch_order(SamplerKind::Smote, &mut rng);
+            assert_eq!(order.len(), 5);
+            let mut unique = order.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), 5);
+            order.iter().for_each(|&i| seen[i] += 1);
+        }
+        // Each of the 8 samples is in an epoch with probability 5/8.
+        for s in seen {
+            assert!((s as f64 / 400.0 - 0.625).abs() < 0.08, "{seen:?}");
+        }
+        // Natural and class-balanced orders never draw synthetic samples.
+        assert!(idx.epoch_order(SamplerKind::Natural, &mut rng).iter().all(|&i| i < 5));
+        assert!(idx.epoch_order(SamplerKind::ClassBalanced, &mut rng).iter().all(|&i| i < 5));
     }
 
     #[test]
