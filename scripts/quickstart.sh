@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job: ERM on long-tailed Fashion-MNIST (rho 100) on the CPU backend with the
-# quick schedule. Extra arguments go to `m2m train` (e.g. --set seed=1).
+# The main job: the quickstart suite (ERM, DRS, DRW, LDAM-DRW, M2m) on long-tailed
+# Fashion-MNIST (rho 100) on the CPU backend, about 10 minutes on 2 cores, ending in
+# the comparison table (runs/suites/quickstart/report.md). Extra arguments go to
+# `m2m suite` (e.g. --dry-run). Running it again skips finished cells.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo run --release --locked --bin m2m -- train recipes/erm-fmnist-lt100-quick.ron "$@"
+cargo run --release --locked --bin m2m -- suite recipes/suites/quickstart.ron "$@"

@@ -8,4 +8,5 @@ pub mod fs;
 pub mod m2m;
 pub mod model;
 pub mod recipe;
+pub mod suite;
 pub mod train;

@@ -1,4 +1,5 @@
-//! The `m2m` command line: check and train RON recipes.
+//! The `m2m` command line: check and train RON recipes, run comparison suites and
+//! report them.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use m2m_burn_plugin::backend::BackendChoice;
 use m2m_burn_plugin::recipe::{load_recipe, to_ron};
+use m2m_burn_plugin::suite::{collect, load_suite, run_suite, write_report, Shard};
 use m2m_burn_plugin::train::{train_recipe, Progress};
 
 #[derive(Parser)]
@@ -32,9 +34,9 @@ enum Command {
     /// Resume (or finish) the run in RUN_DIR from its own resolved recipe.
     Resume {
         run_dir: PathBuf,
-        /// cpu, cuda or cuda:N.
-        #[arg(long, default_value = "cpu")]
-        backend: BackendChoice,
+        /// cpu, cuda or cuda:N (default: the recipe's `backend`, else cpu).
+        #[arg(long)]
+        backend: Option<BackendChoice>,
         /// Plain log lines even on a terminal (no dashboard).
         #[arg(long)]
         no_dashboard: bool,
@@ -58,12 +60,41 @@ enum Command {
     Train {
         #[command(flatten)]
         args: RecipeArgs,
-        /// cpu, cuda or cuda:N.
-        #[arg(long, default_value = "cpu")]
-        backend: BackendChoice,
+        /// cpu, cuda or cuda:N (default: the recipe's `backend`, else cpu).
+        #[arg(long)]
+        backend: Option<BackendChoice>,
         /// Plain log lines even on a terminal (no dashboard).
         #[arg(long)]
         no_dashboard: bool,
+    },
+    /// Run every cell of a suite (skipping finished cells, resuming interrupted ones),
+    /// then write its report.
+    Suite {
+        /// The RON suite file.
+        suite: PathBuf,
+        /// Run only cells j with j mod N == I (0-based), e.g. `--shard $SLURM_ARRAY_TASK_ID/8`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<Shard>,
+        /// Write cells and the report here instead of the suite's `output_dir`
+        /// (e.g. one folder per shard; `m2m report` merges them).
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// cpu, cuda or cuda:N (default: the base recipe's `backend`, else cpu).
+        #[arg(long)]
+        backend: Option<BackendChoice>,
+        /// List the cells (and their shard) without training.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Merge finished cells of suite folders (one per shard, or one) into report.md,
+    /// report.csv and plots/.
+    Report {
+        /// Suite output folders holding suite.json and cells/.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the report (default: the first folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -138,12 +169,73 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let recipe = load_recipe(&args.recipe, &args.overrides)?;
             train_and_report(&recipe, backend, no_dashboard)
         }
+        Command::Suite { suite, shard, output_dir, backend, dry_run } => {
+            let suite = load_suite(&suite, output_dir.as_deref())?;
+            let shard = shard.unwrap_or(Shard::ALL);
+            if dry_run {
+                for (j, c) in suite.cells.iter().enumerate() {
+                    let mark = if shard.owns(j) { "*" } else { " " };
+                    println!("{mark} {j:4} shard {}/{}  {}", j % shard.count, shard.count, c.key.run_name());
+                }
+                println!("{} cells; * = in shard {}/{}", suite.cells.len(), shard.index, shard.count);
+                return Ok(());
+            }
+            let backend = backend.or_else(|| suite.cells.first().map(|c| c.recipe.backend)).unwrap_or(BackendChoice::Cpu);
+            let outcome = match backend {
+                BackendChoice::Cpu => run_suite::<m2m_burn_plugin::backend::Cpu>(&suite, shard, Default::default(), Progress::Log)?,
+                BackendChoice::Cuda { device } => suite_cuda(&suite, shard, device)?,
+            };
+            println!(
+                "suite {}: {} cells trained now, {} already finished, {} failed",
+                suite.name,
+                outcome.trained.len(),
+                outcome.skipped.len(),
+                outcome.failed.len()
+            );
+            let report = collect(std::slice::from_ref(&suite.output_dir))?;
+            let md = write_report(&report, &suite.output_dir)?;
+            print_table(&report);
+            println!("report: {}", md.display());
+            if !outcome.failed.is_empty() {
+                let list: Vec<String> = outcome.failed.iter().map(|(n, e)| format!("  {n}: {e}")).collect();
+                anyhow::bail!("{} cells failed (their finished epochs are kept; run the suite again to retry):\n{}", outcome.failed.len(), list.join("\n"));
+            }
+            Ok(())
+        }
+        Command::Report { dirs, out } => {
+            let report = collect(&dirs)?;
+            let md = write_report(&report, out.as_deref().unwrap_or(&dirs[0]))?;
+            print_table(&report);
+            println!("report: {}", md.display());
+            Ok(())
+        }
     }
 }
 
-fn train_and_report(recipe: &m2m_burn_plugin::recipe::Recipe, backend: BackendChoice, no_dashboard: bool) -> anyhow::Result<()> {
+/// The balanced-accuracy table on stdout.
+fn print_table(report: &m2m_burn_plugin::suite::Report) {
+    let md = m2m_burn_plugin::suite::markdown(report, &[]);
+    let table: Vec<&str> = md.lines().skip_while(|l| !l.starts_with("## Balanced accuracy")).skip(2).take_while(|l| l.starts_with('|')).collect();
+    println!("{}", table.join("\n"));
+    if !report.missing.is_empty() {
+        println!("{} of {} cells missing", report.missing.len(), report.total_cells);
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn suite_cuda(suite: &m2m_burn_plugin::suite::Suite, shard: Shard, device: usize) -> anyhow::Result<m2m_burn_plugin::suite::SuiteOutcome> {
+    m2m_burn_plugin::backend::probe_cuda(device)?;
+    run_suite::<m2m_burn_plugin::backend::Gpu>(suite, shard, burn::backend::cuda::CudaDevice::new(device), Progress::Log)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn suite_cuda(_: &m2m_burn_plugin::suite::Suite, _: Shard, _: usize) -> anyhow::Result<m2m_burn_plugin::suite::SuiteOutcome> {
+    anyhow::bail!("this m2m was built without CUDA support; rebuild with `cargo build --release --features cuda`")
+}
+
+fn train_and_report(recipe: &m2m_burn_plugin::recipe::Recipe, backend: Option<BackendChoice>, no_dashboard: bool) -> anyhow::Result<()> {
     let progress = if no_dashboard { Progress::Log } else { Progress::Auto };
-    let outcome = match backend {
+    let outcome = match backend.unwrap_or(recipe.backend) {
         BackendChoice::Cpu => train_recipe::<m2m_burn_plugin::backend::Cpu>(recipe, Default::default(), progress)?,
         BackendChoice::Cuda { device } => train_cuda(recipe, device, progress)?,
     };

@@ -19,6 +19,13 @@ pub enum SamplerKind {
     Smote,
 }
 
+impl crate::weighting::Deferred<SamplerKind> {
+    /// The sampler of `epoch`: natural before the deferred epoch.
+    pub fn kind_at(&self, epoch: usize) -> SamplerKind {
+        self.at(epoch).copied().unwrap_or(SamplerKind::Natural)
+    }
+}
+
 /// Indices of the training samples of each class.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassIndex {

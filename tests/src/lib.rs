@@ -90,3 +90,22 @@ pub fn records(run: &Path) -> Vec<EpochRecord> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// A tiny recipe over an MNIST-style folder written by [`write_idx_dataset`] (40 training
+/// images per class before imbalance): the small CNN, batch 32, `epochs` epochs. Meant
+/// as a suite base; it has no `name`/`output_dir`/`seed`, which suites set.
+pub fn tiny_suite_base(data: &Path, epochs: usize) -> String {
+    format!(
+        r#"(
+    dataset: (name: Mnist, path: "{}", imbalance: Exponential, ratio: 4.0, selection: SeededShuffle,
+              data_seed: 3, eval_split: ValFromTest(val_fraction: 0.2),
+              augmentation: (crop_padding: 2, horizontal_flip: false)),
+    model: (architecture: SmallCnn),
+    optimizer: (lr: 0.05, momentum: 0.9, weight_decay: 5e-4),
+    schedule: (epochs: {epochs}, milestones: []),
+    batch_size: 32,
+    eval_batch_size: 64,
+)"#,
+        data.display()
+    )
+}

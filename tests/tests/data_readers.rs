@@ -17,8 +17,27 @@ fn spec(name: DatasetName, path: Option<std::path::PathBuf>, ratio: f64) -> Data
         selection: Selection::FirstInOrder,
         data_seed: 0,
         eval_split: EvalSplit::ValFromTest { val_fraction: 0.1 },
+        max_eval_per_class: None,
         augmentation: Augmentation::NONE,
     }
+}
+
+#[test]
+fn max_eval_per_class_keeps_the_first_test_images_of_each_class() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_idx_dataset(tmp.path(), 12, 30, false);
+    let (train, test) = DatasetName::Mnist.read(tmp.path()).unwrap();
+    let capped = DatasetSpec { max_eval_per_class: Some(20), ..spec(DatasetName::Mnist, None, 2.0) };
+    let p = capped.prepare_from(tmp.path().into(), train.clone(), test.clone()).unwrap();
+    // 20 per class, of which the first 10% are validation.
+    assert_eq!((p.val.len(), p.test.len()), (20, 180));
+    assert_eq!(p.val.class_counts(), vec![2; 10]);
+    // The kept images are the first 20 of each class in file order: the validation images
+    // are the same as without the cap, the test images a prefix of each class's.
+    let full = spec(DatasetName::Mnist, None, 2.0).prepare_from(tmp.path().into(), train, test).unwrap();
+    assert_eq!(full.test.len(), 270);
+    assert_eq!(p.val, full.val.select(&(0..full.val.len()).filter(|&i| full.val.labels[..=i].iter().filter(|&&y| y == full.val.labels[i]).count() <= 2).collect::<Vec<_>>()));
+    assert_eq!(p.manifest.test_size, 180);
 }
 
 #[test]

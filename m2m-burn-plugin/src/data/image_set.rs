@@ -64,6 +64,15 @@ impl ImageSet {
     }
 
     /// A new set holding the images at `indices`, in that order.
+    /// This set followed by more images of the same shape (e.g. SMOTE's synthetic ones).
+    pub fn extended(&self, pixels: Vec<u8>, labels: Vec<usize>) -> Self {
+        assert_eq!(pixels.len(), labels.len() * self.image_len(), "extra images of the wrong size");
+        let mut out = self.clone();
+        out.pixels.extend(pixels);
+        out.labels.extend(labels);
+        out
+    }
+
     pub fn select(&self, indices: &[usize]) -> Self {
         let n = self.image_len();
         let mut pixels = Vec::with_capacity(indices.len() * n);

@@ -43,6 +43,9 @@ pub struct DatasetSpec {
     pub selection: Selection,
     pub data_seed: u64,
     pub eval_split: EvalSplit,
+    /// Use only the first this many test-file images of each class for validation and
+    /// test (quick runs); `None` uses them all.
+    pub max_eval_per_class: Option<usize>,
     pub augmentation: Augmentation,
 }
 
@@ -100,6 +103,20 @@ impl DatasetSpec {
         }
         let chosen = select_indices(&full_train.labels, &counts, self.selection, self.data_seed);
         let train = full_train.select(&chosen);
+        let full_test = match self.max_eval_per_class {
+            None => full_test,
+            Some(n) => {
+                let mut seen = vec![0usize; full_test.num_classes];
+                let keep: Vec<usize> = (0..full_test.len())
+                    .filter(|&i| {
+                        let y = full_test.labels[i];
+                        seen[y] += 1;
+                        seen[y] <= n
+                    })
+                    .collect();
+                full_test.select(&keep)
+            }
+        };
         let (val, test, selected_on_test) = match self.eval_split {
             EvalSplit::ValFromTest { val_fraction } => {
                 let (v, t) = val_test_split(&full_test.labels, full_test.num_classes, val_fraction);

@@ -41,7 +41,7 @@ pub fn probe_translation<B: AutodiffBackend>(
     let m2m = M2m::new(&g, counts.clone(), plan.translation.clone());
     let loader = TrainLoader::<B>::new(
         Arc::new(data.train),
-        crate::recipe::SamplerPlan { kind: m2m_core::sampling::SamplerKind::ClassBalanced, from_epoch: 0 },
+        m2m_core::weighting::Deferred::new(m2m_core::sampling::SamplerKind::ClassBalanced, 0),
         recipe.dataset.augmentation,
         recipe.batch_size,
         recipe.seed,

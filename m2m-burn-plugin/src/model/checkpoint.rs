@@ -59,10 +59,15 @@ pub fn save_classifier<B: Backend>(model: &Net<B>, spec: &ModelSpec, path: &Path
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| write_err(e.to_string()))?;
     }
+    // burn writes in place: write a temporary file and rename it, so that a kill during
+    // the write never leaves a damaged model where a good one was.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = path.with_file_name(format!("{name}-partial"));
+    model.clone().save_file(partial.clone(), &recorder()).map_err(|e| write_err(e.to_string()))?;
+    std::fs::rename(partial.with_extension("mpk"), path.with_extension("mpk")).map_err(|e| write_err(e.to_string()))?;
     let meta = ModelMeta { spec: spec.clone(), shapes: param_shapes(model) };
     let json = serde_json::to_string_pretty(&meta).map_err(|e| write_err(e.to_string()))?;
-    crate::fs::write_atomic(&meta_path(path), json.as_bytes()).map_err(|e| write_err(e.to_string()))?;
-    model.clone().save_file(path.to_path_buf(), &recorder()).map_err(|e| write_err(e.to_string()))
+    crate::fs::write_atomic(&meta_path(path), json.as_bytes()).map_err(|e| write_err(e.to_string()))
 }
 
 /// Loads a model saved by [`save_classifier`] and checks it against `spec`.

@@ -3,12 +3,15 @@
 use std::path::PathBuf;
 
 use m2m_core::imbalance::ImbalanceProfile;
+use m2m_core::loss::{LossKind, WeightedMean};
 use m2m_core::sampling::SamplerKind;
 use m2m_core::schedule::{EpochLrSchedule, ScheduleError};
 use m2m_core::translation::{RandomStart, TranslationConfig};
+use m2m_core::weighting::{ClassWeighting, Deferred};
 use serde::{Deserialize, Serialize};
 
 use super::raw::*;
+use crate::backend::BackendChoice;
 use crate::data::{DatasetSpec, EvalSplit};
 use crate::model::{Architecture, ModelSpec};
 
@@ -36,19 +39,24 @@ pub struct OptimizerSpec {
     pub nesterov: bool,
 }
 
-/// Which sampler each epoch uses: natural before `from_epoch`, `kind` from it on.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SamplerPlan {
-    pub kind: SamplerKind,
-    pub from_epoch: usize,
+/// Which sampler each epoch uses: natural before `from_epoch`, `value` from it on.
+pub type SamplerPlan = Deferred<SamplerKind>;
+
+/// The training loss and its per-class weights, which may start at a deferred epoch
+/// (DRW, LDAM-DRW) and are unit weights before it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossPlan {
+    pub kind: LossKind,
+    pub weighting: Option<Deferred<ClassWeighting>>,
+    pub weighted_mean: WeightedMean,
 }
 
-impl SamplerPlan {
-    pub fn kind_at(&self, epoch: usize) -> SamplerKind {
-        if epoch >= self.from_epoch {
-            self.kind
-        } else {
-            SamplerKind::Natural
+impl LossPlan {
+    /// Per-class weights in force at `epoch` (`None`: unit weights).
+    pub fn weights_at(&self, epoch: usize, counts: &[usize]) -> Option<Vec<f64>> {
+        match self.weighting.as_ref()?.at(epoch)? {
+            ClassWeighting::Uniform => None,
+            w => Some(w.weights(counts)),
         }
     }
 }
@@ -73,11 +81,14 @@ pub struct Recipe {
     pub epochs: usize,
     pub schedule: EpochLrSchedule,
     pub sampler: SamplerPlan,
+    pub loss: LossPlan,
     pub m2m: Option<M2mPlan>,
     pub batch_size: usize,
     pub eval_batch_size: usize,
     pub seed: u64,
     pub output_dir: PathBuf,
+    /// The backend the recipe asks for (the command line may override it).
+    pub backend: BackendChoice,
     /// The merged raw form this recipe was checked from (written to run directories).
     pub raw: RawRecipe,
 }
@@ -132,6 +143,9 @@ impl RawRecipe {
                 return err("dataset.eval_split.val_fraction", format!("must be in (0, 1), got {val_fraction}"));
             }
         }
+        if d.max_eval_per_class == Some(0) {
+            return err("dataset.max_eval_per_class", "must be >= 1");
+        }
         let augmentation = need(d.augmentation, "dataset.augmentation")?;
         let (_, h, w) = dataset_name.image_shape();
         if augmentation.crop_padding >= h.min(w) {
@@ -146,12 +160,21 @@ impl RawRecipe {
             selection: need(d.selection, "dataset.selection")?,
             data_seed: need(d.data_seed, "dataset.data_seed")?,
             eval_split,
+            max_eval_per_class: d.max_eval_per_class,
             augmentation,
         };
 
         let m = need(self.model.clone(), "model")?;
         let architecture = need(m.architecture, "model.architecture")?;
-        let cosine_head = m.cosine_head.unwrap_or(false);
+        let loss = check_loss(self.loss.as_ref())?;
+        let cosine_head = match (m.cosine_head, loss.kind) {
+            (Some(false), LossKind::Ldam { .. }) => {
+                return err("model.cosine_head", "LDAM works on cosine logits: make it true or leave it out");
+            }
+            (Some(c), _) => c,
+            // LDAM-DRW's model uses the normed-linear head iff the loss is LDAM (spec §4.1).
+            (None, kind) => matches!(kind, LossKind::Ldam { .. }),
+        };
 
         let o = need(self.optimizer.clone(), "optimizer")?;
         let lr = finite_in("optimizer.lr", need(o.lr, "optimizer.lr")?, f64::MIN_POSITIVE, 10.0, "in (0, 10]")?;
@@ -188,22 +211,28 @@ impl RawRecipe {
         };
         let sampler = match (&self.sampler, &m2m) {
             // M2m switches to the class-balanced sampler at its deferred epoch (spec §1.1: `over`).
-            (None, Some(m)) => SamplerPlan { kind: SamplerKind::ClassBalanced, from_epoch: m.from_epoch },
+            (None, Some(m)) => Deferred::new(SamplerKind::ClassBalanced, m.from_epoch),
             (Some(sp), Some(m)) if sp.kind != Some(SamplerKind::ClassBalanced) || sp.from_epoch.unwrap_or(0) != m.from_epoch => {
                 return err("sampler", format!(
                     "M2m needs the class-balanced sampler from m2m.from_epoch = {}; leave `sampler` out or make it (kind: ClassBalanced, from_epoch: {})",
                     m.from_epoch, m.from_epoch
                 ));
             }
-            (None, None) => SamplerPlan { kind: SamplerKind::Natural, from_epoch: 0 },
+            (None, None) => Deferred::new(SamplerKind::Natural, 0),
             (Some(sp), _) => {
-                let plan = SamplerPlan { kind: need(sp.kind, "sampler.kind")?, from_epoch: sp.from_epoch.unwrap_or(0) };
+                let plan = Deferred::new(need(sp.kind, "sampler.kind")?, sp.from_epoch.unwrap_or(0));
                 if plan.from_epoch > epochs {
                     return err("sampler.from_epoch", format!("{} is past schedule.epochs = {epochs}", plan.from_epoch));
                 }
                 plan
             }
         };
+
+        if let Some(w) = &loss.weighting {
+            if w.from_epoch > epochs {
+                return err("loss.weighting.from_epoch", format!("{} is past schedule.epochs = {epochs}", w.from_epoch));
+            }
+        }
 
         let batch_size = need(self.batch_size, "batch_size")?;
         if batch_size == 0 {
@@ -224,14 +253,56 @@ impl RawRecipe {
             epochs,
             schedule,
             sampler,
+            loss,
             m2m,
             batch_size,
             eval_batch_size,
             seed: need(self.seed, "seed")?,
             output_dir: self.output_dir.clone().unwrap_or_else(|| PathBuf::from("runs")),
+            backend: self.backend.unwrap_or(BackendChoice::Cpu),
             raw,
         })
     }
+}
+
+fn check_loss(raw: Option<&RawLoss>) -> Result<LossPlan, RecipeError> {
+    let default = RawLoss::default();
+    let l = raw.unwrap_or(&default);
+    let kind = l.kind.unwrap_or(LossKind::CrossEntropy);
+    match kind {
+        LossKind::CrossEntropy => {}
+        LossKind::Focal { gamma } => {
+            finite_in("loss.kind.gamma", gamma, 0.0, f64::MAX, "finite and >= 0")?;
+        }
+        LossKind::Ldam { max_margin, scale } => {
+            if !(max_margin.is_finite() && max_margin > 0.0 && max_margin < 2.0) {
+                return err("loss.kind.max_margin", format!("must be in (0, 2) (cosine logits lie in [-1, 1]), got {max_margin}"));
+            }
+            if !(scale.is_finite() && scale > 0.0) {
+                return err("loss.kind.scale", format!("must be finite and > 0, got {scale}"));
+            }
+        }
+        LossKind::LogitAdjusted { tau } => {
+            finite_in("loss.kind.tau", tau, 0.0, f64::MAX, "finite and >= 0")?;
+        }
+    }
+    let weighting = match &l.weighting {
+        None => None,
+        Some(w) => {
+            let value = need(w.kind, "loss.weighting.kind")?;
+            if let ClassWeighting::EffectiveNumber { beta } = value {
+                finite_in("loss.weighting.kind.beta", beta, 0.0, 1.0, "in [0, 1]")?;
+            }
+            Some(Deferred::new(value, w.from_epoch.unwrap_or(0)))
+        }
+    };
+    if weighting.is_some() && l.weighted_mean.is_none() {
+        return err(
+            "loss.weighted_mean",
+            "missing: weighted losses need the convention, BatchSize (the M2m code: sum w*l / B) or WeightSum (LDAM-DRW: sum w*l / sum w)",
+        );
+    }
+    Ok(LossPlan { kind, weighting, weighted_mean: l.weighted_mean.unwrap_or(WeightedMean::BatchSize) })
 }
 
 fn check_m2m(m: &RawM2m, epochs: usize) -> Result<M2mPlan, RecipeError> {

@@ -5,6 +5,8 @@ mod check;
 mod load;
 mod raw;
 
-pub use check::{M2mPlan, OptimizerSpec, Recipe, RecipeError, SamplerPlan};
+pub use check::{LossPlan, M2mPlan, OptimizerSpec, Recipe, RecipeError, SamplerPlan};
 pub use load::{load_recipe, parse_override, resolve_raw, to_ron, LoadError};
-pub use raw::{BaselineSource, Merge, RawDataset, RawM2m, RawModel, RawOptimizer, RawRecipe, RawSampler, RawSchedule};
+pub use raw::{
+    BaselineSource, Merge, RawDataset, RawLoss, RawM2m, RawModel, RawOptimizer, RawRecipe, RawSampler, RawSchedule, RawWeighting,
+};

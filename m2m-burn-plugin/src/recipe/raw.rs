@@ -5,11 +5,14 @@
 use std::path::PathBuf;
 
 use m2m_core::imbalance::ImbalanceProfile;
+use m2m_core::loss::{LossKind, WeightedMean};
 use m2m_core::sampling::SamplerKind;
 use m2m_core::schedule::Milestone;
 use m2m_core::translation::RandomStart;
+use m2m_core::weighting::ClassWeighting;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendChoice;
 use crate::data::{Augmentation, DatasetName, EvalSplit, Selection};
 use crate::model::Architecture;
 
@@ -46,14 +49,17 @@ pub struct RawRecipe {
     pub optimizer: Option<RawOptimizer>,
     pub schedule: Option<RawSchedule>,
     pub sampler: Option<RawSampler>,
+    pub loss: Option<RawLoss>,
     pub m2m: Option<RawM2m>,
     pub batch_size: Option<usize>,
     pub eval_batch_size: Option<usize>,
     pub seed: Option<u64>,
     pub output_dir: Option<PathBuf>,
+    /// `Cpu` (the default) or `Cuda(device: N)`; `--backend` on the command line wins.
+    pub backend: Option<BackendChoice>,
 }
-merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, seed, output_dir }
-    nested { dataset, model, optimizer, schedule, sampler, m2m });
+merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, seed, output_dir, backend }
+    nested { dataset, model, optimizer, schedule, sampler, loss, m2m });
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,9 +72,10 @@ pub struct RawDataset {
     pub selection: Option<Selection>,
     pub data_seed: Option<u64>,
     pub eval_split: Option<EvalSplit>,
+    pub max_eval_per_class: Option<usize>,
     pub augmentation: Option<Augmentation>,
 }
-merge_struct!(RawDataset { name, path, imbalance, ratio, max_per_class, selection, data_seed, eval_split, augmentation }
+merge_struct!(RawDataset { name, path, imbalance, ratio, max_per_class, selection, data_seed, eval_split, max_eval_per_class, augmentation }
     nested {});
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -107,6 +114,27 @@ pub struct RawSampler {
     pub from_epoch: Option<usize>,
 }
 merge_struct!(RawSampler { kind, from_epoch } nested {});
+
+/// The training loss (spec §4.2); cross-entropy with unit weights when left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoss {
+    pub kind: Option<LossKind>,
+    pub weighting: Option<RawWeighting>,
+    /// How weighted losses average over a batch; required once `weighting` is set.
+    pub weighted_mean: Option<WeightedMean>,
+}
+merge_struct!(RawLoss { kind, weighted_mean } nested { weighting });
+
+/// Per-class loss weights from a 0-based epoch on (unit weights before it): RW, CB-RW
+/// from epoch 0, DRW and LDAM-DRW from the first LR drop.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeighting {
+    pub kind: Option<ClassWeighting>,
+    pub from_epoch: Option<usize>,
+}
+merge_struct!(RawWeighting { kind, from_epoch } nested {});
 
 /// Where M2m's baseline classifier g comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use m2m_core::sampling::{ClassIndex, SamplerKind};
+use m2m_core::smote::smote;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -61,7 +62,10 @@ pub fn derive_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
 
 /// The training loader. Its epoch (0-based) is set by the training loop before `iter()`.
 pub struct TrainLoader<B: Backend> {
+    /// The training set; with the SMOTE sampler, followed by the synthetic samples.
     set: Arc<ImageSet>,
+    /// Number of real training samples (the epoch length in every sampler).
+    len: usize,
     index: Arc<ClassIndex>,
     plan: SamplerPlan,
     augmentation: Augmentation,
@@ -72,9 +76,20 @@ pub struct TrainLoader<B: Backend> {
 }
 
 impl<B: Backend> TrainLoader<B> {
+    /// With the SMOTE sampler, the synthetic samples are made here, once per run, from
+    /// the run's seed.
     pub fn new(set: Arc<ImageSet>, plan: SamplerPlan, augmentation: Augmentation, batch_size: usize, seed: u64, device: B::Device) -> Self {
-        let index = Arc::new(ClassIndex::new(&set.labels, set.num_classes));
-        Self { set, index, plan, augmentation, batch_size, seed, epoch: AtomicUsize::new(0), device }
+        let len = set.len();
+        let mut index = ClassIndex::new(&set.labels, set.num_classes);
+        let set = if plan.value == SamplerKind::Smote {
+            let synthetic = smote(&set.pixels, set.image_len(), &set.labels, set.num_classes, &mut StdRng::seed_from_u64(derive_seed(seed, 0, 4)));
+            tracing::info!("SMOTE: {} synthetic images balance the classes", synthetic.labels.len());
+            index = index.with_synthetic(synthetic.labels.len());
+            Arc::new(set.extended(synthetic.pixels, synthetic.labels))
+        } else {
+            set
+        };
+        Self { set, len, index: Arc::new(index), plan, augmentation, batch_size, seed, epoch: AtomicUsize::new(0), device }
     }
 
     pub fn set_epoch(&self, epoch: usize) {
@@ -86,12 +101,9 @@ impl<B: Backend> TrainLoader<B> {
     }
 
     pub fn batches_per_epoch(&self) -> usize {
-        m2m_core::sampling::batches_per_epoch(self.set.len(), self.batch_size)
+        m2m_core::sampling::batches_per_epoch(self.len, self.batch_size)
     }
 
-    pub fn set(&self) -> &ImageSet {
-        &self.set
-    }
 
     /// Batches of one epoch, built on a prefetch thread two batches ahead.
     pub fn epoch_iter(&self, epoch: usize) -> PrefetchIter<B> {
@@ -146,15 +158,23 @@ impl<B: Backend> DataLoader<B, ImageBatch<B>> for TrainLoader<B> {
         Box::new(self.epoch_iter(self.epoch.load(Ordering::SeqCst)))
     }
     fn num_items(&self) -> usize {
-        self.set.len()
+        self.len
     }
     fn to_device(&self, device: &B::Device) -> Arc<dyn DataLoader<B, ImageBatch<B>>> {
-        let l = Self::new(self.set.clone(), self.plan, self.augmentation, self.batch_size, self.seed, device.clone());
-        l.set_epoch(self.epoch.load(Ordering::SeqCst));
-        Arc::new(l)
+        Arc::new(Self {
+            set: self.set.clone(),
+            len: self.len,
+            index: self.index.clone(),
+            plan: self.plan,
+            augmentation: self.augmentation,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            epoch: AtomicUsize::new(self.epoch.load(Ordering::SeqCst)),
+            device: device.clone(),
+        })
     }
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<B, ImageBatch<B>>> {
-        let idx: Vec<usize> = (start..end.min(self.set.len())).collect();
+        let idx: Vec<usize> = (start..end.min(self.len)).collect();
         Arc::new(Self::new(Arc::new(self.set.select(&idx)), self.plan, self.augmentation, self.batch_size, self.seed, self.device.clone()))
     }
 }

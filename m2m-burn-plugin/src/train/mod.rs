@@ -139,6 +139,7 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
         run: RunDir::new(run.root.clone()),
         spec: spec.clone(),
         previous,
+        loss: recipe.loss,
         m2m,
         seed: recipe.seed,
         failure: failure.clone(),

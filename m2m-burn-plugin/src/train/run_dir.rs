@@ -18,6 +18,9 @@ pub struct EpochRecord {
     pub epoch: usize,
     pub lr: f64,
     pub sampler: SamplerKind,
+    /// Per-class loss weights in force (`None`: unit weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weights: Option<Vec<f64>>,
     pub seconds: f64,
     pub train_loss: f64,
     pub train_accuracy: f64,
@@ -132,7 +135,7 @@ fn opt(v: Option<f64>) -> String {
 pub fn records_csv(records: &[EpochRecord]) -> String {
     let classes = records.first().map_or(0, |r| r.test.per_class_recall.len());
     let mut out = String::from(
-        "epoch,lr,sampler,seconds,train_loss,train_acc,val_loss,val_acc,val_bacc,val_gm,test_loss,test_acc,test_bacc,test_gm,test_major,test_neutral,test_minor,test_many,test_medium,test_few,m2m_attempts,m2m_accepted,m2m_accept_rate,m2m_g_conf,m2m_f_p_target,m2m_f_p_seed",
+        "epoch,lr,sampler,weighted,seconds,train_loss,train_acc,val_loss,val_acc,val_bacc,val_gm,test_loss,test_acc,test_bacc,test_gm,test_major,test_neutral,test_minor,test_many,test_medium,test_few,m2m_attempts,m2m_accepted,m2m_accept_rate,m2m_g_conf,m2m_f_p_target,m2m_f_p_seed",
     );
     for k in 0..classes {
         out.push_str(&format!(",test_recall_{k}"));
@@ -143,6 +146,7 @@ pub fn records_csv(records: &[EpochRecord]) -> String {
             r.epoch.to_string(),
             format!("{:.4e}", r.lr),
             format!("{:?}", r.sampler),
+            r.class_weights.is_some().to_string(),
             format!("{:.3}", r.seconds),
             format!("{:.6}", r.train_loss),
             format!("{:.6}", r.train_accuracy),

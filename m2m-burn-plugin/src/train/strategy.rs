@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use burn::data::dataloader::{DataLoaderIterator, Progress};
 use burn::module::AutodiffModule;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
@@ -16,6 +15,7 @@ use burn::train::{
     ClassificationOutput, EventProcessorTraining, Learner, LearnerEvent, LearningComponentsMarker,
     SupervisedLearningStrategy, SupervisedTrainingEventProcessor, TrainingComponents, TrainingItem,
 };
+use m2m_core::loss::{weight_tensor, ClassLoss};
 use m2m_core::metrics::ClassGroups;
 use m2m_core::translation::GenerationStats;
 use rand::rngs::StdRng;
@@ -27,6 +27,7 @@ use super::run_dir::{best_val, EpochRecord, RunDir, RunState};
 use super::scheduler::EpochScheduler;
 use crate::m2m::{record_f_probabilities, M2m};
 use crate::model::{save_classifier, Classifier, Mode, ModelSpec, Net};
+use crate::recipe::LossPlan;
 
 pub type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<<B as AutodiffBackend>::InnerBackend>, Net<B>, B>;
 pub type Components<B> = LearningComponentsMarker<B, EpochScheduler, Net<B>, Optim<B>>;
@@ -39,6 +40,8 @@ pub struct ImbalancedStrategy<B: AutodiffBackend> {
     pub groups: ClassGroups,
     pub run: RunDir,
     pub spec: ModelSpec,
+    /// The loss and its (possibly deferred) per-class weights.
+    pub loss: LossPlan,
     /// M2m's generator and the 0-based epoch it starts at.
     pub m2m: Option<(M2m<B, Net<B>>, usize)>,
     /// Seed of the per-epoch random streams (sampling, augmentation, M2m).
@@ -120,7 +123,8 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
         let TrainingComponents { num_epochs, mut checkpointer, interrupter, mut event_processor, event_store, .. } = tc;
         let mut records = self.previous.clone();
         let device = burn::module::Module::devices(&learner.model())[0].clone();
-        let ce = CrossEntropyLossConfig::new().init(&device);
+        let counts = &self.groups.train_counts;
+        let loss_fn = ClassLoss::<B>::new(self.loss.kind, self.loss.weighted_mean, counts, &device);
 
         for epoch in starting_epoch..=num_epochs {
             let e0 = epoch - 1; // recipes count epochs from 0
@@ -135,6 +139,8 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
             let m2m = self.m2m.as_ref().filter(|(_, from)| e0 >= *from).map(|(m, _)| m);
             let mut m2m_stats = m2m.map(|_| GenerationStats::new(self.groups.train_counts.len()));
             let mut m2m_rng = StdRng::seed_from_u64(derive_seed(self.seed, e0, 3));
+            let class_weights = self.loss.weights_at(e0, counts);
+            let weights = class_weights.as_ref().map(|w| weight_tensor::<B>(w, &device));
             while let Some(batch) = iter.next() {
                 iteration += 1;
                 learner.lr_step();
@@ -154,7 +160,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                     stats.record(n, &generation.planned, &generation.confidence, &generation.accepted);
                     record_f_probabilities(stats, &logits, generation);
                 }
-                let loss = ce.forward(logits.clone(), batch.targets.clone());
+                let loss = loss_fn.forward(logits.clone(), batch.targets.clone(), weights.as_ref());
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 learner.optimizer_step(grads);
 
@@ -215,6 +221,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 epoch: e0,
                 lr,
                 sampler: self.train.sampler_at(e0),
+                class_weights,
                 seconds: started.elapsed().as_secs_f64(),
                 train_loss,
                 train_accuracy,

@@ -1,0 +1,15 @@
+//! Comparison suites (the tables of the LDAM-DRW and M2m papers): a RON suite file
+//! expands into one recipe per method × dataset × ratio × data seed × seed, `m2m suite`
+//! runs them (sharded, resumable), and `m2m report` aggregates finished cells into
+//! Markdown and CSV tables with plots.
+
+mod plot;
+mod published;
+mod report;
+mod run;
+mod spec;
+
+pub use published::{published, Published};
+pub use report::{collect, csv, markdown, summarize, write_report, CellResult, MethodSummary, Report, Stat, METRICS};
+pub use run::{run_suite, write_manifest, SuiteOutcome};
+pub use spec::{load_suite, suite_to_ron, Cell, CellKey, RawMethod, RawSuite, Shard, Suite, SuiteError, SuiteManifest};

@@ -1,0 +1,89 @@
+//! SVG plots for suite reports, drawn with plotters (no font or system libraries).
+
+use std::path::Path;
+
+use anyhow::anyhow;
+use m2m_core::translation::GenerationStats;
+use plotters::prelude::*;
+
+use super::report::MethodSummary;
+
+fn plot_err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
+    move |e| anyhow!("drawing {}: {e}", path.display())
+}
+
+/// Mean test recall per class, one line per method.
+pub fn per_class(rows: &[&MethodSummary], title: &str, path: &Path) -> anyhow::Result<()> {
+    let e = plot_err(path);
+    let classes = rows.iter().map(|r| r.per_class.len()).max().unwrap_or(0);
+    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(&e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("Per-class test recall (%), {title}"), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(-0.5f64..(classes as f64 - 0.5), 0f64..100f64)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc("class (0 = largest)")
+        .y_desc("recall %")
+        .x_labels(classes.min(20))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(&e)?;
+    for (i, r) in rows.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let points: Vec<(f64, f64)> = r.per_class.iter().enumerate().filter_map(|(k, v)| v.map(|v| (k as f64, v))).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(&e)?
+            .label(r.method.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(&e)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(&e)?;
+    root.present().map_err(&e)?;
+    Ok(())
+}
+
+/// M2m's acceptance rate per target class (accepted / attempted translations).
+pub fn acceptance(stats: &GenerationStats, title: &str, path: &Path) -> anyhow::Result<()> {
+    let e = plot_err(path);
+    let rates: Vec<f64> = stats.acceptance_rate_per_class().iter().map(|r| 100.0 * r.unwrap_or(0.0)).collect();
+    let top = rates.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
+    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(&e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("M2m acceptance rate per target class (%), {title}"), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(-0.5f64..(rates.len() as f64 - 0.5), 0f64..top)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc("target class (0 = largest; it is never a target)")
+        .y_desc("accepted %")
+        .x_labels(rates.len().min(20))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(&e)?;
+    chart
+        .draw_series(rates.iter().enumerate().map(|(k, &r)| {
+            let x = k as f64;
+            Rectangle::new([(x - 0.35, 0.0), (x + 0.35, r)], BLUE.mix(0.7).filled())
+        }))
+        .map_err(&e)?;
+    root.present().map_err(&e)?;
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! Published numbers for the report's reference column (spec §3.3, §3.4). They are
+//! printed as published, never mixed with measured values, with their source and
+//! protocol: LDAM-DRW reports top-1 on the full test set selected on the test set; the
+//! M2m paper reports test bACC selected on a validation split.
+
+use crate::data::DatasetName;
+
+/// A published balanced accuracy (in %) and where it comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Published {
+    pub balanced_accuracy: f64,
+    pub source: &'static str,
+}
+
+const LDAM: &str = "LDAM-DRW paper Table 2 (100 - error; full test set, best on test)";
+const M2M_RECALLED: &str = "M2m paper Table 2 as recalled in the spec (unverified)";
+
+/// The published value for a method name as our suites spell it, on exponential
+/// long-tailed CIFAR at ratio `ratio`, when the spec lists one from a found source.
+pub fn published(method: &str, dataset: DatasetName, ratio: f64) -> Option<Published> {
+    let p = |v: f64, source| Some(Published { balanced_accuracy: v, source });
+    match (method, dataset, ratio) {
+        ("ERM", DatasetName::Cifar10, r) if r == 100.0 => p(100.0 - 29.64, LDAM),
+        ("ERM", DatasetName::Cifar10, r) if r == 10.0 => p(100.0 - 13.61, LDAM),
+        ("ERM", DatasetName::Cifar100, r) if r == 100.0 => p(100.0 - 61.68, LDAM),
+        ("CB-RW", DatasetName::Cifar10, r) if r == 100.0 => p(100.0 - 27.63, LDAM),
+        ("LDAM-DRW", DatasetName::Cifar10, r) if r == 100.0 => p(100.0 - 22.97, LDAM),
+        ("LDAM-DRW", DatasetName::Cifar10, r) if r == 10.0 => p(100.0 - 11.84, LDAM),
+        ("LDAM-DRW", DatasetName::Cifar100, r) if r == 100.0 => p(100.0 - 57.96, LDAM),
+        ("M2m", DatasetName::Cifar10, r) if r == 100.0 => p(78.3, M2M_RECALLED),
+        ("M2m", DatasetName::Cifar100, r) if r == 100.0 => p(42.9, M2M_RECALLED),
+        ("M2m+LDAM-DRW", DatasetName::Cifar10, r) if r == 100.0 => p(79.1, M2M_RECALLED),
+        ("M2m+LDAM-DRW", DatasetName::Cifar100, r) if r == 100.0 => p(43.5, M2M_RECALLED),
+        _ => None,
+    }
+}

@@ -1,0 +1,293 @@
+//! Suite files: methods × datasets × imbalance ratios × data seeds × training seeds over
+//! one base recipe, checked and expanded into cells (one recipe each).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::DatasetName;
+use crate::recipe::{resolve_raw, Merge, RawDataset, RawRecipe, Recipe};
+
+/// One method of a suite: a name for the table and the recipe fields that make it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMethod {
+    pub name: String,
+    /// Fields merged over the suite's base recipe (e.g. `(sampler: (kind: ClassBalanced, from_epoch: 8))`).
+    #[serde(default)]
+    pub recipe: RawRecipe,
+}
+
+/// A suite file as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSuite {
+    pub name: String,
+    /// The recipe every cell starts from, relative to the suite file.
+    pub base: PathBuf,
+    /// Where cells, the report and the plots go (relative to the working directory).
+    pub output_dir: PathBuf,
+    /// The method the report's Δ column compares with.
+    #[serde(default)]
+    pub baseline: Option<String>,
+    pub methods: Vec<RawMethod>,
+    /// Dataset fields merged over the base's dataset; default: the base's dataset.
+    #[serde(default)]
+    pub datasets: Option<Vec<RawDataset>>,
+    /// `dataset.ratio` values; default: the base's ratio.
+    #[serde(default)]
+    pub ratios: Option<Vec<f64>>,
+    /// `dataset.data_seed` values (which long-tailed subset); default: the base's.
+    #[serde(default)]
+    pub data_seeds: Option<Vec<u64>>,
+    /// Training seeds.
+    pub seeds: Vec<u64>,
+}
+
+/// A suite file error, naming the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    #[error("{path}: cannot read suite: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("{path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("{path}: {field}: {reason}")]
+    Invalid { path: PathBuf, field: String, reason: String },
+    #[error("{path}: base recipe: {cause}")]
+    Base { path: PathBuf, cause: crate::recipe::LoadError },
+    #[error("{path}: cell {cell}: {cause}")]
+    Cell { path: PathBuf, cell: String, cause: crate::recipe::RecipeError },
+}
+
+/// What identifies a cell in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellKey {
+    pub method: String,
+    pub dataset: DatasetName,
+    pub ratio: f64,
+    pub data_seed: u64,
+    pub seed: u64,
+}
+
+impl CellKey {
+    /// The run name of the cell: `METHOD.DATASET.rRATIO.dDATASEED.sSEED`.
+    pub fn run_name(&self) -> String {
+        format!("{}.{:?}.r{}.d{}.s{}", self.method, self.dataset, self.ratio, self.data_seed, self.seed)
+    }
+
+    /// The column of the report this cell belongs to.
+    pub fn column(&self) -> String {
+        format!("{:?} ρ={}", self.dataset, self.ratio)
+    }
+}
+
+/// One run of a suite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub key: CellKey,
+    pub recipe: Recipe,
+}
+
+/// A checked suite: every cell's recipe is valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suite {
+    pub name: String,
+    pub output_dir: PathBuf,
+    pub baseline: Option<String>,
+    pub methods: Vec<String>,
+    pub cells: Vec<Cell>,
+    /// The suite file as resolved (written next to the cells).
+    pub raw: RawSuite,
+}
+
+/// What `m2m report` needs to know about a suite, written as `suite.json` in its folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteManifest {
+    pub name: String,
+    /// Fingerprint of every cell's recipe (without its output folder), so that shards of
+    /// different suites with the same cell names are not merged.
+    pub fingerprint: String,
+    pub baseline: Option<String>,
+    pub methods: Vec<String>,
+    pub cells: Vec<CellKey>,
+}
+
+impl Suite {
+    pub fn manifest(&self) -> SuiteManifest {
+        let mut text = String::new();
+        for c in &self.cells {
+            let mut raw = c.recipe.raw.clone();
+            raw.output_dir = None;
+            text.push_str(&crate::recipe::to_ron(&raw));
+        }
+        SuiteManifest {
+            name: self.name.clone(),
+            fingerprint: format!("{:016x}", crate::fingerprint::fnv1a64(text.as_bytes())),
+            baseline: self.baseline.clone(),
+            methods: self.methods.clone(),
+            cells: self.cells.iter().map(|c| c.key.clone()).collect(),
+        }
+    }
+
+    /// Where the cells' run directories live.
+    pub fn cells_dir(&self) -> PathBuf {
+        self.output_dir.join("cells")
+    }
+}
+
+/// Which part of a suite one process runs: cell `j` (in expansion order) belongs to
+/// shard `j mod count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    pub fn owns(&self, cell_index: usize) -> bool {
+        cell_index % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    /// `i/n` with `0 <= i < n` (0-based, as Slurm's `SLURM_ARRAY_TASK_ID` from `--array=0-(n-1)`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (i, n) = s.split_once('/').ok_or_else(|| format!("`{s}`: expected INDEX/COUNT, e.g. 0/4"))?;
+        let index: usize = i.trim().parse().map_err(|_| format!("`{s}`: the index `{i}` is not a number"))?;
+        let count: usize = n.trim().parse().map_err(|_| format!("`{s}`: the count `{n}` is not a number"))?;
+        if count == 0 || index >= count {
+            return Err(format!("`{s}`: needs 0 <= INDEX < COUNT"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+fn parse_suite(text: &str) -> Result<RawSuite, String> {
+    ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        .from_str::<RawSuite>(text)
+        .map_err(|e| format!("line {}, column {}: {}", e.position.line, e.position.col, e.code))
+}
+
+/// Reads and checks a suite file; `output_dir` replaces the file's when given.
+pub fn load_suite(path: &Path, output_dir: Option<&Path>) -> Result<Suite, SuiteError> {
+    let text = std::fs::read_to_string(path).map_err(|cause| SuiteError::Io { path: path.to_path_buf(), cause })?;
+    let mut raw = parse_suite(&text).map_err(|reason| SuiteError::Parse { path: path.to_path_buf(), reason })?;
+    if let Some(o) = output_dir {
+        raw.output_dir = o.to_path_buf();
+    }
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(&raw.base);
+    let base = resolve_raw(&base_path).map_err(|cause| SuiteError::Base { path: path.to_path_buf(), cause })?;
+    expand(&raw, &base).map_err(|e| match e {
+        Expand::Field(field, reason) => SuiteError::Invalid { path: path.to_path_buf(), field, reason },
+        Expand::Cell(cell, cause) => SuiteError::Cell { path: path.to_path_buf(), cell, cause },
+    })
+}
+
+enum Expand {
+    Field(String, String),
+    Cell(String, crate::recipe::RecipeError),
+}
+
+fn field<T>(name: &str, reason: impl Into<String>) -> Result<T, Expand> {
+    Err(Expand::Field(name.to_string(), reason.into()))
+}
+
+fn non_empty<T: Clone>(v: &Option<Vec<T>>, name: &str, default: Option<T>) -> Result<Vec<T>, Expand> {
+    match v {
+        Some(v) if v.is_empty() => field(name, "must list at least one value (or be left out)"),
+        Some(v) => Ok(v.clone()),
+        None => match default {
+            Some(d) => Ok(vec![d]),
+            None => field(name, "missing here and in the base recipe"),
+        },
+    }
+}
+
+/// Expands a suite over its (resolved) base recipe. Cells are ordered dataset, ratio,
+/// data seed, seed, method, so that the first seed of every method finishes first.
+fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
+    if raw.name.is_empty() || raw.name.contains(['/', '\\']) {
+        return field("name", "must be non-empty and contain no path separator");
+    }
+    if raw.methods.is_empty() {
+        return field("methods", "must list at least one method");
+    }
+    let mut names: Vec<String> = Vec::new();
+    for (i, m) in raw.methods.iter().enumerate() {
+        let f = format!("methods[{i}]");
+        if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || "+-_".contains(c)) {
+            return field(&format!("{f}.name"), format!("`{}`: use letters, digits, `+`, `-` and `_`", m.name));
+        }
+        if names.contains(&m.name) {
+            return field(&format!("{f}.name"), format!("`{}` appears twice", m.name));
+        }
+        let r = &m.recipe;
+        for (set, what) in [(r.base.is_some(), "base"), (r.name.is_some(), "name"), (r.output_dir.is_some(), "output_dir"), (r.seed.is_some(), "seed")] {
+            if set {
+                return field(&format!("{f}.recipe.{what}"), "is set by the suite; leave it out of methods");
+            }
+        }
+        names.push(m.name.clone());
+    }
+    if let Some(b) = &raw.baseline {
+        if !names.contains(b) {
+            return field("baseline", format!("`{b}` is not one of the methods {names:?}"));
+        }
+    }
+    if raw.seeds.is_empty() {
+        return field("seeds", "must list at least one seed");
+    }
+    let base_dataset = base.dataset.clone().unwrap_or_default();
+    let datasets = non_empty(&raw.datasets, "datasets", Some(RawDataset::default()))?;
+    let ratios = non_empty(&raw.ratios, "ratios", base_dataset.ratio)?;
+    let data_seeds = non_empty(&raw.data_seeds, "data_seeds", base_dataset.data_seed)?;
+
+    let cells_dir = raw.output_dir.join("cells");
+    let mut cells = Vec::new();
+    for (di, d) in datasets.iter().enumerate() {
+        for &ratio in &ratios {
+            for &data_seed in &data_seeds {
+                for &seed in &raw.seeds {
+                    for m in &raw.methods {
+                        let dataset = RawDataset { ratio: Some(ratio), data_seed: Some(data_seed), ..d.clone() };
+                        let cell = RawRecipe {
+                            dataset: Some(dataset),
+                            seed: Some(seed),
+                            output_dir: Some(cells_dir.clone()),
+                            ..Default::default()
+                        };
+                        let merged = cell.merge_over(m.recipe.clone().merge_over(base.clone()));
+                        let Some(name) = merged.dataset.as_ref().and_then(|d| d.name) else {
+                            return field(&format!("datasets[{di}].name"), "missing here and in the base recipe");
+                        };
+                        let key = CellKey { method: m.name.clone(), dataset: name, ratio, data_seed, seed };
+                        let mut merged = merged;
+                        merged.name = Some(key.run_name());
+                        let recipe = merged.check().map_err(|e| Expand::Cell(key.run_name(), e))?;
+                        cells.push(Cell { key, recipe });
+                    }
+                }
+            }
+        }
+    }
+    Ok(Suite {
+        name: raw.name.clone(),
+        output_dir: raw.output_dir.clone(),
+        baseline: raw.baseline.clone(),
+        methods: names,
+        cells,
+        raw: raw.clone(),
+    })
+}
+
+/// The resolved suite as RON.
+pub fn suite_to_ron(raw: &RawSuite) -> String {
+    let config = ron::ser::PrettyConfig::new()
+        .extensions(ron::extensions::Extensions::IMPLICIT_SOME)
+        .struct_names(false);
+    ron::ser::to_string_pretty(raw, config).expect("a suite always serialises")
+}

@@ -1,0 +1,264 @@
+//! Suites: expansion of a suite file into cells, its checks, running with skip and
+//! shards (a sharded run merges to the same report as an unsharded one), and the
+//! report's formulas on known values.
+
+use std::path::Path;
+
+use m2m_burn_plugin::backend::Cpu;
+use m2m_burn_plugin::data::DatasetName;
+use m2m_burn_plugin::suite::{collect, csv, load_suite, markdown, run_suite, summarize, write_report, CellKey, CellResult, Shard, SuiteManifest};
+use m2m_burn_plugin::train::Progress;
+use m2m_core::metrics::ClassificationReport;
+use m2m_core::sampling::SamplerKind;
+use m2m_tests::{tiny_suite_base, write_idx_dataset};
+
+/// Writes `base.ron` and `suite.ron` into `dir`; `methods` and `extra` are RON fragments.
+fn write_suite(dir: &Path, data: &Path, epochs: usize, methods: &str, extra: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("base.ron"), tiny_suite_base(data, epochs)).unwrap();
+    let path = dir.join("suite.ron");
+    std::fs::write(
+        &path,
+        format!(
+            r#"(name: "t", base: "base.ron", output_dir: "{}", baseline: "ERM",
+    methods: [{methods}], {extra})"#,
+            dir.join("out").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+const TWO_METHODS: &str = r#"(name: "ERM"),
+    (name: "LDAM-DRW", recipe: (loss: (kind: Ldam(max_margin: 0.5, scale: 30.0),
+        weighting: (kind: EffectiveNumber(beta: 0.999), from_epoch: 1), weighted_mean: BatchSize)))"#;
+
+#[test]
+fn a_suite_expands_into_checked_cells_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let methods = r#"(name: "ERM"), (name: "DRS", recipe: (sampler: (kind: ClassBalanced, from_epoch: 1)))"#;
+    let path = write_suite(tmp.path(), Path::new("/nowhere"), 2, methods, "ratios: [4.0, 2.0], data_seeds: [5], seeds: [0, 1]");
+    let suite = load_suite(&path, None).unwrap();
+    assert_eq!(suite.methods, vec!["ERM", "DRS"]);
+    let names: Vec<String> = suite.cells.iter().map(|c| c.key.run_name()).collect();
+    assert_eq!(
+        names,
+        [
+            "ERM.Mnist.r4.d5.s0", "DRS.Mnist.r4.d5.s0", "ERM.Mnist.r4.d5.s1", "DRS.Mnist.r4.d5.s1",
+            "ERM.Mnist.r2.d5.s0", "DRS.Mnist.r2.d5.s0", "ERM.Mnist.r2.d5.s1", "DRS.Mnist.r2.d5.s1",
+        ]
+    );
+    let c = &suite.cells[5];
+    assert_eq!((c.recipe.dataset.ratio, c.recipe.dataset.data_seed, c.recipe.seed), (2.0, 5, 0));
+    assert_eq!(c.recipe.output_dir, tmp.path().join("out").join("cells"));
+    assert_eq!(c.recipe.name, "DRS.Mnist.r2.d5.s0");
+    assert_eq!((c.recipe.sampler.value, c.recipe.sampler.from_epoch), (SamplerKind::ClassBalanced, 1));
+    assert_eq!(suite.cells[4].recipe.sampler.value, SamplerKind::Natural);
+
+    // Shards split the cells round-robin and together cover each exactly once.
+    let shards: Vec<Shard> = ["0/3", "1/3", "2/3"].iter().map(|s| s.parse().unwrap()).collect();
+    for j in 0..suite.cells.len() {
+        assert_eq!(shards.iter().filter(|s| s.owns(j)).count(), 1);
+    }
+    assert!(shards[1].owns(4) && shards[1].owns(7));
+    for bad in ["3/3", "1", "a/2", "0/0"] {
+        assert!(bad.parse::<Shard>().is_err(), "{bad}");
+    }
+    // --output-dir moves the cells.
+    let moved = load_suite(&path, Some(&tmp.path().join("elsewhere"))).unwrap();
+    assert_eq!(moved.cells[0].recipe.output_dir, tmp.path().join("elsewhere").join("cells"));
+}
+
+#[test]
+fn suite_errors_name_the_file_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = Path::new("/nowhere");
+    let cases = [
+        (r#"(name: "ERM"), (name: "ERM")"#, "seeds: [0]", "methods[1].name"),
+        (r#"(name: "ERM"), (name: "X", recipe: (seed: 3))"#, "seeds: [0]", "methods[1].recipe.seed"),
+        (r#"(name: "ERM"), (name: "a/b")"#, "seeds: [0]", "methods[1].name"),
+        (r#"(name: "ERM")"#, "seeds: []", "seeds"),
+        (r#"(name: "ERM")"#, "seeds: [0], ratios: []", "ratios"),
+        (r#"(name: "ERM")"#, "seeds: [0], colour: 3", "colour"),
+        (r#"(name: "ERM"), (name: "Bad", recipe: (optimizer: (lr: -1.0)))"#, "seeds: [0]", "optimizer.lr"),
+        (r#"(name: "ERM"), (name: "F", recipe: (loss: (kind: Focal(gamma: -1.0))))"#, "seeds: [0]", "loss.kind.gamma"),
+        (
+            r#"(name: "ERM"), (name: "W", recipe: (loss: (weighting: (kind: InverseFrequency))))"#,
+            "seeds: [0]",
+            "loss.weighted_mean",
+        ),
+        (r#"(name: "ERM"), (name: "L", recipe: (model: (cosine_head: false), loss: (kind: Ldam(max_margin: 0.5, scale: 30.0))))"#, "seeds: [0]", "model.cosine_head"),
+    ];
+    for (methods, extra, field) in cases {
+        let path = write_suite(tmp.path(), data, 2, methods, extra);
+        let e = load_suite(&path, None).unwrap_err().to_string();
+        assert!(e.contains("suite.ron") && e.contains(field), "{field}: {e}");
+    }
+    // The baseline must be one of the methods.
+    std::fs::write(tmp.path().join("s2.ron"), r#"(name: "t", base: "base.ron", output_dir: "o", baseline: "ERM", methods: [(name: "A")], seeds: [0])"#).unwrap();
+    let e = load_suite(&tmp.path().join("s2.ron"), None).unwrap_err().to_string();
+    assert!(e.contains("baseline"), "{e}");
+}
+
+#[test]
+fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_idx_dataset(&data, 40, 20, true);
+    let path = write_suite(tmp.path(), &data, 2, TWO_METHODS, "seeds: [0, 1]");
+    let full = load_suite(&path, None).unwrap();
+    let out = run_suite::<Cpu>(&full, Shard::ALL, Default::default(), Progress::Log).unwrap();
+    assert_eq!((out.trained.len(), out.skipped.len(), out.failed.len()), (4, 0, 0));
+    let whole = collect(std::slice::from_ref(&full.output_dir)).unwrap();
+    assert!(whole.missing.is_empty());
+
+    // The LDAM cell used the cosine head and deferred weights.
+    let ldam = m2m_tests::records(&full.output_dir.join("cells/LDAM-DRW.Mnist.r4.d3.s0"));
+    let w = ldam[1].class_weights.as_ref().expect("weights from epoch 1");
+    assert!(ldam[0].class_weights.is_none() && w[9] > w[0], "{w:?}");
+    let meta = std::fs::read_to_string(full.output_dir.join("cells/LDAM-DRW.Mnist.r4.d3.s0/model-best-val.meta.json")).unwrap();
+    assert!(meta.contains("\"cosine_head\": true"), "{meta}");
+    let erm0 = m2m_tests::records(&full.output_dir.join("cells/ERM.Mnist.r4.d3.s0"));
+    let erm1 = m2m_tests::records(&full.output_dir.join("cells/ERM.Mnist.r4.d3.s1"));
+    assert!(erm0.iter().all(|r| r.class_weights.is_none()));
+    assert_ne!(erm0[0].train_loss, erm1[0].train_loss, "the seeds differ");
+
+    // Running again trains nothing and leaves the results as they were.
+    let final_file = full.output_dir.join("cells/ERM.Mnist.r4.d3.s1/final.json");
+    let before = std::fs::read(&final_file).unwrap();
+    let again = run_suite::<Cpu>(&full, Shard::ALL, Default::default(), Progress::Log).unwrap();
+    assert_eq!((again.trained.len(), again.skipped.len()), (0, 4));
+    assert_eq!(std::fs::read(&final_file).unwrap(), before);
+
+    // Two shards in two folders, merged, give the same table.
+    let mut dirs = Vec::new();
+    for (i, s) in ["0/2", "1/2"].iter().enumerate() {
+        let dir = tmp.path().join(format!("shard{i}"));
+        let suite = load_suite(&path, Some(&dir)).unwrap();
+        let o = run_suite::<Cpu>(&suite, s.parse().unwrap(), Default::default(), Progress::Log).unwrap();
+        assert_eq!(o.trained.len(), 2);
+        dirs.push(dir);
+    }
+    let one_shard = collect(&dirs[..1]).unwrap();
+    assert_eq!(one_shard.missing.len(), 2);
+    let merged = collect(&dirs).unwrap();
+    assert!(merged.missing.is_empty());
+    assert_eq!(csv(&merged), csv(&whole));
+    assert_eq!(markdown(&merged, &[]), markdown(&whole, &[]));
+
+    // The written report: Markdown, CSV and a per-class plot as SVG.
+    let md = write_report(&merged, &tmp.path().join("report")).unwrap();
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.contains("| LDAM-DRW |") && text.contains("plots/per-class-Mnist-r4.svg"), "{text}");
+    let svg = std::fs::read_to_string(tmp.path().join("report/plots/per-class-Mnist-r4.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("LDAM-DRW"));
+
+    // A folder of another suite is refused.
+    let other = write_suite(&tmp.path().join("shard0"), &data, 3, TWO_METHODS, "seeds: [0, 1]");
+    let other_suite = load_suite(&other, Some(&tmp.path().join("other"))).unwrap();
+    m2m_burn_plugin::suite::write_manifest(&other_suite).unwrap();
+    let e = collect(&[dirs[0].clone(), tmp.path().join("other")]).unwrap_err().to_string();
+    assert!(e.contains("different suite"), "{e}");
+}
+
+fn result(method: &str, dataset: DatasetName, seed: u64, recalls: [f64; 3], m2m: Option<(u64, u64)>) -> CellResult {
+    let bacc = recalls.iter().sum::<f64>() / 3.0;
+    let gm = recalls.iter().product::<f64>().powf(1.0 / 3.0);
+    let test = ClassificationReport {
+        num_samples: 300,
+        loss: None,
+        accuracy: bacc,
+        balanced_accuracy: bacc,
+        geometric_mean: gm,
+        per_class_recall: recalls.iter().map(|&r| Some(r)).collect(),
+        major: Some(recalls[0]),
+        neutral: Some(recalls[1]),
+        minor: Some(recalls[2]),
+        many_shot: Some(recalls[0]),
+        medium_shot: None,
+        few_shot: Some(recalls[2]),
+    };
+    let m2m = m2m.map(|(attempts, accepted)| m2m_core::translation::GenerationStats {
+        slots: 100,
+        attempts: vec![0, attempts, attempts],
+        accepted: vec![0, accepted, 0],
+        ..m2m_core::translation::GenerationStats::new(3)
+    });
+    CellResult { key: CellKey { method: method.into(), dataset, ratio: 100.0, data_seed: 0, seed }, test, selected_on_test: false, m2m }
+}
+
+#[test]
+fn report_formulas_mean_sample_std_delta_and_published_values() {
+    let keys = |m: &str, d| -> Vec<CellKey> {
+        (0..3).map(|s| CellKey { method: m.to_string(), dataset: d, ratio: 100.0, data_seed: 0, seed: s }).collect()
+    };
+    let mut cells: Vec<CellKey> = Vec::new();
+    for d in [DatasetName::Cifar10, DatasetName::FashionMnist] {
+        cells.extend(keys("ERM", d));
+        cells.extend(keys("M2m", d));
+    }
+    let manifest = SuiteManifest { name: "f".into(), fingerprint: String::new(), baseline: Some("ERM".into()), methods: vec!["ERM".into(), "M2m".into()], cells };
+    let c10 = DatasetName::Cifar10;
+    let results = vec![
+        result("ERM", c10, 0, [0.9, 0.6, 0.3], None),
+        result("ERM", c10, 1, [0.9, 0.6, 0.6], None),
+        result("ERM", c10, 2, [0.9, 0.9, 0.6], None),
+        result("M2m", c10, 0, [0.9, 0.9, 0.9], Some((10, 4))),
+        result("M2m", c10, 1, [0.6, 0.9, 0.9], Some((30, 6))),
+        result("ERM", DatasetName::FashionMnist, 0, [1.0, 0.5, 0.0], None),
+    ];
+    let r = summarize(&manifest, &results, vec!["M2m.FashionMnist.r100.d0.s0".into()]);
+    let erm = r.summary("ERM", c10, 100.0).unwrap();
+    // bACC per run: 0.6, 0.7, 0.8 -> mean 70 %, sample std 10 points.
+    let b = erm.stat("bacc").unwrap();
+    assert!((b.mean - 70.0).abs() < 1e-9 && (b.std.unwrap() - 10.0).abs() < 1e-9 && b.n == 3, "{b:?}");
+    // minor: 0.3, 0.6, 0.6 -> 50 %, std sqrt(0.03) = 17.32 points.
+    let minor = erm.stat("minor").unwrap();
+    assert!((minor.mean - 50.0).abs() < 1e-9 && (minor.std.unwrap() - 17.3205).abs() < 1e-3);
+    // medium-shot is missing in the runs: no value rather than a made-up one.
+    assert!(erm.stat("medium").is_none());
+    // M2m: 2 of 3 runs, bACC 0.9 and 0.8 -> 85 %, Δ = +15 points.
+    let m2m = r.summary("M2m", c10, 100.0).unwrap();
+    assert_eq!((m2m.finished, m2m.expected), (2, 3));
+    assert!((m2m.delta_bacc.unwrap() - 15.0).abs() < 1e-9);
+    assert!(erm.delta_bacc.is_none(), "the baseline has no delta to itself");
+    assert_eq!(m2m.per_class[0], Some(75.0));
+    // Generation statistics add up over runs: 10 of 80 accepted.
+    let g = m2m.m2m.as_ref().unwrap();
+    assert_eq!((g.total_attempts(), g.total_accepted()), (80, 10));
+    // A single run has no std; Fashion-MNIST has no published values, CIFAR-10 ERM has.
+    let f = r.summary("ERM", DatasetName::FashionMnist, 100.0).unwrap();
+    assert!(f.stat("bacc").unwrap().std.is_none() && f.published.is_none());
+    assert!((erm.published.unwrap().balanced_accuracy - 70.36).abs() < 1e-9);
+    assert!(r.summary("M2m", DatasetName::FashionMnist, 100.0).unwrap().stat("bacc").is_none());
+
+    let md = markdown(&r, &[]);
+    assert!(md.contains("| ERM | 70.00 ± 10.00 | 3/3 | – | 70.36 (published: LDAM-DRW"), "{md}");
+    assert!(md.contains("| M2m | 85.00 ± 7.07 | 2/3 | +15.00 |"), "{md}");
+    assert!(md.contains("11 of 12 cells finished. Missing: M2m.FashionMnist.r100.d0.s0."), "{md}");
+    let table = csv(&r);
+    assert!(table.contains("f,M2m,Cifar10,100,bacc,85.0000,7.0711,2,3,15.0000,78.30,"), "{table}");
+    assert!(table.contains("f,ERM,Cifar10,100,minor,50.0000,17.3205,3,3,,,"), "{table}");
+}
+
+#[test]
+fn the_smote_sampler_balances_epochs_without_changing_their_length() {
+    use m2m_burn_plugin::data::{Augmentation, ImageSet};
+    use m2m_burn_plugin::train::TrainLoader;
+    use m2m_core::weighting::Deferred;
+    // 60 / 6 images of 2x2 pixels: SMOTE adds 54 images of class 1.
+    let labels: Vec<usize> = (0..66).map(|i| usize::from(i >= 60)).collect();
+    let pixels: Vec<u8> = (0..66 * 4).map(|i| (i % 251) as u8).collect();
+    let set = std::sync::Arc::new(ImageSet::new(1, 2, 2, 2, pixels, labels).unwrap());
+    let plan = Deferred::new(SamplerKind::Smote, 1);
+    let loader = TrainLoader::<Cpu>::new(set, plan, Augmentation::NONE, 11, 5, Default::default());
+    assert_eq!(loader.batches_per_epoch(), 6);
+    let count = |epoch| -> (usize, usize) {
+        let labels: Vec<usize> = loader.epoch_iter(epoch).flat_map(|b| b.labels).collect();
+        (labels.len(), labels.iter().filter(|&&y| y == 1).count())
+    };
+    // Before from_epoch: the natural order of the 66 real images (6 of class 1).
+    assert_eq!(count(0), (66, 6));
+    // From it: 66 draws from 120 images, half of them class 1.
+    let minority: usize = (1..21).map(|e| count(e).1).sum();
+    assert!((minority as f64 / (20.0 * 66.0) - 0.5).abs() < 0.05, "{minority}");
+}
