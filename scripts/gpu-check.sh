@@ -8,7 +8,8 @@
 # Uses the x86-64 binaries in .device/ (m2m and m2m-bench built with
 # `cargo build --release --features cuda --bin m2m --bin m2m-bench`, stripped, optionally
 # xz-compressed), or builds them when cargo is available. Data: $M2M_DATA, else .device/data (Fashion-MNIST IDX files).
-# Prints throughput of ERM and M2m iterations on CUDA; with --quick-suite it also trains
+# Compares CUDA with the CPU backend (logits, loss, input gradient, one SGD step; relative
+# error must stay under 1e-3), prints throughput of ERM and M2m iterations on CUDA; with --quick-suite it also trains
 # ERM, DRS and M2m on Fashion-MNIST-LT rho 100 (quick recipes, seeds 0-2) on CUDA.
 # Results go to $OUT (or ./gpu-check-out): bench.txt and runs.tar.gz.
 set -uo pipefail
@@ -37,6 +38,11 @@ log() { echo "== $*" | tee -a "$OUT/bench.txt"; }
 log "$(date -u) $(uname -m)"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$OUT/bench.txt"
 ls /usr/local/cuda*/lib64/libnvrtc.so* 2>/dev/null | head -3 | tee -a "$OUT/bench.txt"
+
+log "CUDA vs CPU parity (same weights and inputs)"
+for model in small-cnn resnet32; do
+    timeout 300 "$BIN/m2m-bench" compare $model 64 1 28 2>&1 | tee -a "$OUT/bench.txt"
+done
 
 log "throughput (CUDA)"
 for model in ${BENCH_MODELS-small-cnn resnet32}; do

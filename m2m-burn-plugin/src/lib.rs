@@ -7,6 +7,7 @@ pub mod fingerprint;
 pub mod fs;
 pub mod m2m;
 pub mod model;
+pub mod parity;
 pub mod recipe;
 pub mod suite;
 pub mod train;

@@ -9,6 +9,12 @@
 //! evaluation forward; medians over `iterations` after one warm-up. Every timing
 //! ends with a read of the loss to the host, so GPU work is included.
 //! `M2M_BENCH_BACKEND=cuda` runs it on CUDA device 0 (build with `--features cuda`).
+//!
+//! m2m-bench compare [resnet32|small-cnn] [batch] [channels] [size]
+//!
+//! (with `--features cuda`) runs the same weights and inputs through the CPU and the CUDA
+//! backend and prints the relative error of logits, loss, input gradient, eval-mode
+//! logits and logits after one SGD step; exits with status 1 above 1e-3.
 
 use std::time::Instant;
 
@@ -21,7 +27,11 @@ use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let compare = args.get(1).is_some_and(|a| a == "compare");
+    if compare {
+        args.remove(1);
+    }
     let arch = match args.get(1).map(String::as_str).unwrap_or("resnet32") {
         "resnet32" => Architecture::ResNet32,
         "small-cnn" => Architecture::SmallCnn,
@@ -32,6 +42,9 @@ fn main() {
     };
     let parse = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
     let (batch, channels, size, iterations) = (parse(2, 128), parse(3, 1), parse(4, 28), parse(5, 5));
+    if compare {
+        return compare_cuda(arch, batch, channels, size);
+    }
     match std::env::var("M2M_BENCH_BACKEND").as_deref() {
         Ok("cuda") => cuda(arch, batch, channels, size, iterations),
         _ => run::<Cpu>(Default::default(), "cpu", arch, batch, channels, size, iterations),
@@ -46,6 +59,48 @@ fn cuda(arch: Architecture, batch: usize, channels: usize, size: usize, iteratio
     }
     let device = burn::backend::cuda::CudaDevice::new(0);
     run::<m2m_burn_plugin::backend::Gpu>(device, "cuda", arch, batch, channels, size, iterations)
+}
+
+fn bench_spec(arch: Architecture, channels: usize) -> ModelSpec {
+    ModelSpec { architecture: arch, cosine_head: false, in_channels: channels, num_classes: 10, mean: vec![0.5; channels], std: vec![0.25; channels] }
+}
+
+#[cfg(feature = "cuda")]
+fn compare_cuda(arch: Architecture, batch: usize, channels: usize, size: usize) {
+    use m2m_burn_plugin::parity::{compare, parity_outputs, weights_to_bytes};
+    if let Err(e) = m2m_burn_plugin::backend::probe_cuda(0) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    let spec = bench_spec(arch, channels);
+    let cpu = Default::default();
+    <Cpu as burn::tensor::backend::Backend>::seed(&cpu, 0);
+    let bytes = weights_to_bytes(&spec.init::<Cpu>(&cpu));
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+    let pixels: Vec<f32> = (0..batch * channels * size * size).map(|_| rand::RngExt::random::<f32>(&mut rng)).collect();
+    let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+    let shape = [batch, channels, size, size];
+    let reference = parity_outputs::<Cpu>(&spec, &bytes, &pixels, shape, &labels, &cpu).expect("CPU run");
+    let gpu = burn::backend::cuda::CudaDevice::new(0);
+    let on_gpu = parity_outputs::<m2m_burn_plugin::backend::Gpu>(&spec, &bytes, &pixels, shape, &labels, &gpu).expect("CUDA run");
+    let mut worst = 0.0f64;
+    println!("CUDA vs CPU, {arch:?} batch {batch} input {channels}x{size}x{size}, same weights and inputs (relative L2 error):");
+    for (name, err) in compare(&on_gpu, &reference) {
+        println!("  {name:28} {err:.3e}");
+        worst = worst.max(err);
+    }
+    println!("loss: cpu {:.6}, cuda {:.6}", reference.loss, on_gpu.loss);
+    if worst > 1e-3 {
+        println!("FAIL: largest relative error {worst:.3e} > 1e-3");
+        std::process::exit(1);
+    }
+    println!("PASS: largest relative error {worst:.3e} <= 1e-3");
+}
+
+#[cfg(not(feature = "cuda"))]
+fn compare_cuda(_: Architecture, _: usize, _: usize, _: usize) {
+    eprintln!("error: `compare` needs a build with the `cuda` feature");
+    std::process::exit(1);
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -64,14 +119,7 @@ fn run<B: burn::tensor::backend::AutodiffBackend>(
     iterations: usize,
 ) {
     B::seed(&device, 0);
-    let spec = ModelSpec {
-        architecture: arch,
-        cosine_head: false,
-        in_channels: channels,
-        num_classes: 10,
-        mean: vec![0.5; channels],
-        std: vec![0.25; channels],
-    };
+    let spec = bench_spec(arch, channels);
     let mut model: Net<B> = spec.init(&device);
     let mut optim = SgdConfig::new()
         .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))

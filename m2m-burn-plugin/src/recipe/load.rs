@@ -21,12 +21,18 @@ pub enum LoadError {
     Invalid { path: PathBuf, cause: RecipeError },
 }
 
-fn options() -> ron::Options {
+/// RON as recipe and suite files are read: `Some(..)` may be left out.
+pub(crate) fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(Extensions::IMPLICIT_SOME)
 }
 
+/// RON as recipe and suite files are written back.
+pub(crate) fn ron_pretty() -> ron::ser::PrettyConfig {
+    ron::ser::PrettyConfig::new().extensions(Extensions::IMPLICIT_SOME).struct_names(false)
+}
+
 fn parse_raw(text: &str) -> Result<RawRecipe, String> {
-    options().from_str::<RawRecipe>(text).map_err(|e| {
+    ron_options().from_str::<RawRecipe>(text).map_err(|e| {
         format!("line {}, column {}: {}", e.position.line, e.position.col, e.code)
     })
 }
@@ -84,6 +90,5 @@ pub fn load_recipe(path: &Path, overrides: &[String]) -> Result<Recipe, LoadErro
 
 /// The resolved recipe as RON, loadable again as a recipe file.
 pub fn to_ron(raw: &RawRecipe) -> String {
-    let config = ron::ser::PrettyConfig::new().extensions(Extensions::IMPLICIT_SOME).struct_names(false);
-    ron::ser::to_string_pretty(raw, config).expect("a raw recipe always serialises")
+    ron::ser::to_string_pretty(raw, ron_pretty()).expect("a raw recipe always serialises")
 }

@@ -6,6 +6,7 @@ mod load;
 mod raw;
 
 pub use check::{LossPlan, M2mPlan, OptimizerSpec, Recipe, RecipeError, SamplerPlan};
+pub(crate) use load::{ron_options, ron_pretty};
 pub use load::{load_recipe, parse_override, resolve_raw, to_ron, LoadError};
 pub use raw::{
     BaselineSource, Merge, RawDataset, RawLoss, RawM2m, RawModel, RawOptimizer, RawRecipe, RawSampler, RawSchedule, RawWeighting,

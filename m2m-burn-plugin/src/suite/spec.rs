@@ -75,10 +75,6 @@ impl CellKey {
         format!("{}.{:?}.r{}.d{}.s{}", self.method, self.dataset, self.ratio, self.data_seed, self.seed)
     }
 
-    /// The column of the report this cell belongs to.
-    pub fn column(&self) -> String {
-        format!("{:?} ρ={}", self.dataset, self.ratio)
-    }
 }
 
 /// One run of a suite.
@@ -166,8 +162,7 @@ impl std::str::FromStr for Shard {
 }
 
 fn parse_suite(text: &str) -> Result<RawSuite, String> {
-    ron::Options::default()
-        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+    crate::recipe::ron_options()
         .from_str::<RawSuite>(text)
         .map_err(|e| format!("line {}, column {}: {}", e.position.line, e.position.col, e.code))
 }
@@ -181,6 +176,8 @@ pub fn load_suite(path: &Path, output_dir: Option<&Path>) -> Result<Suite, Suite
     }
     let base_path = path.parent().unwrap_or(Path::new(".")).join(&raw.base);
     let base = resolve_raw(&base_path).map_err(|cause| SuiteError::Base { path: path.to_path_buf(), cause })?;
+    // The resolved suite is written next to the cells: name the base absolutely there.
+    raw.base = std::fs::canonicalize(&base_path).unwrap_or(base_path);
     expand(&raw, &base).map_err(|e| match e {
         Expand::Field(field, reason) => SuiteError::Invalid { path: path.to_path_buf(), field, reason },
         Expand::Cell(cell, cause) => SuiteError::Cell { path: path.to_path_buf(), cell, cause },
@@ -286,8 +283,5 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
 
 /// The resolved suite as RON.
 pub fn suite_to_ron(raw: &RawSuite) -> String {
-    let config = ron::ser::PrettyConfig::new()
-        .extensions(ron::extensions::Extensions::IMPLICIT_SOME)
-        .struct_names(false);
-    ron::ser::to_string_pretty(raw, config).expect("a suite always serialises")
+    ron::ser::to_string_pretty(raw, crate::recipe::ron_pretty()).expect("a suite always serialises")
 }
