@@ -112,8 +112,16 @@ fn m2m_runs_reuse_g_and_reduce_to_drs_when_nothing_is_accepted() {
     };
     let m2m_tail = "m2m: (g: TrainErm(seed: 99), gamma: 0.5, steps: 2, from_epoch: 1),";
 
-    // M2m with g trained first.
+    // M2m with g trained first; a lock left by a process that died while training g
+    // (here: one that has exited) is taken over instead of waited for.
     let r = load_recipe(&write("m2m-a", 1, m2m_tail), &[]).unwrap();
+    let g = m2m_burn_plugin::m2m::baseline_recipe(&r, 99);
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    dead.wait().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    std::fs::create_dir_all(&g.output_dir).unwrap();
+    let lock = g.output_dir.join(format!("{}.lock", g.name));
+    std::fs::write(&lock, format!("{} {}", host.trim(), dead.id())).unwrap();
     train_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
     let recs = records(&out.join("m2m-a"));
     assert!(recs[0].m2m.is_none(), "epoch 0 is before m2m.from_epoch");
@@ -122,7 +130,8 @@ fn m2m_runs_reuse_g_and_reduce_to_drs_when_nothing_is_accepted() {
     assert_eq!(stats.attempts[0], 0, "the largest class is never a target");
     assert_eq!(format!("{:?}", recs[1].sampler), "ClassBalanced");
     let g_runs: Vec<_> = std::fs::read_dir(out.join("_g")).unwrap().collect();
-    assert_eq!(g_runs.len(), 1);
+    assert_eq!(g_runs.len(), 1, "one g run and no lock left");
+    assert!(!lock.exists());
 
     // Another f seed reuses the same g.
     let r = load_recipe(&write("m2m-b", 2, m2m_tail), &[]).unwrap();
