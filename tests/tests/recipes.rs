@@ -120,11 +120,37 @@ fn out_of_range_values_name_the_field() {
         (&["dataset.imbalance=Step(minority_start: 10)"], "dataset.imbalance.minority_start"),
         (&["dataset.augmentation=(crop_padding: 40, horizontal_flip: false)"], "dataset.augmentation.crop_padding"),
         (&["sampler=(kind: ClassBalanced, from_epoch: 11)"], "sampler.from_epoch"),
+        (&["dataset.max_eval_per_class=0"], "dataset.max_eval_per_class"),
+        (&["loss=(weighting: (kind: InverseFrequency, from_epoch: 11), weighted_mean: WeightSum)"], "loss.weighting.from_epoch"),
+        (&["loss=(weighting: (kind: EffectiveNumber(beta: 1.5)), weighted_mean: WeightSum)"], "loss.weighting.kind.beta"),
+        (&["loss=(kind: Ldam(max_margin: 0.0, scale: 30.0))"], "loss.kind.max_margin"),
+        (&["loss=(kind: Ldam(max_margin: 0.5, scale: -1.0))"], "loss.kind.scale"),
+        (&["loss=(kind: LogitAdjusted(tau: -1.0))"], "loss.kind.tau"),
     ];
     for (overrides, field) in cases {
         let e = err_of(tmp.path(), overrides);
         assert!(e.contains(&format!("{field}:")) && e.contains("r.ron"), "{overrides:?}: {e}");
     }
+}
+
+#[test]
+fn backend_and_loss_fields_resolve() {
+    use m2m_burn_plugin::backend::BackendChoice;
+    use m2m_core::loss::{LossKind, WeightedMean};
+    use m2m_core::weighting::ClassWeighting;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write(tmp.path(), "r.ron", BASE);
+    let plain = load_recipe(&p, &[]).unwrap();
+    assert_eq!(plain.backend, BackendChoice::Cpu);
+    assert_eq!((plain.loss.kind, plain.loss.weighting, plain.cosine_head), (LossKind::CrossEntropy, None, false));
+    let set = |o: &[&str]| load_recipe(&p, &o.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    assert_eq!(set(&["backend=Cuda(device: 1)"]).backend, BackendChoice::Cuda { device: 1 });
+    let r = set(&["loss=(kind: Ldam(max_margin: 0.5, scale: 30.0), weighting: (kind: EffectiveNumber(beta: 0.999), from_epoch: 2), weighted_mean: WeightSum)"]);
+    assert!(r.cosine_head, "LDAM implies the cosine head");
+    assert_eq!(r.loss.weighted_mean, WeightedMean::WeightSum);
+    let counts = [100, 10, 1];
+    assert_eq!(r.loss.weights_at(1, &counts), None, "unit weights before the deferred epoch");
+    assert_eq!(r.loss.weights_at(2, &counts), Some(ClassWeighting::EffectiveNumber { beta: 0.999 }.weights(&counts)));
 }
 
 #[test]

@@ -262,3 +262,24 @@ fn the_smote_sampler_balances_epochs_without_changing_their_length() {
     let minority: usize = (1..21).map(|e| count(e).1).sum();
     assert!((minority as f64 / (20.0 * 66.0) - 0.5).abs() < 0.05, "{minority}");
 }
+
+#[test]
+fn every_shipped_suite_expands_into_valid_cells() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes/suites");
+    let mut suites = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !text.contains("methods:") {
+            // a base recipe of the suites
+            m2m_burn_plugin::recipe::load_recipe(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            continue;
+        }
+        let suite = load_suite(&path, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(suite.cells.len() >= suite.methods.len());
+        suites += 1;
+    }
+    assert!(suites >= 4);
+    let quick = load_suite(&dir.join("quickstart.ron"), None).unwrap();
+    assert_eq!(quick.methods, ["ERM", "DRS", "DRW", "LDAM-DRW", "M2m"]);
+}
