@@ -114,3 +114,32 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     assert!(e.contains("different recipe"), "{e}");
     assert!(run.join("final.json").is_file());
 }
+
+#[test]
+fn posthoc_logit_adjustment_shifts_predictions_towards_rare_classes() {
+    use burn::tensor::{Tensor, TensorData};
+    use m2m_burn_plugin::train::{logit_adjustment, Evaluation, ImageBatch};
+    use m2m_core::metrics::ClassGroups;
+    type B = burn::backend::Flex;
+    let device = Default::default();
+    // Two classes with 90 / 10 training images: log-prior gap ln(9) = 2.197.
+    let counts = [90, 10];
+    let offsets = logit_adjustment(1.0, &counts).unwrap();
+    assert!((offsets[1] - offsets[0] - 9f32.ln()).abs() < 1e-5, "{offsets:?}");
+    assert!(logit_adjustment(0.0, &counts).is_none());
+    // Both samples are class 1; logit margins for class 0 of 1.0 and 3.0.
+    let logits = || Tensor::<B, 2>::from_data(TensorData::new(vec![1.0f32, 0.0, 3.0, 0.0], [2, 2]), &device);
+    let batch = ImageBatch::<B> {
+        images: Tensor::zeros([2, 1, 1, 1], &device),
+        targets: m2m_core::translation::int_tensor(&[1, 1], &device),
+        labels: vec![1, 1],
+    };
+    let groups = ClassGroups::new(counts.to_vec());
+    let mut plain = Evaluation::new(2);
+    plain.add(logits(), &batch);
+    assert_eq!(plain.report(&groups).per_class_recall[1], Some(0.0));
+    // Adjusted: 1.0 < 2.197 flips the first sample to class 1, 3.0 > 2.197 keeps the second.
+    let mut adjusted = Evaluation::adjusted(2, Some(offsets));
+    adjusted.add(logits(), &batch);
+    assert_eq!(adjusted.report(&groups).per_class_recall[1], Some(0.5));
+}

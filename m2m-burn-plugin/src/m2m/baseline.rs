@@ -20,6 +20,7 @@ pub fn baseline_recipe(recipe: &Recipe, seed: u64) -> Recipe {
     raw.m2m = None;
     raw.sampler = None;
     raw.loss = None;
+    raw.eval_logit_adjustment = None;
     raw.backend = None; // g runs on f's device; where it was trained does not key the cache
     if let Some(m) = raw.model.as_mut() {
         m.cosine_head = None;

@@ -85,6 +85,8 @@ pub struct Recipe {
     pub m2m: Option<M2mPlan>,
     pub batch_size: usize,
     pub eval_batch_size: usize,
+    /// τ of the post-hoc logit adjustment at evaluation (0: plain argmax).
+    pub eval_logit_adjustment: f64,
     pub seed: u64,
     pub output_dir: PathBuf,
     /// The backend the recipe asks for (the command line may override it).
@@ -242,6 +244,8 @@ impl RawRecipe {
         if eval_batch_size == 0 {
             return err("eval_batch_size", "must be >= 1");
         }
+        let eval_logit_adjustment =
+            finite_in("eval_logit_adjustment", self.eval_logit_adjustment.unwrap_or(0.0), 0.0, f64::MAX, "finite and >= 0")?;
         let mut raw = self.clone();
         raw.base = None;
         Ok(Recipe {
@@ -257,6 +261,7 @@ impl RawRecipe {
             m2m,
             batch_size,
             eval_batch_size,
+            eval_logit_adjustment,
             seed: need(self.seed, "seed")?,
             output_dir: self.output_dir.clone().unwrap_or_else(|| PathBuf::from("runs")),
             backend: self.backend.unwrap_or(BackendChoice::Cpu),

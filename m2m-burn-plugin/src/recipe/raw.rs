@@ -53,12 +53,14 @@ pub struct RawRecipe {
     pub m2m: Option<RawM2m>,
     pub batch_size: Option<usize>,
     pub eval_batch_size: Option<usize>,
+    /// Post-hoc logit adjustment τ: validation and test predict `argmax z - τ log π`.
+    pub eval_logit_adjustment: Option<f64>,
     pub seed: Option<u64>,
     pub output_dir: Option<PathBuf>,
     /// `Cpu` (the default) or `Cuda(device: N)`; `--backend` on the command line wins.
     pub backend: Option<BackendChoice>,
 }
-merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, seed, output_dir, backend }
+merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, eval_logit_adjustment, seed, output_dir, backend }
     nested { dataset, model, optimizer, schedule, sampler, loss, m2m });
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

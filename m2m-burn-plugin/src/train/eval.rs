@@ -2,7 +2,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::tensor::{ElementConversion, Tensor};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use m2m_core::metrics::{ClassGroups, ClassificationReport, ConfusionMatrix};
 
 use super::batch::{EvalLoader, ImageBatch};
@@ -12,16 +12,38 @@ use crate::model::{Classifier, Mode};
 pub struct Evaluation {
     pub confusion: ConfusionMatrix,
     loss_sum: f64,
+    /// Added to every row of logits before predicting (post-hoc logit adjustment).
+    offsets: Option<Vec<f32>>,
+}
+
+/// Post-hoc logit adjustment (Menon et al., ICLR 2021): predict `argmax_k z_k - τ log π_k`
+/// with π the training class prior. `None` for τ = 0.
+pub fn logit_adjustment(tau: f64, counts: &[usize]) -> Option<Vec<f32>> {
+    let total = counts.iter().sum::<usize>().max(1) as f64;
+    (tau > 0.0).then(|| counts.iter().map(|&n| (-tau * (n.max(1) as f64 / total).ln()) as f32).collect())
 }
 
 impl Evaluation {
     pub fn new(num_classes: usize) -> Self {
-        Self { confusion: ConfusionMatrix::new(num_classes), loss_sum: 0.0 }
+        Self { confusion: ConfusionMatrix::new(num_classes), loss_sum: 0.0, offsets: None }
     }
 
-    /// Adds a batch's logits; returns the batch's mean cross-entropy (shape `[1]`).
+    /// Predictions on logits shifted by `offsets` (see [`logit_adjustment`]).
+    pub fn adjusted(num_classes: usize, offsets: Option<Vec<f32>>) -> Self {
+        Self { offsets, ..Self::new(num_classes) }
+    }
+
+    /// Adds a batch's logits; returns the batch's mean cross-entropy (shape `[1]`) of
+    /// the (adjusted) logits.
     pub fn add<B: Backend>(&mut self, logits: Tensor<B, 2>, batch: &ImageBatch<B>) -> Tensor<B, 1> {
         let n = batch.labels.len();
+        let logits = match &self.offsets {
+            Some(o) => {
+                let shift = Tensor::<B, 1>::from_data(TensorData::new(o.clone(), [o.len()]), &logits.device());
+                logits.add(shift.reshape([1, o.len()]))
+            }
+            None => logits,
+        };
         let ce = CrossEntropyLossConfig::new().init(&logits.device()).forward(logits.clone(), batch.targets.clone());
         self.loss_sum += ce.clone().into_scalar().elem::<f64>() * n as f64;
         let preds = logits.argmax(1).reshape([n]).into_data();
@@ -38,9 +60,15 @@ impl Evaluation {
     }
 }
 
-/// Evaluates `model` (running statistics) on every batch of `loader`.
-pub fn evaluate<B: Backend, M: Classifier<B>>(model: &M, loader: &EvalLoader<B>, groups: &ClassGroups) -> ClassificationReport {
-    let mut ev = Evaluation::new(model.num_classes());
+/// Evaluates `model` (running statistics) on every batch of `loader`, with predictions
+/// shifted by `offsets` when given.
+pub fn evaluate<B: Backend, M: Classifier<B>>(
+    model: &M,
+    loader: &EvalLoader<B>,
+    groups: &ClassGroups,
+    offsets: Option<Vec<f32>>,
+) -> ClassificationReport {
+    let mut ev = Evaluation::adjusted(model.num_classes(), offsets);
     for batch in loader.batches() {
         let logits = model.logits(batch.images.clone(), Mode::Eval);
         ev.add(logits, &batch);

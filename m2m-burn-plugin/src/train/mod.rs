@@ -25,7 +25,7 @@ use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
 use m2m_core::metrics::ClassGroups;
 
 pub use batch::{derive_seed, EvalLoader, ImageBatch, TrainLoader};
-pub use eval::{evaluate, Evaluation};
+pub use eval::{evaluate, logit_adjustment, Evaluation};
 pub use renderer::LogRenderer;
 pub use run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDir, RunState};
 pub use scheduler::EpochScheduler;
@@ -140,6 +140,7 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
         spec: spec.clone(),
         previous,
         loss: recipe.loss,
+        eval_logit_adjustment: recipe.eval_logit_adjustment,
         m2m,
         seed: recipe.seed,
         failure: failure.clone(),

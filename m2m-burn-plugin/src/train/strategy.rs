@@ -22,7 +22,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::batch::{derive_seed, EvalLoader, TrainLoader};
-use super::eval::{evaluate, Evaluation};
+use super::eval::{evaluate, logit_adjustment, Evaluation};
 use super::run_dir::{best_val, EpochRecord, RunDir, RunState};
 use super::scheduler::EpochScheduler;
 use crate::m2m::{record_f_probabilities, M2m};
@@ -42,6 +42,8 @@ pub struct ImbalancedStrategy<B: AutodiffBackend> {
     pub spec: ModelSpec,
     /// The loss and its (possibly deferred) per-class weights.
     pub loss: LossPlan,
+    /// τ of the post-hoc logit adjustment of validation and test predictions (0: none).
+    pub eval_logit_adjustment: f64,
     /// M2m's generator and the 0-based epoch it starts at.
     pub m2m: Option<(M2m<B, Net<B>>, usize)>,
     /// Seed of the per-epoch random streams (sampling, augmentation, M2m).
@@ -203,7 +205,8 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
 
             // Validation through burn's event processor (dashboard, logs), test on the side.
             let model = learner.model().valid();
-            let mut val_eval = Evaluation::new(self.groups.train_counts.len());
+            let offsets = logit_adjustment(self.eval_logit_adjustment, &self.groups.train_counts);
+            let mut val_eval = Evaluation::adjusted(self.groups.train_counts.len(), offsets.clone());
             for (i, batch) in self.val.batches().enumerate() {
                 let logits = model.logits(batch.images.clone(), Mode::Eval);
                 let loss = val_eval.add(logits.clone(), &batch);
@@ -216,7 +219,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 )));
             }
             event_processor.process_valid(LearnerEvent::EndEpoch(epoch));
-            let test = evaluate(&model, &self.test, &self.groups);
+            let test = evaluate(&model, &self.test, &self.groups, offsets);
             let record = EpochRecord {
                 epoch: e0,
                 lr,
