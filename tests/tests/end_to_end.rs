@@ -73,6 +73,12 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     // A finished run is not trained again.
     let again = train_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap();
     assert!(!again.trained_now);
+    // ... also when its recipe file was written by an older m2m that lacked some fields.
+    let resolved = std::fs::read_to_string(run.join("recipe.resolved.ron")).unwrap();
+    let older: String = resolved.lines().filter(|l| !l.contains("eval_logit_adjustment") && !l.contains("backend")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(older, resolved);
+    std::fs::write(run.join("recipe.resolved.ron"), older).unwrap();
+    assert!(!train_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
 
     // A checkpoint that never reached the disk (burn saves asynchronously): state says 3
     // epochs are done but model-3 is missing, so the run falls back to epoch 2's

@@ -61,9 +61,11 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
     let resolved = to_ron(&recipe.raw);
     let state = run.read_state()?;
     if state.is_some() {
-        let old = std::fs::read_to_string(run.recipe_path())
+        // Compared as recipes, not as text: fields added to recipes by a newer m2m read
+        // back as unset from an older run's file, so upgrading keeps runs resumable.
+        let old = crate::recipe::resolve_raw(&run.recipe_path())
             .with_context(|| format!("{} holds state.json but no readable recipe", run.root.display()))?;
-        if old != resolved {
+        if old != recipe.raw {
             bail!(
                 "{} already holds a run of a different recipe (compare {}); choose another `name`/`output_dir`, or delete the folder",
                 run.root.display(),
