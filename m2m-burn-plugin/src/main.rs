@@ -214,9 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The balanced-accuracy table on stdout.
 fn print_table(report: &m2m_burn_plugin::suite::Report) {
-    let md = m2m_burn_plugin::suite::markdown(report, &[]);
-    let table: Vec<&str> = md.lines().skip_while(|l| !l.starts_with("## Balanced accuracy")).skip(2).take_while(|l| l.starts_with('|')).collect();
-    println!("{}", table.join("\n"));
+    print!("{}", m2m_burn_plugin::suite::balanced_accuracy_table(report));
     if !report.missing.is_empty() {
         println!("{} of {} cells missing", report.missing.len(), report.total_cells);
     }

@@ -82,6 +82,14 @@ pub fn expected_generated_slots(counts: &[usize], batch_size: usize) -> f64 {
     batch_size as f64 * mean
 }
 
+/// `ln π_k` of the training class prior `π_k = N_k / Σ N`, as logit adjustment uses it
+/// (in the loss and post hoc). An empty class counts as one sample, so its log prior is
+/// very low rather than -inf (it never is a target).
+pub fn log_prior(counts: &[usize]) -> Vec<f64> {
+    let total = counts.iter().sum::<usize>().max(1) as f64;
+    counts.iter().map(|&n| (n.max(1) as f64 / total).ln()).collect()
+}
+
 /// Imbalance factor `max_k N_k / min_k N_k` of a count vector (classes with 0 samples ignored).
 pub fn imbalance_factor(counts: &[usize]) -> f64 {
     let max = counts.iter().copied().max().unwrap_or(0);
@@ -154,6 +162,13 @@ mod tests {
         let cifar = class_counts(5000, 10, 100.0, ImbalanceProfile::Exponential);
         let frac = expected_generated_slots(&cifar, 1000) / 1000.0;
         assert!((frac - (1.0 - 12406.0 / 50000.0)).abs() < 1e-12, "{frac}");
+    }
+
+    #[test]
+    fn log_prior_of_counts() {
+        let lp = log_prior(&[3, 1, 0]);
+        assert!((lp[0] - (3.0f64 / 4.0).ln()).abs() < 1e-12 && (lp[1] - (0.25f64).ln()).abs() < 1e-12);
+        assert_eq!(lp[2], lp[1], "an empty class counts as one sample");
     }
 
     #[test]

@@ -7,6 +7,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::imbalance::log_prior;
+
 /// Which loss the classifier trains with.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum LossKind {
@@ -67,12 +69,7 @@ impl<B: Backend> ClassLoss<B> {
         };
         let class_offset = match kind {
             LossKind::LogitAdjusted { tau } => {
-                let total: usize = counts.iter().sum();
-                // An empty class gets a very low prior rather than -inf (it never is a target).
-                let offsets: Vec<f64> = counts
-                    .iter()
-                    .map(|&n| tau * (n.max(1) as f64 / total.max(1) as f64).ln())
-                    .collect();
+                let offsets: Vec<f64> = log_prior(counts).iter().map(|lp| tau * lp).collect();
                 Some(vector(&offsets, device))
             }
             _ => None,

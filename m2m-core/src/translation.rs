@@ -333,6 +333,17 @@ impl GenerationStats {
         self.attempts.iter().sum()
     }
 
+    /// Adds another epoch's (or run's) statistics of the same classes.
+    pub fn merge(&mut self, other: &GenerationStats) {
+        assert_eq!(self.attempts.len(), other.attempts.len(), "statistics of different class counts");
+        self.slots += other.slots;
+        self.attempts.iter_mut().zip(&other.attempts).for_each(|(x, y)| *x += y);
+        self.accepted.iter_mut().zip(&other.accepted).for_each(|(x, y)| *x += y);
+        self.g_confidence_sum += other.g_confidence_sum;
+        self.f_target_prob_sum += other.f_target_prob_sum;
+        self.f_seed_prob_sum += other.f_seed_prob_sum;
+    }
+
     pub fn total_accepted(&self) -> u64 {
         self.accepted.iter().sum()
     }

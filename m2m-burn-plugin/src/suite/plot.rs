@@ -8,8 +8,42 @@ use plotters::prelude::*;
 
 use super::report::MethodSummary;
 
+/// Turns a plotters error into one that names the file being drawn.
 fn plot_err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
     move |e| anyhow!("drawing {}: {e}", path.display())
+}
+
+type Chart<'b, 'a> = ChartContext<'b, SVGBackend<'a>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+/// The frame both plots share: a white canvas, a caption, one x position per class
+/// (labelled by index) and a y axis from 0 to `y_max`.
+fn class_axes<'b, 'a>(
+    root: &'b DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+    caption: String,
+    classes: usize,
+    y_max: f64,
+    (x_desc, y_desc): (&str, &str),
+    path: &Path,
+) -> anyhow::Result<Chart<'b, 'a>> {
+    let e = plot_err(path);
+    root.fill(&WHITE).map_err(&e)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(-0.5f64..(classes as f64 - 0.5), 0f64..y_max)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(classes.min(20))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()
+        .map_err(&e)?;
+    Ok(chart)
 }
 
 /// Mean test recall per class, one line per method.
@@ -17,23 +51,8 @@ pub fn per_class(rows: &[&MethodSummary], title: &str, path: &Path) -> anyhow::R
     let e = plot_err(path);
     let classes = rows.iter().map(|r| r.per_class.len()).max().unwrap_or(0);
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
-    root.fill(&WHITE).map_err(&e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("Per-class test recall (%), {title}"), ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(-0.5f64..(classes as f64 - 0.5), 0f64..100f64)
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .x_desc("class (0 = largest)")
-        .y_desc("recall %")
-        .x_labels(classes.min(20))
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()
-        .map_err(&e)?;
+    let caption = format!("Per-class test recall (%), {title}");
+    let mut chart = class_axes(&root, caption, classes, 100.0, ("class (0 = largest)", "recall %"), path)?;
     for (i, r) in rows.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let points: Vec<(f64, f64)> = r.per_class.iter().enumerate().filter_map(|(k, v)| v.map(|v| (k as f64, v))).collect();
@@ -61,23 +80,9 @@ pub fn acceptance(stats: &GenerationStats, title: &str, path: &Path) -> anyhow::
     let rates: Vec<f64> = stats.acceptance_rate_per_class().iter().map(|r| 100.0 * r.unwrap_or(0.0)).collect();
     let top = rates.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
     let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(&e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("M2m acceptance rate per target class (%), {title}"), ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
-        .build_cartesian_2d(-0.5f64..(rates.len() as f64 - 0.5), 0f64..top)
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .light_line_style(WHITE)
-        .x_desc("target class (0 = largest; it is never a target)")
-        .y_desc("accepted %")
-        .x_labels(rates.len().min(20))
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()
-        .map_err(&e)?;
+    let caption = format!("M2m acceptance rate per target class (%), {title}");
+    let axes = ("target class (0 = largest; it is never a target)", "accepted %");
+    let mut chart = class_axes(&root, caption, rates.len(), top, axes, path)?;
     chart
         .draw_series(rates.iter().enumerate().map(|(k, &r)| {
             let x = k as f64;

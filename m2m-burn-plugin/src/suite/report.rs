@@ -140,23 +140,13 @@ fn read_cell(run: &Path, key: &CellKey) -> anyhow::Result<CellResult> {
     for (i, line) in std::fs::read_to_string(&jsonl).with_context(|| format!("reading {}", jsonl.display()))?.lines().enumerate() {
         let r: EpochRecord = serde_json::from_str(line).with_context(|| format!("{}: line {} is corrupt", jsonl.display(), i + 1))?;
         if let Some(s) = r.m2m {
-            m2m = Some(match m2m {
-                None => s,
-                Some(acc) => add_stats(acc, &s),
-            });
+            match m2m.as_mut() {
+                None => m2m = Some(s),
+                Some(acc) => acc.merge(&s),
+            }
         }
     }
     Ok(CellResult { key: key.clone(), test: fin.best_val.test, selected_on_test: fin.selected_on_test, m2m })
-}
-
-fn add_stats(mut a: GenerationStats, b: &GenerationStats) -> GenerationStats {
-    a.slots += b.slots;
-    a.attempts.iter_mut().zip(&b.attempts).for_each(|(x, y)| *x += y);
-    a.accepted.iter_mut().zip(&b.accepted).for_each(|(x, y)| *x += y);
-    a.g_confidence_sum += b.g_confidence_sum;
-    a.f_target_prob_sum += b.f_target_prob_sum;
-    a.f_seed_prob_sum += b.f_seed_prob_sum;
-    a
 }
 
 /// Reads the finished cells of a suite from one folder or from the folders of its shards
@@ -210,7 +200,10 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
                     v.and_then(|v| Stat::of(&v)).map(|s| s.mean)
                 })
                 .collect();
-            let m2m = runs.iter().filter_map(|r| r.m2m.clone()).reduce(|a, b| add_stats(a, &b));
+            let m2m = runs.iter().filter_map(|r| r.m2m.clone()).reduce(|mut a, b| {
+                a.merge(&b);
+                a
+            });
             summaries.push(MethodSummary {
                 method: method.clone(),
                 dataset,
@@ -259,21 +252,10 @@ fn slug(dataset: DatasetName, ratio: f64) -> String {
     format!("{dataset:?}-r{ratio}")
 }
 
-/// The report as Markdown; `plots` are paths relative to the Markdown file.
-pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
-    let mut md = format!("# Suite `{}`\n\n", r.suite);
-    md.push_str(&format!("{} of {} cells finished.", r.total_cells - r.missing.len(), r.total_cells));
-    if !r.missing.is_empty() {
-        md.push_str(&format!(" Missing: {}.", r.missing.join(", ")));
-    }
-    md.push_str(
-        "\n\nTest metrics (%) at each run's best-validation epoch, mean ± sample std over runs (seeds and data seeds); \
-         `n` counts finished runs. Published values are quoted from papers, not measured here.\n",
-    );
-    if r.summaries.iter().any(|s| s.selected_on_test) {
-        md.push_str("\n**Note:** some runs selected their epoch on the test set (no validation split).\n");
-    }
-    md.push_str("\n## Balanced accuracy\n\n| method |");
+/// The balanced-accuracy table (Markdown): one row per method, per dataset/ratio the
+/// mean ± std, finished/expected runs, Δ to the baseline and the published value.
+pub fn balanced_accuracy_table(r: &Report) -> String {
+    let mut md = String::from("| method |");
     for &(d, ratio) in &r.columns {
         let delta = r.baseline.as_ref().map_or(String::new(), |b| format!(" Δ vs {b} |"));
         md.push_str(&format!(" {} | n |{delta} published |", column_title(d, ratio)));
@@ -299,6 +281,25 @@ pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
         }
         md.push('\n');
     }
+    md
+}
+
+/// The report as Markdown; `plots` are paths relative to the Markdown file.
+pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
+    let mut md = format!("# Suite `{}`\n\n", r.suite);
+    md.push_str(&format!("{} of {} cells finished.", r.total_cells - r.missing.len(), r.total_cells));
+    if !r.missing.is_empty() {
+        md.push_str(&format!(" Missing: {}.", r.missing.join(", ")));
+    }
+    md.push_str(
+        "\n\nTest metrics (%) at each run's best-validation epoch, mean ± sample std over runs (seeds and data seeds); \
+         `n` counts finished runs. Published values are quoted from papers, not measured here.\n",
+    );
+    if r.summaries.iter().any(|s| s.selected_on_test) {
+        md.push_str("\n**Note:** some runs selected their epoch on the test set (no validation split).\n");
+    }
+    md.push_str("\n## Balanced accuracy\n\n");
+    md.push_str(&balanced_accuracy_table(r));
     for &(d, ratio) in &r.columns {
         md.push_str(&format!("\n## All metrics, {}\n\n| method |", column_title(d, ratio)));
         for (_, heading) in METRICS {

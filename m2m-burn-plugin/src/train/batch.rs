@@ -104,7 +104,6 @@ impl<B: Backend> TrainLoader<B> {
         m2m_core::sampling::batches_per_epoch(self.len, self.batch_size)
     }
 
-
     /// Batches of one epoch, built on a prefetch thread two batches ahead.
     pub fn epoch_iter(&self, epoch: usize) -> PrefetchIter<B> {
         let kind = self.plan.kind_at(epoch);

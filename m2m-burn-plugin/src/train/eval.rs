@@ -19,8 +19,7 @@ pub struct Evaluation {
 /// Post-hoc logit adjustment (Menon et al., ICLR 2021): predict `argmax_k z_k - τ log π_k`
 /// with π the training class prior. `None` for τ = 0.
 pub fn logit_adjustment(tau: f64, counts: &[usize]) -> Option<Vec<f32>> {
-    let total = counts.iter().sum::<usize>().max(1) as f64;
-    (tau > 0.0).then(|| counts.iter().map(|&n| (-tau * (n.max(1) as f64 / total).ln()) as f32).collect())
+    (tau > 0.0).then(|| m2m_core::imbalance::log_prior(counts).iter().map(|lp| (-tau * lp) as f32).collect())
 }
 
 impl Evaluation {
