@@ -160,6 +160,14 @@ fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
     assert!(e.contains("different suite"), "{e}");
 }
 
+#[test]
+fn a_manifest_from_before_the_fingerprint_still_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("suite.json"), r#"{"name": "old", "baseline": null, "methods": ["A"], "cells": []}"#).unwrap();
+    let r = collect(&[tmp.path().to_path_buf()]).unwrap();
+    assert_eq!((r.suite.as_str(), r.total_cells), ("old", 0));
+}
+
 fn result(method: &str, dataset: DatasetName, seed: u64, recalls: [f64; 3], m2m: Option<(u64, u64)>) -> CellResult {
     let bacc = recalls.iter().sum::<f64>() / 3.0;
     let gm = recalls.iter().product::<f64>().powf(1.0 / 3.0);

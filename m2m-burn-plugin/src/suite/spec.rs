@@ -101,7 +101,9 @@ pub struct Suite {
 pub struct SuiteManifest {
     pub name: String,
     /// Fingerprint of every cell's recipe (without its output folder), so that shards of
-    /// different suites with the same cell names are not merged.
+    /// different suites with the same cell names are not merged. Empty in manifests
+    /// written before it existed (those still report; rerunning the suite fills it in).
+    #[serde(default)]
     pub fingerprint: String,
     pub baseline: Option<String>,
     pub methods: Vec<String>,
