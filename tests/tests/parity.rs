@@ -17,6 +17,8 @@ fn weights_travel_as_bytes_and_the_comparison_sees_differences() {
         std: vec![0.25],
     };
     let device = Default::default();
+    // Seeded: two unseeded initialisations made this test depend on chance.
+    <Cpu as burn::tensor::backend::Backend>::seed(&device, 7);
     let a = spec.init::<Cpu>(&device);
     let b = spec.init::<Cpu>(&device); // another random initialisation
     let pixels: Vec<f32> = (0..8 * 28 * 28).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
@@ -31,7 +33,15 @@ fn weights_travel_as_bytes_and_the_comparison_sees_differences() {
     assert_ne!(first.logits_train, first.logits_after_step, "the SGD step changed the model");
     let other = run(&bytes_b);
     let errors = compare(&other, &first);
-    assert!(errors.iter().all(|(_, e)| *e > 1e-3), "{errors:?}");
+    // Every tensor differs well beyond the check's 1e-3 tolerance. The loss of any freshly
+    // initialised classifier sits near ln(10), so two of them may agree to 1e-3 (CI saw
+    // 7e-4): it only has to differ.
+    for (name, error) in &errors {
+        match *name {
+            "loss" => assert!(*error > 0.0, "{errors:?}"),
+            _ => assert!(*error > 1e-3, "{name}: {errors:?}"),
+        }
+    }
     // ||(3,4) - (0,0)|| / ||(0,0)|| falls back to the absolute error; ||(1,1)-(1,0)||/1 = 1.
     assert_eq!(relative_error(&[3.0, 4.0], &[0.0, 0.0]), 5.0);
     assert_eq!(relative_error(&[1.0, 1.0], &[1.0, 0.0]), 1.0);
