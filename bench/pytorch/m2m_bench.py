@@ -2,6 +2,7 @@
 """PyTorch twin of `m2m-burn-plugin/src/bin/m2m-bench.rs`, for a side-by-side timing.
 
     python bench/pytorch/m2m_bench.py [resnet32|small-cnn] [batch] [channels] [size] [iterations]
+    python bench/pytorch/m2m_bench.py conv [batch] [size] [iterations]
 
 Same workload, same defaults (resnet32 128 1 28 5), same output lines with `pytorch`
 in place of `cpu`:
@@ -14,6 +15,10 @@ in place of `cpu`:
   * eval forward: eval mode, no autograd.
 Medians over `iterations` after one warm-up; each timing ends with a read of the loss to
 the host (`.item()`), as the Rust binary does with `into_scalar`.
+
+`conv` prints the table of `m2m-bench conv`: the three convolution kernels of a training
+step (forward, input gradient, weight gradient, as autograd calls them through
+`aten.convolution_backward`) per stride-1 3x3 layer shape of ResNet-32.
 
 Threads: M2M_BENCH_THREADS, else RAYON_NUM_THREADS (so one variable limits both
 programs), else torch's default (OMP_NUM_THREADS or the core count).
@@ -183,8 +188,68 @@ def translate_batch(f, g, images, labels, counts):
 # --------------------------------------------------------------------------- bench
 
 
+def set_threads():
+    env_threads = os.environ.get("M2M_BENCH_THREADS") or os.environ.get("RAYON_NUM_THREADS")
+    if env_threads:
+        torch.set_num_threads(int(env_threads))
+    return env_threads
+
+
+def conv_kernels(batch, size, iterations):
+    """The twin of `m2m-bench conv`: same layers, same columns, milliseconds."""
+    env_threads = set_threads()
+    torch.manual_seed(0)
+    layers = [("stage 1", 16, size, 10), ("stage 2", 32, (size + 1) // 2, 9), ("stage 3", 64, (size + 3) // 4, 9)]
+
+    def timed(fn):
+        times = []
+        for i in range(iterations + 1):
+            t = time.perf_counter()
+            fn()[0, 0, 0, 0].item()
+            if i > 0:
+                times.append(time.perf_counter() - t)
+        return sorted(times)[len(times) // 2]
+
+    def backward(g, x, w, which):
+        mask = [which == "input", which == "weight", False]
+        out = torch.ops.aten.convolution_backward(g, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask)
+        return out[0] if which == "input" else out[1]
+
+    threads = env_threads or "default"
+    print(
+        f"PyTorch {torch.__version__} conv kernels, batch {batch}, ResNet-32 stride-1 3x3 layers for {size}x{size} "
+        f"inputs, threads {threads} ({torch.get_num_threads()} intra-op), medians of {iterations} (ms)"
+    )
+    print("| layer | shape | per step | forward | input grad (autograd) | input grad as flipped conv2d | weight grad | max rel. diff |")
+    print("|---|---|---|---|---|---|---|---|")
+    totals, flops = [0.0] * 4, 0.0
+    with torch.no_grad():
+        for name, c, s, per_step in layers:
+            flops += per_step * 2 * batch * c * c * 9 * s * s
+            x = torch.randn(batch, c, s, s)
+            w = torch.randn(c, c, 3, 3) * 0.1
+            g = torch.randn(batch, c, s, s)
+            flipped = w.transpose(0, 1).flip([2, 3]).contiguous()
+            times = [
+                timed(lambda: F.conv2d(x, w, padding=1)),
+                timed(lambda: backward(g, x, w, "input")),
+                timed(lambda: F.conv2d(g, flipped, padding=1)),
+                timed(lambda: backward(g, x, w, "weight")),
+            ]
+            a, b = backward(g, x, w, "input"), F.conv2d(g, flipped, padding=1)
+            diff = ((a - b).abs().max() / a.abs().max()).item()
+            cells = " | ".join(f"{t * 1e3:.1f}" for t in times)
+            print(f"| {name} | {c}x{s}x{s} | {per_step} | {cells} | {diff:.1e} |")
+            totals = [total + t * per_step for total, t in zip(totals, times)]
+    print("| all 28 layers, one training step | | | " + " | ".join(f"{t * 1e3:.0f}" for t in totals) + " | |")
+    print("| GFLOP/s | | | " + " | ".join(f"{flops / t / 1e9:.1f}" for t in totals) + " | |")
+
+
 def main():
     args = sys.argv[1:]
+    if args and args[0] == "conv":
+        num = lambda i, d: int(args[i]) if len(args) > i else d  # noqa: E731
+        return conv_kernels(num(1, 128), num(2, 28), num(3, 5))
     arch = args[0] if args else "resnet32"
     if arch not in ("resnet32", "small-cnn"):
         sys.exit(f"unknown model {arch}: resnet32 or small-cnn")
@@ -192,9 +257,7 @@ def main():
     batch, channels, size, iterations = num(1, 128), num(2, 1), num(3, 28), num(4, 5)
     if iterations < 1:
         sys.exit("iterations must be >= 1")
-    env_threads = os.environ.get("M2M_BENCH_THREADS") or os.environ.get("RAYON_NUM_THREADS")
-    if env_threads:
-        torch.set_num_threads(int(env_threads))
+    env_threads = set_threads()
     print(
         f"pytorch: torch {torch.__version__}, {torch.get_num_threads()} intra-op threads, "
         f"mkldnn {torch.backends.mkldnn.is_available()}"

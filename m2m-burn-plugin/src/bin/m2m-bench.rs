@@ -15,6 +15,15 @@
 //! (with `--features cuda`) runs the same weights and inputs through the CPU and the CUDA
 //! backend and prints the relative error of logits, loss, input gradient, eval-mode
 //! logits and logits after one SGD step; exits with status 1 above 1e-3.
+//!
+//! m2m-bench conv [batch] [size] [iterations]
+//!
+//! Times the three convolution kernels of a ResNet-32 training step on the bare Flex
+//! backend, per layer shape: the forward, the input gradient as burn computes it
+//! (`conv2d_x_backward`, which Flex 0.21 leaves to its `conv_transpose2d`) and the
+//! weight gradient; next to them the same input gradient computed as a forward
+//! convolution with the flipped, transposed kernel (exact for stride 1), which shows
+//! what an upstream burn-flex override of `conv2d_x_backward` would save.
 
 use std::time::Instant;
 
@@ -28,6 +37,10 @@ use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 
 fn main() {
     let mut args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "conv") {
+        let parse = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
+        return conv_kernels(parse(2, 128), parse(3, 28), parse(4, 5));
+    }
     let compare = args.get(1).is_some_and(|a| a == "compare");
     if compare {
         args.remove(1);
@@ -186,4 +199,103 @@ fn run<B: burn::tensor::backend::AutodiffBackend>(
         m2m.config().steps,
         mm / tr
     );
+}
+
+/// One stride-1 3x3 convolution shape of ResNet-32 and how often a training step runs it.
+struct ConvLayer {
+    name: &'static str,
+    channels: usize,
+    size: usize,
+    per_step: usize,
+}
+
+fn conv_kernels(batch: usize, size: usize, iterations: usize) {
+    use burn::backend::Flex;
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::{ConvOptions, ModuleOps};
+    use burn::tensor::TensorPrimitive;
+    type F = Flex;
+
+    let device = Default::default();
+    <F as burn::tensor::backend::Backend>::seed(&device, 0);
+    // Stride-1 3x3 convolutions with padding 1 (the stride-2 first convolution of stages
+    // 2 and 3 and the stem are left out: they are 3 of 31).
+    let layers = [
+        ConvLayer { name: "stage 1", channels: 16, size, per_step: 10 },
+        ConvLayer { name: "stage 2", channels: 32, size: size.div_ceil(2), per_step: 9 },
+        ConvLayer { name: "stage 3", channels: 64, size: size.div_ceil(4), per_step: 9 },
+    ];
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let time = |f: &mut dyn FnMut() -> f32| {
+        let mut times: Vec<f64> = (0..=iterations)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                t.elapsed().as_secs_f64()
+            })
+            .skip(1) // warm-up
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    println!("Flex conv kernels, batch {batch}, ResNet-32 stride-1 3x3 layers for {size}x{size} inputs, threads {threads}, medians of {iterations} (ms)");
+    println!("| layer | shape | per step | forward | input grad (burn: conv_transpose2d) | input grad as flipped conv2d | weight grad | max rel. diff |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut totals = [0.0f64; 4];
+    let mut worst = 0.0f32;
+    let mut flops = 0.0f64; // multiply-adds x 2 of one kernel over all layers; the same for all three
+    for layer in &layers {
+        let (c, s) = (layer.channels, layer.size);
+        flops += (layer.per_step * 2 * batch * c * c * 9 * s * s) as f64;
+        let x = Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<F, 4>::random([c, c, 3, 3], Distribution::Normal(0.0, 0.1), &device);
+        let g = Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
+        let prim = |t: &Tensor<F, 4>| t.clone().into_primitive().tensor();
+        let back = |t| Tensor::<F, 4>::from_primitive(TensorPrimitive::Float(t));
+        let first = |t: Tensor<F, 4>| t.slice([0..1, 0..1, 0..1, 0..1]).into_scalar();
+        let forward = time(&mut || first(conv2d(x.clone(), w.clone(), None, options.clone())));
+        let x_grad = || back(<F as ModuleOps<F>>::conv2d_x_backward(prim(&x), prim(&w), prim(&g), options.clone()));
+        let flipped = w.clone().swap_dims(0, 1).flip([2, 3]);
+        let x_grad_conv = || conv2d(g.clone(), flipped.clone(), None, options.clone());
+        let burn_x = time(&mut || first(x_grad()));
+        let conv_x = time(&mut || first(x_grad_conv()));
+        let weight = time(&mut || {
+            first(back(<F as ModuleOps<F>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options.clone())))
+        });
+        let (a, b) = (x_grad(), x_grad_conv());
+        let scale = a.clone().abs().max().into_scalar();
+        let diff = (a - b).abs().max().into_scalar() / scale;
+        worst = worst.max(diff);
+        println!(
+            "| {} | {c}x{s}x{s} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {diff:.1e} |",
+            layer.name,
+            layer.per_step,
+            forward * 1e3,
+            burn_x * 1e3,
+            conv_x * 1e3,
+            weight * 1e3
+        );
+        for (total, t) in totals.iter_mut().zip([forward, burn_x, conv_x, weight]) {
+            *total += t * layer.per_step as f64;
+        }
+    }
+    println!(
+        "| all 28 layers, one training step | | | {:.0} | {:.0} | {:.0} | {:.0} | |",
+        totals[0] * 1e3,
+        totals[1] * 1e3,
+        totals[2] * 1e3,
+        totals[3] * 1e3
+    );
+    println!(
+        "| GFLOP/s | | | {:.1} | {:.1} | {:.1} | {:.1} | |",
+        flops / totals[0] / 1e9,
+        flops / totals[1] / 1e9,
+        flops / totals[2] / 1e9,
+        flops / totals[3] / 1e9
+    );
+    if worst > 1e-4 {
+        eprintln!("error: the flipped-kernel input gradient differs from burn's by {worst:.1e} (relative), above 1e-4");
+        std::process::exit(1);
+    }
 }
