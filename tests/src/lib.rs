@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
@@ -108,4 +109,14 @@ pub fn tiny_suite_base(data: &Path, epochs: usize) -> String {
 )"#,
         data.display()
     )
+}
+
+/// Flex draws every random number (parameter initialisation, `Tensor::random`) from one
+/// process-wide generator that `Backend::seed` resets, and the tests of one binary run on
+/// parallel threads. A test that compares two seeded runs exactly holds this lock, and so
+/// does every test in its binary that draws random numbers; otherwise a draw from another
+/// thread between a run's seed and its initialisation makes the two runs differ.
+pub fn flex_rng_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

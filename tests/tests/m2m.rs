@@ -11,7 +11,7 @@ use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 use m2m_burn_plugin::recipe::load_recipe;
 use m2m_burn_plugin::train::{train_recipe, Progress};
 use m2m_core::translation::TranslationConfig;
-use m2m_tests::{records, snapshot, write_idx_dataset};
+use m2m_tests::{flex_rng_lock, records, snapshot, write_idx_dataset};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -26,6 +26,7 @@ fn settle(net: &Net<Cpu>) {
 
 #[test]
 fn g_is_a_distinct_frozen_copy_even_when_built_from_f() {
+    let _rng = flex_rng_lock();
     let device = Default::default();
     let mut f: Net<Cpu> = spec().init(&device);
     let m2m = M2m::new(&f, vec![100, 30, 10], TranslationConfig::default());
@@ -45,6 +46,7 @@ fn g_is_a_distinct_frozen_copy_even_when_built_from_f() {
 
 #[test]
 fn translate_batch_replaces_only_accepted_slots_and_touches_no_model() {
+    let _rng = flex_rng_lock();
     let device = Default::default();
     let f: Net<Cpu> = spec().init(&device);
     let g: Net<Cpu> = spec().init(&device);
@@ -101,6 +103,7 @@ fn recipe_text(data: &std::path::Path, out: &std::path::Path, name: &str, seed: 
 
 #[test]
 fn m2m_runs_reuse_g_and_reduce_to_drs_when_nothing_is_accepted() {
+    let _rng = flex_rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, true);
@@ -179,6 +182,7 @@ fn m2m_recipe_fields_are_checked() {
 
 #[test]
 fn probe_reports_attempts_on_training_batches() {
+    let _rng = flex_rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, true);
