@@ -18,12 +18,10 @@
 //!
 //! m2m-bench conv [batch] [size] [iterations]
 //!
-//! Times the three convolution kernels of a ResNet-32 training step on the bare Flex
-//! backend, per layer shape: the forward, the input gradient as burn computes it
-//! (`conv2d_x_backward`, which Flex 0.21 leaves to its `conv_transpose2d`) and the
-//! weight gradient; next to them the same input gradient computed as a forward
-//! convolution with the flipped, transposed kernel (exact for stride 1), which shows
-//! what an upstream burn-flex override of `conv2d_x_backward` would save.
+//! Times the three convolution kernels of a ResNet-32 training step per layer shape
+//! (forward, input gradient, weight gradient), Flex's as burn's autodiff calls them
+//! against ours (`model::conv::kernels`), and checks that they agree (exit status 1
+//! above 1e-4 relative).
 
 use std::time::Instant;
 
@@ -214,6 +212,7 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::{ConvOptions, ModuleOps};
     use burn::tensor::TensorPrimitive;
+    use m2m_burn_plugin::model::conv::kernels::{self, ConvShape};
     type F = Flex;
 
     let device = Default::default();
@@ -239,63 +238,54 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
         times[times.len() / 2]
     };
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
-    println!("Flex conv kernels, batch {batch}, ResNet-32 stride-1 3x3 layers for {size}x{size} inputs, threads {threads}, medians of {iterations} (ms)");
-    println!("| layer | shape | per step | forward | input grad (burn: conv_transpose2d) | input grad as flipped conv2d | weight grad | max rel. diff |");
-    println!("|---|---|---|---|---|---|---|---|");
-    let mut totals = [0.0f64; 4];
-    let mut worst = 0.0f32;
+    println!("conv kernels, batch {batch}, ResNet-32 stride-1 3x3 layers for {size}x{size} inputs, threads {threads}, medians of {iterations} (ms)");
+    println!("burn = Flex's kernels as burn's autodiff calls them (input gradient: conv_transpose2d; weight gradient: burn-backend's generic conv2d_weight_backward); ours = model::conv::kernels");
+    println!("| layer | shape | per step | forward burn | forward ours | input grad burn | input grad ours | weight grad burn | weight grad ours | max rel. diff |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut totals = [0.0f64; 6];
+    let mut worst = 0.0f64;
     let mut flops = 0.0f64; // multiply-adds x 2 of one kernel over all layers; the same for all three
     for layer in &layers {
         let (c, s) = (layer.channels, layer.size);
         flops += (layer.per_step * 2 * batch * c * c * 9 * s * s) as f64;
+        let shape = ConvShape { n: batch, c_in: c, h: s, w: s, c_out: c, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
         let x = Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
         let w = Tensor::<F, 4>::random([c, c, 3, 3], Distribution::Normal(0.0, 0.1), &device);
         let g = Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
         let prim = |t: &Tensor<F, 4>| t.clone().into_primitive().tensor();
         let back = |t| Tensor::<F, 4>::from_primitive(TensorPrimitive::Float(t));
+        let host = |t: &Tensor<F, 4>| t.clone().into_data().into_vec::<f32>().unwrap();
+        let (xv, wv, gv) = (host(&x), host(&w), host(&g));
         let first = |t: Tensor<F, 4>| t.slice([0..1, 0..1, 0..1, 0..1]).into_scalar();
-        let forward = time(&mut || first(conv2d(x.clone(), w.clone(), None, options.clone())));
-        let x_grad = || back(<F as ModuleOps<F>>::conv2d_x_backward(prim(&x), prim(&w), prim(&g), options.clone()));
-        let flipped = w.clone().swap_dims(0, 1).flip([2, 3]);
-        let x_grad_conv = || conv2d(g.clone(), flipped.clone(), None, options.clone());
-        let burn_x = time(&mut || first(x_grad()));
-        let conv_x = time(&mut || first(x_grad_conv()));
-        let weight = time(&mut || {
-            first(back(<F as ModuleOps<F>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options.clone())))
-        });
-        let (a, b) = (x_grad(), x_grad_conv());
-        let scale = a.clone().abs().max().into_scalar();
-        let diff = (a - b).abs().max().into_scalar() / scale;
-        worst = worst.max(diff);
-        println!(
-            "| {} | {c}x{s}x{s} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {diff:.1e} |",
-            layer.name,
-            layer.per_step,
-            forward * 1e3,
-            burn_x * 1e3,
-            conv_x * 1e3,
-            weight * 1e3
-        );
-        for (total, t) in totals.iter_mut().zip([forward, burn_x, conv_x, weight]) {
-            *total += t * layer.per_step as f64;
+        let burn_kernels: [Box<dyn Fn() -> Tensor<F, 4>>; 3] = [
+            Box::new(|| conv2d(x.clone(), w.clone(), None, options.clone())),
+            Box::new(|| back(<F as ModuleOps<F>>::conv2d_x_backward(prim(&x), prim(&w), prim(&g), options.clone()))),
+            Box::new(|| back(<F as ModuleOps<F>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options.clone()))),
+        ];
+        let our_kernels: [Box<dyn Fn() -> Vec<f32>>; 3] = [
+            Box::new(|| kernels::forward(&shape, &xv, &wv)),
+            Box::new(|| kernels::input_grad(&shape, &gv, &wv)),
+            Box::new(|| kernels::weight_grad(&shape, &xv, &gv)),
+        ];
+        let mut cells = Vec::new();
+        for (i, (theirs, ours)) in burn_kernels.iter().zip(&our_kernels).enumerate() {
+            let t_burn = time(&mut || first(theirs()));
+            let t_ours = time(&mut || ours()[0]);
+            let (a, b) = (host(&theirs()), ours());
+            let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let diff = a.iter().zip(&b).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+            worst = worst.max(diff as f64);
+            totals[2 * i] += t_burn * layer.per_step as f64;
+            totals[2 * i + 1] += t_ours * layer.per_step as f64;
+            cells.push(format!("{:.1} | {:.1}", t_burn * 1e3, t_ours * 1e3));
         }
+        println!("| {} | {c}x{s}x{s} | {} | {} | {worst:.1e} |", layer.name, layer.per_step, cells.join(" | "));
     }
-    println!(
-        "| all 28 layers, one training step | | | {:.0} | {:.0} | {:.0} | {:.0} | |",
-        totals[0] * 1e3,
-        totals[1] * 1e3,
-        totals[2] * 1e3,
-        totals[3] * 1e3
-    );
-    println!(
-        "| GFLOP/s | | | {:.1} | {:.1} | {:.1} | {:.1} | |",
-        flops / totals[0] / 1e9,
-        flops / totals[1] / 1e9,
-        flops / totals[2] / 1e9,
-        flops / totals[3] / 1e9
-    );
+    let row = |f: &dyn Fn(f64) -> String| totals.iter().map(|t| f(*t)).collect::<Vec<_>>().join(" | ");
+    println!("| all 28 layers, one training step | | | {} | |", row(&|t| format!("{:.0}", t * 1e3)));
+    println!("| GFLOP/s | | | {} | |", row(&|t| format!("{:.1}", flops / t / 1e9)));
     if worst > 1e-4 {
-        eprintln!("error: the flipped-kernel input gradient differs from burn's by {worst:.1e} (relative), above 1e-4");
+        eprintln!("error: our kernels differ from burn's by {worst:.1e} (relative), above 1e-4");
         std::process::exit(1);
     }
 }

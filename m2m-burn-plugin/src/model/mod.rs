@@ -3,6 +3,7 @@
 
 mod batch_norm;
 mod checkpoint;
+pub mod conv;
 mod normed_linear;
 mod resnet;
 mod small_cnn;

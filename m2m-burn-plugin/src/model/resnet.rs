@@ -10,6 +10,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::Tensor;
 
+use super::conv::conv2d;
 use super::{BatchNorm2d, Mode, NormedLinear};
 
 pub(crate) fn conv3x3<B: Backend>(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Conv2d<B> {
@@ -46,8 +47,8 @@ impl<B: Backend> BasicBlock<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 4> {
-        let out = relu(self.bn_a.forward(self.conv_a.forward(x.clone()), mode));
-        let out = self.bn_b.forward(self.conv_b.forward(out), mode);
+        let out = relu(self.bn_a.forward(conv2d(&self.conv_a, x.clone()), mode));
+        let out = self.bn_b.forward(conv2d(&self.conv_b, out), mode);
         let shortcut = if self.stride == 1 && self.extra_channels == 0 {
             x
         } else {
@@ -119,7 +120,7 @@ impl<B: Backend> ResNet32<B> {
 
     /// Logits from normalised images.
     pub fn forward(&self, x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {
-        let mut x = relu(self.bn_1.forward(self.conv_1_3x3.forward(x), mode));
+        let mut x = relu(self.bn_1.forward(conv2d(&self.conv_1_3x3, x), mode));
         for block in &self.stages {
             x = block.forward(x, mode);
         }

@@ -1,0 +1,219 @@
+//! The three kernels of a 2-D convolution (forward, input gradient, weight gradient) on
+//! contiguous NCHW `f32` slices: im2col per image, one `gemm` per image, rayon over the
+//! images of the batch. No bias, one group, dilation 1 (all our models need).
+
+use rayon::prelude::*;
+
+/// Shape of one convolution: input `[n, c_in, h, w]`, weight `[c_out, c_in, kh, kw]`,
+/// output `[n, c_out, oh, ow]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvShape {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl ConvShape {
+    pub fn out_hw(&self) -> [usize; 2] {
+        let out = |size: usize, k: usize, s: usize, p: usize| (size + 2 * p - k) / s + 1;
+        [
+            out(self.h, self.kernel[0], self.stride[0], self.padding[0]),
+            out(self.w, self.kernel[1], self.stride[1], self.padding[1]),
+        ]
+    }
+
+    /// Rows of an image's column matrix: `c_in * kh * kw`.
+    fn k(&self) -> usize {
+        self.c_in * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Columns of an image's column matrix: output pixels.
+    fn p(&self) -> usize {
+        let [oh, ow] = self.out_hw();
+        oh * ow
+    }
+
+    fn image(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+}
+
+/// For output position `o` along an axis, the input index `o * stride + k - pad`, if inside.
+#[inline]
+fn source(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Option<usize> {
+    (o * stride + k).checked_sub(pad).filter(|&i| i < size)
+}
+
+/// The range of output positions `o` whose source index is inside the input.
+fn valid_outputs(out: usize, k: usize, stride: usize, pad: usize, size: usize) -> std::ops::Range<usize> {
+    let first = (0..out).find(|&o| source(o, k, stride, pad, size).is_some());
+    match first {
+        None => 0..0,
+        Some(first) => first..(first..out).take_while(|&o| source(o, k, stride, pad, size).is_some()).last().unwrap() + 1,
+    }
+}
+
+/// Calls `f(row, out_y, in_y, out_x range, in_x start)` for every run of valid pixels of
+/// the column matrix: im2col and col2im share this walk.
+fn for_each_run(s: &ConvShape, mut f: impl FnMut(usize, usize, usize, std::ops::Range<usize>, usize)) {
+    let [kh, kw] = s.kernel;
+    let [oh, ow] = s.out_hw();
+    for ci in 0..s.c_in {
+        for ky in 0..kh {
+            let ys = valid_outputs(oh, ky, s.stride[0], s.padding[0], s.h);
+            for kx in 0..kw {
+                let row = (ci * kh + ky) * kw + kx;
+                let xs = valid_outputs(ow, kx, s.stride[1], s.padding[1], s.w);
+                if xs.is_empty() {
+                    continue;
+                }
+                let ix0 = xs.start * s.stride[1] + kx - s.padding[1];
+                for oy in ys.clone() {
+                    let iy = oy * s.stride[0] + ky - s.padding[0];
+                    f(row, oy, ci * s.h * s.w + iy * s.w, xs.clone(), ix0);
+                }
+            }
+        }
+    }
+}
+
+/// `cols[K, P]` of one image (zeros where the kernel reads padding).
+fn im2col(s: &ConvShape, image: &[f32], cols: &mut [f32]) {
+    cols.fill(0.0);
+    let [_, ow] = s.out_hw();
+    let (p, sx) = (s.p(), s.stride[1]);
+    for_each_run(s, |row, oy, in_row, xs, ix0| {
+        let dst = &mut cols[row * p + oy * ow + xs.start..row * p + oy * ow + xs.end];
+        if sx == 1 {
+            dst.copy_from_slice(&image[in_row + ix0..in_row + ix0 + dst.len()]);
+        } else {
+            for (j, d) in dst.iter_mut().enumerate() {
+                *d = image[in_row + ix0 + j * sx];
+            }
+        }
+    });
+}
+
+/// Adds `cols[K, P]` back into one image's gradient (the adjoint of [`im2col`]).
+fn col2im(s: &ConvShape, cols: &[f32], image: &mut [f32]) {
+    let [_, ow] = s.out_hw();
+    let (p, sx) = (s.p(), s.stride[1]);
+    for_each_run(s, |row, oy, in_row, xs, ix0| {
+        let src = &cols[row * p + oy * ow + xs.start..row * p + oy * ow + xs.end];
+        for (j, v) in src.iter().enumerate() {
+            image[in_row + ix0 + j * sx] += v;
+        }
+    });
+}
+
+/// Row-major matrix view for `gemm`: element (i, j) at `i * row + j * col`.
+#[derive(Clone, Copy)]
+struct Mat {
+    ptr: *const f32,
+    row: isize,
+    col: isize,
+}
+
+/// `dst[m, n] (+)= a[m, k] b[k, n]`, `dst` contiguous row-major, single-threaded (the
+/// callers parallelise over images).
+fn gemm(dst: &mut [f32], accumulate: bool, m: usize, n: usize, k: usize, a: Mat, b: Mat) {
+    debug_assert_eq!(dst.len(), m * n);
+    // SAFETY: `dst` holds m*n elements; the callers build `a` and `b` from slices that
+    // hold every element the strides reach (m x k and k x n).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.ptr,
+            a.col,
+            a.row,
+            b.ptr,
+            b.col,
+            b.row,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+fn row_major(m: &[f32], cols: usize) -> Mat {
+    Mat { ptr: m.as_ptr(), row: cols as isize, col: 1 }
+}
+
+/// Transpose of a row-major `[rows, cols]` matrix.
+fn transposed(m: &[f32], cols: usize) -> Mat {
+    Mat { ptr: m.as_ptr(), row: 1, col: cols as isize }
+}
+
+/// `out[n, c_out, oh, ow] = conv(x, weight)`.
+pub fn forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (k, p) = (s.k(), s.p());
+    assert_eq!((x.len(), weight.len()), (s.n * s.image(), s.c_out * k), "conv forward: shapes");
+    let mut out = vec![0.0; s.n * s.c_out * p];
+    out.par_chunks_mut(s.c_out * p).zip(x.par_chunks(s.image())).for_each_init(
+        || vec![0.0; k * p],
+        |cols, (out, image)| {
+            im2col(s, image, cols);
+            gemm(out, false, s.c_out, p, k, row_major(weight, k), row_major(cols, p));
+        },
+    );
+    out
+}
+
+/// Gradient of the loss with respect to the input, from the output gradient.
+pub fn input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (k, p) = (s.k(), s.p());
+    assert_eq!((grad.len(), weight.len()), (s.n * s.c_out * p, s.c_out * k), "conv input gradient: shapes");
+    let mut x_grad = vec![0.0; s.n * s.image()];
+    x_grad.par_chunks_mut(s.image()).zip(grad.par_chunks(s.c_out * p)).for_each_init(
+        || vec![0.0; k * p],
+        |cols, (image, g)| {
+            gemm(cols, false, k, p, s.c_out, transposed(weight, k), row_major(g, p));
+            col2im(s, cols, image);
+        },
+    );
+    x_grad
+}
+
+/// Images whose weight-gradient contributions one task sums. The partial sums are added
+/// in a fixed order, so the result does not depend on the thread count or on scheduling
+/// (runs stay reproducible bit for bit).
+const IMAGES_PER_PARTIAL: usize = 8;
+
+/// Gradient of the loss with respect to the weight `[c_out, c_in, kh, kw]`.
+pub fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
+    let (k, p) = (s.k(), s.p());
+    assert_eq!((x.len(), grad.len()), (s.n * s.image(), s.n * s.c_out * p), "conv weight gradient: shapes");
+    let partials: Vec<Vec<f32>> = x
+        .par_chunks(s.image() * IMAGES_PER_PARTIAL)
+        .zip(grad.par_chunks(s.c_out * p * IMAGES_PER_PARTIAL))
+        .map(|(images, grads)| {
+            let (mut w_grad, mut cols) = (vec![0.0; s.c_out * k], vec![0.0; k * p]);
+            for (image, g) in images.chunks(s.image()).zip(grads.chunks(s.c_out * p)) {
+                im2col(s, image, &mut cols);
+                gemm(&mut w_grad, true, s.c_out, k, p, row_major(g, p), transposed(&cols, p));
+            }
+            w_grad
+        })
+        .collect();
+    let mut partials = partials.into_iter();
+    let mut total = partials.next().unwrap_or_else(|| vec![0.0; s.c_out * k]);
+    for partial in partials {
+        total.iter_mut().zip(&partial).for_each(|(t, v)| *t += v);
+    }
+    total
+}

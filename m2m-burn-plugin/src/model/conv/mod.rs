@@ -1,0 +1,143 @@
+//! The convolutions of our models. On the CPU backend they run our own kernels
+//! (`kernels.rs`: im2col + one `gemm` per image, parallel over the batch) with their own
+//! backward pass, because burn-flex 0.21's convolution kernels set the CPU speed: its
+//! weight gradient (burn's generic `conv2d_weight_backward`) and input gradient
+//! (`conv_transpose2d`, serial over the batch) are 3-6x slower than PyTorch's
+//! (`m2m-bench conv`, docs/benchmarks.md). Other backends (CUDA) and convolutions our
+//! kernels do not cover (bias, groups, dilation, asymmetric padding) use burn's.
+//!
+//! The dispatch is on the concrete backend type, so models stay generic over
+//! `B: Backend` and users' code sees no extra trait bound.
+
+pub mod kernels;
+
+use std::any::Any;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::NodeId;
+use burn::backend::Flex;
+use burn::nn::conv::Conv2d;
+use burn::nn::PaddingConfig2d;
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+
+pub use kernels::ConvShape;
+
+use crate::backend::Cpu;
+
+type FlexFloat = burn_flex::FlexTensor;
+
+/// `conv.forward(x)`, on our kernels where the backend is the CPU one.
+pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let Some(geometry) = Geometry::of(conv) else {
+        return conv.forward(x);
+    };
+    if x.dtype() != DType::F32 {
+        return conv.forward(x);
+    }
+    let x = match cast::<_, Tensor<Cpu, 4>>(x) {
+        Ok(x) => {
+            let weight = cast::<_, Tensor<Cpu, 4>>(conv.weight.val()).unwrap_or_else(|_| unreachable!("same backend"));
+            let out = autodiff_conv2d(x, weight, geometry);
+            return cast(out).unwrap_or_else(|_| unreachable!("same backend"));
+        }
+        Err(x) => x,
+    };
+    match cast::<_, Tensor<Flex, 4>>(x) {
+        Ok(x) => {
+            let weight = cast::<_, Tensor<Flex, 4>>(conv.weight.val()).unwrap_or_else(|_| unreachable!("same backend"));
+            let out = flex_forward(x.into_primitive().tensor(), weight.into_primitive().tensor(), geometry);
+            cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(out))).unwrap_or_else(|_| unreachable!("same backend"))
+        }
+        Err(x) => conv.forward(x),
+    }
+}
+
+/// `Ok` when `A` is `T` (a type-level match on the backend).
+fn cast<A: 'static, T: 'static>(value: A) -> Result<T, A> {
+    let mut slot = Some(value);
+    match (&mut slot as &mut dyn Any).downcast_mut::<Option<T>>() {
+        Some(t) => Ok(t.take().expect("just filled")),
+        None => Err(slot.expect("untouched")),
+    }
+}
+
+/// What our kernels support of a `Conv2d`: no bias, one group, dilation 1, symmetric
+/// explicit padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geometry {
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+}
+
+impl Geometry {
+    fn of<B: Backend>(conv: &Conv2d<B>) -> Option<Self> {
+        let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
+            return None;
+        };
+        let supported = conv.bias.is_none() && conv.groups == 1 && conv.dilation == [1, 1] && top == bottom && left == right;
+        supported.then_some(Self { kernel: conv.kernel_size, stride: conv.stride, padding: [top, left] })
+    }
+
+    fn shape(&self, x: [usize; 4], c_out: usize) -> ConvShape {
+        let [n, c_in, h, w] = x;
+        ConvShape { n, c_in, h, w, c_out, kernel: self.kernel, stride: self.stride, padding: self.padding }
+    }
+}
+
+fn to_vec(t: FlexFloat) -> (Vec<f32>, [usize; 4]) {
+    let t = Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t));
+    let dims = t.dims();
+    (t.into_data().into_vec::<f32>().expect("f32 checked before dispatch"), dims)
+}
+
+fn from_vec(values: Vec<f32>, dims: [usize; 4]) -> FlexFloat {
+    Tensor::<Flex, 4>::from_data(TensorData::new(values, dims), &Default::default()).into_primitive().tensor()
+}
+
+fn flex_forward(x: FlexFloat, weight: FlexFloat, geometry: Geometry) -> FlexFloat {
+    let ((x, x_dims), (w, w_dims)) = (to_vec(x), to_vec(weight));
+    let shape = geometry.shape(x_dims, w_dims[0]);
+    let [oh, ow] = shape.out_hw();
+    from_vec(kernels::forward(&shape, &x, &w), [shape.n, shape.c_out, oh, ow])
+}
+
+/// The backward step of our convolution: input and weight gradients, each only when
+/// its parent is tracked (M2m's translation needs only the input gradient).
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Flex, 2> for ConvBackward {
+    type State = (NodeId, NodeId, Geometry);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let (grad, _) = to_vec(grads.consume::<Flex>(&ops.node));
+        let (x_state, weight_state, geometry) = ops.state;
+        let (x, x_dims) = to_vec(checkpointer.retrieve_node_output::<FlexFloat>(x_state));
+        let (weight, w_dims) = to_vec(checkpointer.retrieve_node_output::<FlexFloat>(weight_state));
+        let shape = geometry.shape(x_dims, w_dims[0]);
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, from_vec(kernels::input_grad(&shape, &grad, &weight), x_dims));
+        }
+        if let Some(node) = node_weight {
+            grads.register::<Flex>(node.id, from_vec(kernels::weight_grad(&shape, &x, &grad), w_dims));
+        }
+    }
+}
+
+fn autodiff_conv2d(x: Tensor<Cpu, 4>, weight: Tensor<Cpu, 4>, geometry: Geometry) -> Tensor<Cpu, 4> {
+    let (x, weight) = (x.into_primitive().tensor(), weight.into_primitive().tensor());
+    let out = match ConvBackward.prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
+        OpsKind::Tracked(mut prep) => {
+            let state = (prep.checkpoint(&x), prep.checkpoint(&weight), geometry);
+            prep.finish(state, flex_forward(x.primitive, weight.primitive, geometry))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(flex_forward(x.primitive, weight.primitive, geometry)),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
