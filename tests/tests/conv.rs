@@ -38,6 +38,12 @@ fn kernels_match_burn_on_every_shape_we_cover() {
         ConvShape { n: 2, c_in: 3, h: 5, w: 6, c_out: 2, kernel: [1, 1], stride: [1, 1], padding: [0, 0] },
         ConvShape { n: 2, c_in: 2, h: 7, w: 8, c_out: 3, kernel: [5, 3], stride: [1, 2], padding: [2, 1] },
         ConvShape { n: 1, c_in: 2, h: 4, w: 4, c_out: 2, kernel: [3, 3], stride: [3, 3], padding: [2, 2] },
+        // Same-size stride-1 shapes (the one-copy-per-row path), with shifts of 2 and
+        // images narrower than the kernel's reach.
+        ConvShape { n: 2, c_in: 3, h: 6, w: 7, c_out: 4, kernel: [5, 5], stride: [1, 1], padding: [2, 2] },
+        ConvShape { n: 2, c_in: 2, h: 1, w: 2, c_out: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1] },
+        ConvShape { n: 1, c_in: 2, h: 3, w: 5, c_out: 2, kernel: [3, 5], stride: [1, 1], padding: [1, 2] },
+        ConvShape { n: 2, c_in: 2, h: 2, w: 1, c_out: 3, kernel: [5, 5], stride: [1, 1], padding: [2, 2] },
     ];
     for s in shapes {
         let [oh, ow] = s.out_hw();

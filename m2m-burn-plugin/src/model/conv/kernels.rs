@@ -58,55 +58,137 @@ fn valid_outputs(out: usize, k: usize, stride: usize, pad: usize, size: usize) -
     }
 }
 
-/// Calls `f(row, out_y, in_y, out_x range, in_x start)` for every run of valid pixels of
-/// the column matrix: im2col and col2im share this walk.
-fn for_each_run(s: &ConvShape, mut f: impl FnMut(usize, usize, usize, std::ops::Range<usize>, usize)) {
+/// One run of valid pixels of the column matrix: `len` entries of `row` from column
+/// `col`, read from the input at `input` with the stride along x.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    col: usize,
+    input: usize,
+    len: usize,
+}
+
+/// Calls `f(row, run)` for every run of valid pixels of an image's column matrix: im2col
+/// and col2im share this walk. The ranges depend only on the kernel offsets, so they are
+/// worked out once per call, not per channel.
+fn for_each_run(s: &ConvShape, mut f: impl FnMut(usize, Run)) {
     let [kh, kw] = s.kernel;
     let [oh, ow] = s.out_hw();
+    let ys: Vec<_> = (0..kh).map(|ky| valid_outputs(oh, ky, s.stride[0], s.padding[0], s.h)).collect();
+    let xs: Vec<_> = (0..kw).map(|kx| valid_outputs(ow, kx, s.stride[1], s.padding[1], s.w)).collect();
     for ci in 0..s.c_in {
-        for ky in 0..kh {
-            let ys = valid_outputs(oh, ky, s.stride[0], s.padding[0], s.h);
-            for kx in 0..kw {
-                let row = (ci * kh + ky) * kw + kx;
-                let xs = valid_outputs(ow, kx, s.stride[1], s.padding[1], s.w);
+        for (ky, ys) in ys.iter().enumerate() {
+            for (kx, xs) in xs.iter().enumerate() {
                 if xs.is_empty() {
                     continue;
                 }
+                let row = (ci * kh + ky) * kw + kx;
                 let ix0 = xs.start * s.stride[1] + kx - s.padding[1];
                 for oy in ys.clone() {
                     let iy = oy * s.stride[0] + ky - s.padding[0];
-                    f(row, oy, ci * s.h * s.w + iy * s.w, xs.clone(), ix0);
+                    let input = ci * s.h * s.w + iy * s.w + ix0;
+                    f(row, Run { col: oy * ow + xs.start, input, len: xs.len() });
                 }
             }
         }
     }
 }
 
+/// Stride 1 and an output as large as the input (3x3 with padding 1: 28 of ResNet-32's 31
+/// convolutions): then each row of the column matrix is its input channel shifted by
+/// (dy, dx), which [`shifted_rows`] copies in one piece instead of one run per pixel row.
+fn same_size(s: &ConvShape) -> bool {
+    s.stride == [1, 1] && s.out_hw() == [s.h, s.w]
+}
+
+/// For every row of the column matrix of a same-size convolution: `f(row, dst range,
+/// src start, dx)`, where `cols[row][t] = image[src + t - dst.start]` for `t` in the
+/// range, except where the shift wraps around a pixel row (columns `ox < -dx` or
+/// `ox >= w - dx`), which [`zero_wrapped`] clears.
+fn shifted_rows(s: &ConvShape, mut f: impl FnMut(usize, std::ops::Range<usize>, usize, isize)) {
+    let [kh, kw] = s.kernel;
+    let (h, w) = (s.h as isize, s.w as isize);
+    for ci in 0..s.c_in {
+        for ky in 0..kh {
+            let dy = ky as isize - s.padding[0] as isize;
+            for kx in 0..kw {
+                let dx = kx as isize - s.padding[1] as isize;
+                let shift = dy * w + dx;
+                // Output positions t = oy * w + ox of the pixel rows with a source row
+                // (0 <= oy + dy < h) whose source t + shift lies in this channel.
+                let start = ((-dy).max(0) * w).max(-shift);
+                let end = (h.min(h - dy) * w).min(h * w - shift);
+                let row = (ci * kh + ky) * kw + kx;
+                if start >= end {
+                    f(row, 0..0, 0, dx); // the row reads only padding
+                    continue;
+                }
+                let src = (ci as isize * h * w + start + shift) as usize;
+                f(row, start as usize..end as usize, src, dx);
+            }
+        }
+    }
+}
+
+/// Clears, in one row of a same-size column matrix, the columns that a shift by `dx`
+/// wrapped around a pixel row.
+fn zero_wrapped(row: &mut [f32], w: usize, dx: isize) {
+    let reach = dx.unsigned_abs().min(w);
+    let columns = if dx < 0 { 0..reach } else { w - reach..w };
+    for line in row.chunks_mut(w) {
+        line[columns.clone()].fill(0.0);
+    }
+}
+
 /// `cols[K, P]` of one image (zeros where the kernel reads padding).
 fn im2col(s: &ConvShape, image: &[f32], cols: &mut [f32]) {
-    cols.fill(0.0);
-    let [_, ow] = s.out_hw();
     let (p, sx) = (s.p(), s.stride[1]);
-    for_each_run(s, |row, oy, in_row, xs, ix0| {
-        let dst = &mut cols[row * p + oy * ow + xs.start..row * p + oy * ow + xs.end];
-        if sx == 1 {
-            dst.copy_from_slice(&image[in_row + ix0..in_row + ix0 + dst.len()]);
-        } else {
-            for (j, d) in dst.iter_mut().enumerate() {
-                *d = image[in_row + ix0 + j * sx];
+    if same_size(s) {
+        // Every entry is written: the copy, zeros around it and in the wrapped columns.
+        shifted_rows(s, |row, range, src, dx| {
+            let row = &mut cols[row * p..(row + 1) * p];
+            row[..range.start].fill(0.0);
+            row[range.end..].fill(0.0);
+            row[range.clone()].copy_from_slice(&image[src..src + range.len()]);
+            if dx != 0 {
+                zero_wrapped(row, s.w, dx);
             }
+        });
+        return;
+    }
+    cols.fill(0.0);
+    for_each_run(s, |row, run| {
+        let dst = &mut cols[row * p + run.col..][..run.len];
+        if sx == 1 {
+            dst.copy_from_slice(&image[run.input..][..run.len]);
+        } else {
+            let src = &image[run.input..][..(run.len - 1) * sx + 1];
+            dst.iter_mut().zip(src.iter().step_by(sx)).for_each(|(d, v)| *d = *v);
         }
     });
 }
 
-/// Adds `cols[K, P]` back into one image's gradient (the adjoint of [`im2col`]).
-fn col2im(s: &ConvShape, cols: &[f32], image: &mut [f32]) {
-    let [_, ow] = s.out_hw();
+/// Adds `cols[K, P]` back into one image's gradient (the adjoint of [`im2col`]). Clears
+/// the entries of `cols` that read padding on the way (they are scratch).
+fn col2im(s: &ConvShape, cols: &mut [f32], image: &mut [f32]) {
     let (p, sx) = (s.p(), s.stride[1]);
-    for_each_run(s, |row, oy, in_row, xs, ix0| {
-        let src = &cols[row * p + oy * ow + xs.start..row * p + oy * ow + xs.end];
-        for (j, v) in src.iter().enumerate() {
-            image[in_row + ix0 + j * sx] += v;
+    if same_size(s) {
+        shifted_rows(s, |row, range, src, dx| {
+            let row = &mut cols[row * p..(row + 1) * p];
+            if dx != 0 {
+                zero_wrapped(row, s.w, dx); // they would land on a neighbouring pixel row
+            }
+            let len = range.len();
+            image[src..src + len].iter_mut().zip(&row[range]).for_each(|(d, v)| *d += v);
+        });
+        return;
+    }
+    for_each_run(s, |row, run| {
+        let src = &cols[row * p + run.col..][..run.len];
+        let dst = &mut image[run.input..][..(run.len - 1) * sx + 1];
+        if sx == 1 {
+            dst.iter_mut().zip(src).for_each(|(d, v)| *d += v);
+        } else {
+            dst.iter_mut().step_by(sx).zip(src).for_each(|(d, v)| *d += v);
         }
     });
 }

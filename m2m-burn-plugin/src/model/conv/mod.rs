@@ -49,7 +49,7 @@ pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     match cast::<_, Tensor<Flex, 4>>(x) {
         Ok(x) => {
             let weight = cast::<_, Tensor<Flex, 4>>(conv.weight.val()).unwrap_or_else(|_| unreachable!("same backend"));
-            let out = flex_forward(x.into_primitive().tensor(), weight.into_primitive().tensor(), geometry);
+            let out = flex_forward(&x.into_primitive().tensor(), &weight.into_primitive().tensor(), geometry);
             cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(out))).unwrap_or_else(|_| unreachable!("same backend"))
         }
         Err(x) => conv.forward(x),
@@ -89,21 +89,25 @@ impl Geometry {
     }
 }
 
-fn to_vec(t: FlexFloat) -> (Vec<f32>, [usize; 4]) {
-    let t = Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t));
-    let dims = t.dims();
-    (t.into_data().into_vec::<f32>().expect("f32 checked before dispatch"), dims)
+/// A Flex tensor as a contiguous `f32` slice with its dimensions; no copy when the tensor
+/// is contiguous already (as every tensor our models pass is).
+fn contiguous(t: &FlexFloat) -> (FlexFloat, [usize; 4]) {
+    (t.to_contiguous(), t.layout().shape().dims::<4>())
+}
+
+fn slice(t: &FlexFloat) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor (dtype checked before dispatch)")
 }
 
 fn from_vec(values: Vec<f32>, dims: [usize; 4]) -> FlexFloat {
-    Tensor::<Flex, 4>::from_data(TensorData::new(values, dims), &Default::default()).into_primitive().tensor()
+    FlexFloat::from_data(TensorData::new(values, dims))
 }
 
-fn flex_forward(x: FlexFloat, weight: FlexFloat, geometry: Geometry) -> FlexFloat {
-    let ((x, x_dims), (w, w_dims)) = (to_vec(x), to_vec(weight));
+fn flex_forward(x: &FlexFloat, weight: &FlexFloat, geometry: Geometry) -> FlexFloat {
+    let ((x, x_dims), (w, w_dims)) = (contiguous(x), contiguous(weight));
     let shape = geometry.shape(x_dims, w_dims[0]);
     let [oh, ow] = shape.out_hw();
-    from_vec(kernels::forward(&shape, &x, &w), [shape.n, shape.c_out, oh, ow])
+    from_vec(kernels::forward(&shape, slice(&x), slice(&w)), [shape.n, shape.c_out, oh, ow])
 }
 
 /// The backward step of our convolution: input and weight gradients, each only when
@@ -116,16 +120,18 @@ impl Backward<Flex, 2> for ConvBackward {
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let [node_x, node_weight] = ops.parents;
-        let (grad, _) = to_vec(grads.consume::<Flex>(&ops.node));
+        let (grad, _) = contiguous(&grads.consume::<Flex>(&ops.node));
         let (x_state, weight_state, geometry) = ops.state;
-        let (x, x_dims) = to_vec(checkpointer.retrieve_node_output::<FlexFloat>(x_state));
-        let (weight, w_dims) = to_vec(checkpointer.retrieve_node_output::<FlexFloat>(weight_state));
+        let (x, x_dims) = contiguous(&checkpointer.retrieve_node_output::<FlexFloat>(x_state));
+        let (weight, w_dims) = contiguous(&checkpointer.retrieve_node_output::<FlexFloat>(weight_state));
         let shape = geometry.shape(x_dims, w_dims[0]);
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, from_vec(kernels::input_grad(&shape, &grad, &weight), x_dims));
+            let x_grad = kernels::input_grad(&shape, slice(&grad), slice(&weight));
+            grads.register::<Flex>(node.id, from_vec(x_grad, x_dims));
         }
         if let Some(node) = node_weight {
-            grads.register::<Flex>(node.id, from_vec(kernels::weight_grad(&shape, &x, &grad), w_dims));
+            let w_grad = kernels::weight_grad(&shape, slice(&x), slice(&grad));
+            grads.register::<Flex>(node.id, from_vec(w_grad, w_dims));
         }
     }
 }
@@ -135,9 +141,9 @@ fn autodiff_conv2d(x: Tensor<Cpu, 4>, weight: Tensor<Cpu, 4>, geometry: Geometry
     let out = match ConvBackward.prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
         OpsKind::Tracked(mut prep) => {
             let state = (prep.checkpoint(&x), prep.checkpoint(&weight), geometry);
-            prep.finish(state, flex_forward(x.primitive, weight.primitive, geometry))
+            prep.finish(state, flex_forward(&x.primitive, &weight.primitive, geometry))
         }
-        OpsKind::UnTracked(prep) => prep.finish(flex_forward(x.primitive, weight.primitive, geometry)),
+        OpsKind::UnTracked(prep) => prep.finish(flex_forward(&x.primitive, &weight.primitive, geometry)),
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
