@@ -94,6 +94,9 @@ fn unknown_fields_are_rejected_with_their_name() {
     assert!(e.contains("r.ron") && e.contains("batch_sise"), "{e}");
     let e = err_of(tmp.path(), &["dataset.rato=3"]);
     assert!(e.contains("rato") && e.contains("--set"), "{e}");
+    // `--set name="x"` typed in a shell arrives without its quotes: the error says how to write it.
+    let e = err_of(tmp.path(), &["name=my-run"]);
+    assert!(e.contains(r#"--set 'name="my-run"'"#), "{e}");
 }
 
 #[test]

@@ -76,7 +76,13 @@ pub fn parse_override(expr: &str) -> Result<RawRecipe, LoadError> {
     for key in keys.iter().rev() {
         text = format!("({key}: {text})");
     }
-    parse_raw(&text).map_err(|reason| LoadError::Override { expr: expr.to_string(), reason })
+    parse_raw(&text).map_err(|mut reason| {
+        if reason.contains("Expected string") {
+            // The usual cause: the shell ate the quotes of `--set name="x"`.
+            reason.push_str(&format!(" (RON strings need double quotes, which the shell strips unless the whole expression is quoted: --set '{}=\"{}\"')", path.trim(), value.trim()));
+        }
+        LoadError::Override { expr: expr.to_string(), reason }
+    })
 }
 
 /// Loads, merges, applies overrides and checks a recipe file.
