@@ -1,6 +1,6 @@
 //! The three kernels of a 2-D convolution (forward, input gradient, weight gradient) on
 //! contiguous NCHW `f32` slices: im2col per image, one `gemm` per image, rayon over the
-//! images of the batch. No bias, one group, dilation 1 (all our models need).
+//! images of the batch. No bias, one group, dilation 1 (all that our models need).
 
 use rayon::prelude::*;
 

@@ -2,7 +2,7 @@
 //! (`kernels.rs`: im2col + one `gemm` per image, parallel over the batch) with their own
 //! backward pass, because burn-flex 0.21's convolution kernels set the CPU speed: its
 //! weight gradient (burn's generic `conv2d_weight_backward`) and input gradient
-//! (`conv_transpose2d`, serial over the batch) are 3-6x slower than PyTorch's
+//! (`conv_transpose2d`, serial over the batch) are 3-5x slower than PyTorch's
 //! (`m2m-bench conv`, docs/benchmarks.md). Other backends (CUDA) and convolutions our
 //! kernels do not cover (bias, groups, dilation, asymmetric padding) use burn's.
 //!
@@ -24,8 +24,7 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
 
-pub use kernels::ConvShape;
-
+use self::kernels::ConvShape;
 use crate::backend::Cpu;
 
 type FlexFloat = burn_flex::FlexTensor;
@@ -35,7 +34,7 @@ pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     let Some(geometry) = Geometry::of(conv) else {
         return conv.forward(x);
     };
-    if x.dtype() != DType::F32 {
+    if x.dtype() != DType::F32 || conv.weight.val().dtype() != DType::F32 {
         return conv.forward(x);
     }
     let x = match cast::<_, Tensor<Cpu, 4>>(x) {
