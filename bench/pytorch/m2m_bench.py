@@ -3,6 +3,7 @@
 
     python bench/pytorch/m2m_bench.py [resnet32|small-cnn] [batch] [channels] [size] [iterations]
     python bench/pytorch/m2m_bench.py conv [batch] [size] [iterations]
+    python bench/pytorch/m2m_bench.py batchnorm [batch] [size] [iterations]
 
 Same workload, same defaults (resnet32 128 1 28 5), same output lines with `pytorch`
 in place of `cpu`:
@@ -241,8 +242,54 @@ def conv_kernels(batch, size, iterations):
     print("| GFLOP/s | | | " + " | ".join(f"{flops / t / 1e9:.1f}" for t in totals) + " |")
 
 
+def batchnorm(batch, size, iterations):
+    """The twin of `m2m-bench batchnorm`: ResNet-32's BatchNorm layers in training mode,
+    forward and backward of sum(y * g), milliseconds."""
+    env_threads = set_threads()
+    torch.manual_seed(0)
+    layers = [("stem + stage 1", 16, size, 11), ("stage 2", 32, (size + 1) // 2, 10), ("stage 3", 64, (size + 3) // 4, 10)]
+
+    def timed(fn):
+        times = []
+        for i in range(iterations + 1):
+            t = time.perf_counter()
+            fn()
+            if i > 0:
+                times.append(time.perf_counter() - t)
+        return sorted(times)[len(times) // 2]
+
+    threads = env_threads or "default"
+    print(
+        f"PyTorch {torch.__version__} BatchNorm2d (train mode) forward + backward of sum(y * g), batch {batch}, "
+        f"ResNet-32 layers for {size}x{size} inputs, threads {threads}, medians of {iterations} (ms)"
+    )
+    print("| layers | shape | per step | forward | forward + backward |")
+    print("|---|---|---|---|---|")
+    totals = [0.0, 0.0]
+    for name, c, s, per_step in layers:
+        bn = nn.BatchNorm2d(c).train()
+        x = torch.randn(batch, c, s, s) * 2.0 + 0.5
+        g = torch.randn(batch, c, s, s)
+
+        def forward():
+            return bn(x.requires_grad_(True))[0, 0, 0, 0].item()
+
+        def both():
+            xg = x.detach().requires_grad_(True)
+            (bn(xg) * g).sum().backward()
+            return xg.grad[0, 0, 0, 0].item()
+
+        times = [timed(forward), timed(both)]
+        print(f"| {name} | {c}x{s}x{s} | {per_step} | {times[0] * 1e3:.1f} | {times[1] * 1e3:.1f} |")
+        totals = [total + t * per_step for total, t in zip(totals, times)]
+    print(f"| all 31 layers, one training step | | | {totals[0] * 1e3:.0f} | {totals[1] * 1e3:.0f} |")
+
+
 def main():
     args = sys.argv[1:]
+    if args and args[0] == "batchnorm":
+        num = lambda i, d: int(args[i]) if len(args) > i else d  # noqa: E731
+        return batchnorm(num(1, 128), num(2, 28), num(3, 5))
     if args and args[0] == "conv":
         num = lambda i, d: int(args[i]) if len(args) > i else d  # noqa: E731
         return conv_kernels(num(1, 128), num(2, 28), num(3, 5))

@@ -16,6 +16,12 @@
 //! backend and prints the relative error of logits, loss, input gradient, eval-mode
 //! logits and logits after one SGD step; exits with status 1 above 1e-3.
 //!
+//! m2m-bench batchnorm [batch] [size] [iterations]
+//!
+//! Times ResNet-32's 31 BatchNorm layers in training mode (forward with batch statistics
+//! and running-statistics update, then backward of `sum(y * g)` to the input, gamma and
+//! beta) on the CPU backend, per layer shape.
+//!
 //! m2m-bench conv [batch] [size] [iterations]
 //!
 //! Times the three convolution kernels of a ResNet-32 training step per layer shape
@@ -35,6 +41,10 @@ use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 
 fn main() {
     let mut args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "batchnorm") {
+        let parse = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
+        return batchnorm(parse(2, 128), parse(3, 28), parse(4, 5));
+    }
     if args.get(1).is_some_and(|a| a == "conv") {
         let parse = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
         return conv_kernels(parse(2, 128), parse(3, 28), parse(4, 5));
@@ -288,4 +298,45 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
         eprintln!("error: our kernels differ from burn's by {worst:.1e} (relative), above 1e-4");
         std::process::exit(1);
     }
+}
+
+/// ResNet-32's BatchNorm layers in training mode, forward and backward, per shape.
+fn batchnorm(batch: usize, size: usize, iterations: usize) {
+    use m2m_burn_plugin::model::BatchNorm2d;
+    let device = Default::default();
+    <Cpu as burn::tensor::backend::Backend>::seed(&device, 0);
+    // The stem's and stage 1's 11 layers at full size, 10 at half, 10 at a quarter.
+    let layers = [("stem + stage 1", 16, size, 11), ("stage 2", 32, size.div_ceil(2), 10), ("stage 3", 64, size.div_ceil(4), 10)];
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    println!("BatchNorm2d (train mode) forward + backward of sum(y * g), batch {batch}, ResNet-32 layers for {size}x{size} inputs, threads {threads}, medians of {iterations} (ms)");
+    println!("| layers | shape | per step | forward | forward + backward |");
+    println!("|---|---|---|---|---|");
+    let mut totals = [0.0f64; 2];
+    for (name, c, s, per_step) in layers {
+        let bn = BatchNorm2d::<Cpu>::new(c, &device);
+        let x = Tensor::<Cpu, 4>::random([batch, c, s, s], Distribution::Normal(0.5, 2.0), &device);
+        let g = Tensor::<Cpu, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
+        let median = |f: &dyn Fn() -> f32| {
+            let mut times: Vec<f64> = (0..=iterations)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::hint::black_box(f());
+                    t.elapsed().as_secs_f64()
+                })
+                .skip(1)
+                .collect();
+            times.sort_by(f64::total_cmp);
+            times[times.len() / 2]
+        };
+        let forward = median(&|| bn.forward(x.clone().require_grad(), Mode::Train).slice([0..1, 0..1, 0..1, 0..1]).into_scalar());
+        let both = median(&|| {
+            let xg = x.clone().require_grad();
+            let grads = (bn.forward(xg.clone(), Mode::Train) * g.clone()).sum().backward();
+            xg.grad(&grads).expect("input gradient").slice([0..1, 0..1, 0..1, 0..1]).into_scalar()
+        });
+        println!("| {name} | {c}x{s}x{s} | {per_step} | {:.1} | {:.1} |", forward * 1e3, both * 1e3);
+        totals[0] += forward * per_step as f64;
+        totals[1] += both * per_step as f64;
+    }
+    println!("| all 31 layers, one training step | | | {:.0} | {:.0} |", totals[0] * 1e3, totals[1] * 1e3);
 }
