@@ -189,6 +189,18 @@ def translate_batch(f, g, images, labels, counts):
 # --------------------------------------------------------------------------- bench
 
 
+def median_seconds(fn, iterations):
+    """Median seconds of `iterations` calls of `fn` after one warm-up call (v[len/2] of
+    the sorted times, as in Rust); `fn` reads a result back, so its work is done."""
+    times = []
+    for i in range(iterations + 1):
+        t = time.perf_counter()
+        fn()
+        if i > 0:  # iteration 0 is warm-up
+            times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
 def set_threads():
     env_threads = os.environ.get("M2M_BENCH_THREADS") or os.environ.get("RAYON_NUM_THREADS")
     if env_threads:
@@ -202,14 +214,8 @@ def conv_kernels(batch, size, iterations):
     torch.manual_seed(0)
     layers = [("stage 1", 16, size, 10), ("stage 2", 32, (size + 1) // 2, 9), ("stage 3", 64, (size + 3) // 4, 9)]
 
-    def timed(fn):
-        times = []
-        for i in range(iterations + 1):
-            t = time.perf_counter()
-            fn()[0, 0, 0, 0].item()
-            if i > 0:
-                times.append(time.perf_counter() - t)
-        return sorted(times)[len(times) // 2]
+    def timed(kernel):
+        return median_seconds(lambda: kernel()[0, 0, 0, 0].item(), iterations)
 
     def backward(g, x, w, which):
         mask = [which == "input", which == "weight", False]
@@ -250,13 +256,7 @@ def batchnorm(batch, size, iterations):
     layers = [("stem + stage 1", 16, size, 11), ("stage 2", 32, (size + 1) // 2, 10), ("stage 3", 64, (size + 3) // 4, 10)]
 
     def timed(fn):
-        times = []
-        for i in range(iterations + 1):
-            t = time.perf_counter()
-            fn()
-            if i > 0:
-                times.append(time.perf_counter() - t)
-        return sorted(times)[len(times) // 2]
+        return median_seconds(fn, iterations)
 
     threads = env_threads or "default"
     print(
@@ -321,13 +321,7 @@ def main():
         return loss.item()
 
     def timed(fn):
-        times = []
-        for i in range(iterations + 1):
-            t = time.perf_counter()
-            fn()
-            if i > 0:  # iteration 0 is warm-up
-                times.append(time.perf_counter() - t)
-        return sorted(times)[len(times) // 2]  # v[len/2] of the sorted times, as in Rust
+        return median_seconds(fn, iterations)
 
     tr = timed(lambda: train_step(x, y))
 

@@ -8,6 +8,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::{ConvOptions, ModuleOps};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor, TensorPrimitive};
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::model::conv::conv2d;
@@ -64,7 +65,7 @@ fn kernels_match_burn_on_every_shape_we_cover() {
     }
 }
 
-fn layer(stride: usize, bias: bool) -> Conv2d<Cpu> {
+fn layer<B: Backend>(stride: usize, bias: bool) -> Conv2d<B> {
     Conv2dConfig::new([3, 5], [3, 3])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -76,7 +77,7 @@ fn layer(stride: usize, bias: bool) -> Conv2d<Cpu> {
 fn the_autodiff_op_gives_burns_outputs_and_gradients() {
     let device = Default::default();
     for (stride, bias) in [(1, false), (2, false), (1, true)] {
-        let conv = layer(stride, bias);
+        let conv = layer::<Cpu>(stride, bias);
         let x = Tensor::<Cpu, 4>::random([3, 3, 9, 8], Distribution::Normal(0.0, 1.0), &device);
         // A loss that weighs every output differently, so every gradient entry matters.
         let weights = |n: usize| Tensor::<Cpu, 1>::from_floats((0..n).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>().as_slice(), &device);
@@ -102,7 +103,7 @@ fn the_autodiff_op_gives_burns_outputs_and_gradients() {
         assert!(relative(&ours.2, &theirs.2) < 1e-5, "weight gradient, stride {stride}, bias {bias}");
     }
     // Parameters not tracked (M2m's frozen f and g): only the input gradient, still right.
-    let conv = layer(1, false);
+    let conv = layer::<Cpu>(1, false);
     let _ = conv.weight.val(); // burn initialises lazily: a clone before this would draw its own
     let frozen = conv.clone().no_grad();
     let x = Tensor::<Cpu, 4>::random([2, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device).require_grad();
@@ -112,16 +113,12 @@ fn the_autodiff_op_gives_burns_outputs_and_gradients() {
     assert!(relative(&host(x.grad(&ours).unwrap()), &host(x.grad(&theirs).unwrap())) < 1e-5);
     // The inner backend (evaluation without autodiff) runs the same kernels.
     let inner = conv.weight.val().inner();
-    let plain = Conv2d::<Flex> { weight: Param::from_tensor(inner), ..layer_inner() };
+    let plain = Conv2d::<Flex> { weight: Param::from_tensor(inner), ..layer::<Flex>(1, false) };
     let xi = x.inner();
     let ours = host(conv2d(&plain, xi.clone()));
     let shape = ConvShape { n: 2, c_in: 3, h: 6, w: 6, c_out: 5, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
     assert_eq!(ours, kernels::forward(&shape, &host(xi.clone()), &host(plain.weight.val())));
     assert!(relative(&ours, &host(plain.forward(xi))) < 1e-5);
-}
-
-fn layer_inner() -> Conv2d<Flex> {
-    Conv2dConfig::new([3, 5], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).with_bias(false).init(&Default::default())
 }
 
 #[test]

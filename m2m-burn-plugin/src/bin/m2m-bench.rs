@@ -41,13 +41,11 @@ use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 
 fn main() {
     let mut args: Vec<String> = std::env::args().collect();
-    if args.get(1).is_some_and(|a| a == "batchnorm") {
-        let parse = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
-        return batchnorm(parse(2, 128), parse(3, 28), parse(4, 5));
-    }
-    if args.get(1).is_some_and(|a| a == "conv") {
-        let parse = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
-        return conv_kernels(parse(2, 128), parse(3, 28), parse(4, 5));
+    let number = |args: &[String], i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
+    match args.get(1).map(String::as_str) {
+        Some("batchnorm") => return batchnorm(number(&args, 2, 128), number(&args, 3, 28), number(&args, 4, 5)),
+        Some("conv") => return conv_kernels(number(&args, 2, 128), number(&args, 3, 28), number(&args, 4, 5)),
+        _ => {}
     }
     let compare = args.get(1).is_some_and(|a| a == "compare");
     if compare {
@@ -61,7 +59,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let parse = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
+    let parse = |i: usize, d: usize| number(&args, i, d);
     let (batch, channels, size, iterations) = (parse(2, 128), parse(3, 1), parse(4, 28), parse(5, 5));
     if compare {
         return compare_cuda(arch, batch, channels, size);
@@ -209,6 +207,21 @@ fn run<B: burn::tensor::backend::AutodiffBackend>(
     );
 }
 
+/// Median seconds of `iterations` calls of `f` after one warm-up call (`f` returns a
+/// value read back from the result, so the work is done when it returns).
+fn median_seconds(iterations: usize, mut f: impl FnMut() -> f32) -> f64 {
+    let mut times: Vec<f64> = (0..=iterations)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed().as_secs_f64()
+        })
+        .skip(1) // warm-up
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
 /// One stride-1 3x3 convolution shape of ResNet-32 and how often a training step runs it.
 struct ConvLayer {
     name: &'static str,
@@ -235,18 +248,6 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
         ConvLayer { name: "stage 3", channels: 64, size: size.div_ceil(4), per_step: 9 },
     ];
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    let time = |f: &mut dyn FnMut() -> f32| {
-        let mut times: Vec<f64> = (0..=iterations)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(f());
-                t.elapsed().as_secs_f64()
-            })
-            .skip(1) // warm-up
-            .collect();
-        times.sort_by(f64::total_cmp);
-        times[times.len() / 2]
-    };
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     println!("conv kernels, batch {batch}, ResNet-32 stride-1 3x3 layers for {size}x{size} inputs, threads {threads}, medians of {iterations} (ms)");
     println!("burn = Flex's kernels as burn's autodiff calls them (input gradient: conv_transpose2d; weight gradient: burn-backend's generic conv2d_weight_backward); ours = model::conv::kernels");
@@ -279,8 +280,8 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
         ];
         let mut cells = Vec::new();
         for (i, (theirs, ours)) in burn_kernels.iter().zip(&our_kernels).enumerate() {
-            let t_burn = time(&mut || first(theirs()));
-            let t_ours = time(&mut || ours()[0]);
+            let t_burn = median_seconds(iterations, || first(theirs()));
+            let t_ours = median_seconds(iterations, || ours()[0]);
             let (a, b) = (host(&theirs()), ours());
             let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let diff = a.iter().zip(&b).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
@@ -316,20 +317,8 @@ fn batchnorm(batch: usize, size: usize, iterations: usize) {
         let bn = BatchNorm2d::<Cpu>::new(c, &device);
         let x = Tensor::<Cpu, 4>::random([batch, c, s, s], Distribution::Normal(0.5, 2.0), &device);
         let g = Tensor::<Cpu, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
-        let median = |f: &dyn Fn() -> f32| {
-            let mut times: Vec<f64> = (0..=iterations)
-                .map(|_| {
-                    let t = Instant::now();
-                    std::hint::black_box(f());
-                    t.elapsed().as_secs_f64()
-                })
-                .skip(1)
-                .collect();
-            times.sort_by(f64::total_cmp);
-            times[times.len() / 2]
-        };
-        let forward = median(&|| bn.forward(x.clone().require_grad(), Mode::Train).slice([0..1, 0..1, 0..1, 0..1]).into_scalar());
-        let both = median(&|| {
+        let forward = median_seconds(iterations, || bn.forward(x.clone().require_grad(), Mode::Train).slice([0..1, 0..1, 0..1, 0..1]).into_scalar());
+        let both = median_seconds(iterations, || {
             let xg = x.clone().require_grad();
             let grads = (bn.forward(xg.clone(), Mode::Train) * g.clone()).sum().backward();
             xg.grad(&grads).expect("input gradient").slice([0..1, 0..1, 0..1, 0..1]).into_scalar()
