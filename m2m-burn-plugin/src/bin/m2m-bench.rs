@@ -279,18 +279,20 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
             Box::new(|| kernels::weight_grad(&shape, &xv, &gv)),
         ];
         let mut cells = Vec::new();
+        let mut layer_worst = 0.0f64;
         for (i, (theirs, ours)) in burn_kernels.iter().zip(&our_kernels).enumerate() {
             let t_burn = median_seconds(iterations, || first(theirs()));
             let t_ours = median_seconds(iterations, || ours()[0]);
             let (a, b) = (host(&theirs()), ours());
             let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let diff = a.iter().zip(&b).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
-            worst = worst.max(diff as f64);
+            layer_worst = layer_worst.max(diff as f64);
             totals[2 * i] += t_burn * layer.per_step as f64;
             totals[2 * i + 1] += t_ours * layer.per_step as f64;
             cells.push(format!("{:.1} | {:.1}", t_burn * 1e3, t_ours * 1e3));
         }
-        println!("| {} | {c}x{s}x{s} | {} | {} | {worst:.1e} |", layer.name, layer.per_step, cells.join(" | "));
+        println!("| {} | {c}x{s}x{s} | {} | {} | {layer_worst:.1e} |", layer.name, layer.per_step, cells.join(" | "));
+        worst = worst.max(layer_worst);
     }
     let row = |f: &dyn Fn(f64) -> String| totals.iter().map(|t| f(*t)).collect::<Vec<_>>().join(" | ");
     println!("| all 28 layers, one training step | | | {} | |", row(&|t| format!("{:.0}", t * 1e3)));
