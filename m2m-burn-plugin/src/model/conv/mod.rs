@@ -34,12 +34,13 @@ pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     let Some(geometry) = Geometry::of(conv) else {
         return conv.forward(x);
     };
-    if x.dtype() != DType::F32 || conv.weight.val().dtype() != DType::F32 {
+    let weight = conv.weight.val();
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
         return conv.forward(x);
     }
     let x = match cast::<_, Tensor<Cpu, 4>>(x) {
         Ok(x) => {
-            let weight = cast::<_, Tensor<Cpu, 4>>(conv.weight.val()).unwrap_or_else(|_| unreachable!("same backend"));
+            let weight = cast::<_, Tensor<Cpu, 4>>(weight).unwrap_or_else(|_| unreachable!("same backend"));
             let out = autodiff_conv2d(x, weight, geometry);
             return cast(out).unwrap_or_else(|_| unreachable!("same backend"));
         }
@@ -47,7 +48,7 @@ pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     };
     match cast::<_, Tensor<Flex, 4>>(x) {
         Ok(x) => {
-            let weight = cast::<_, Tensor<Flex, 4>>(conv.weight.val()).unwrap_or_else(|_| unreachable!("same backend"));
+            let weight = cast::<_, Tensor<Flex, 4>>(weight).unwrap_or_else(|_| unreachable!("same backend"));
             let out = flex_forward(&x.into_primitive().tensor(), &weight.into_primitive().tensor(), geometry);
             cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(out))).unwrap_or_else(|_| unreachable!("same backend"))
         }
