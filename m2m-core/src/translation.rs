@@ -22,6 +22,9 @@ pub enum RandomStart {
     ReferenceChannelwise,
     /// Each image's noise is scaled to L2 norm <= radius (what the paper may have meant).
     PerSample,
+    /// No random start: the optimisation starts at the seed itself (the reference's
+    /// `generation(..., random_start=False)`; diagnostics and parity checks).
+    None,
 }
 
 /// M2m's hyper-parameters. Defaults: the paper's CIFAR settings (spec §0).
@@ -112,9 +115,13 @@ pub fn plan_slots<R: Rng + ?Sized>(labels: &[usize], counts: &[usize], beta: f64
     planned
 }
 
-/// The random start noise `[g, c, h, w]` (host side, from `rng`).
+/// The random start noise `[g, c, h, w]` (host side, from `rng`); all zeros, and nothing
+/// drawn, for [`RandomStart::None`].
 pub fn start_noise<R: Rng + ?Sized>(shape: [usize; 4], rule: RandomStart, radius: f64, rng: &mut R) -> Vec<f32> {
     let [g, c, h, w] = shape;
+    if rule == RandomStart::None {
+        return vec![0.0; g * c * h * w];
+    }
     let mut delta: Vec<f32> = (0..g * c * h * w).map(|_| rng.random::<f32>() - 0.5).collect();
     let plane = h * w;
     let scale_group = |delta: &mut Vec<f32>, idx: &dyn Fn(usize) -> Vec<std::ops::Range<usize>>, n: usize| {
@@ -141,6 +148,7 @@ pub fn start_noise<R: Rng + ?Sized>(shape: [usize; 4], rule: RandomStart, radius
             let idx = |i: usize| vec![i * c * plane..(i + 1) * c * plane];
             scale_group(&mut delta, &idx, g);
         }
+        RandomStart::None => unreachable!("returned above"),
     }
     delta
 }
@@ -188,9 +196,13 @@ pub fn translate<B: AutodiffBackend, F: Classifier<B>, G: Classifier<B>, R: Rng 
 ) -> Translation<B> {
     let device = seeds.device();
     let shape = seeds.dims();
-    let delta = start_noise(shape, config.random_start, config.start_radius, rng);
-    let delta = Tensor::<B::InnerBackend, 4>::from_data(TensorData::new(delta, shape), &device);
-    let mut x = seeds.inner().add(delta).clamp(0.0, 1.0);
+    let mut x = if config.random_start == RandomStart::None {
+        seeds.inner()
+    } else {
+        let delta = start_noise(shape, config.random_start, config.start_radius, rng);
+        let delta = Tensor::<B::InnerBackend, 4>::from_data(TensorData::new(delta, shape), &device);
+        seeds.inner().add(delta).clamp(0.0, 1.0)
+    };
     let k = int_tensor::<B>(targets, &device);
     let k0 = int_tensor::<B>(seed_classes, &device);
     for _ in 0..config.steps {
