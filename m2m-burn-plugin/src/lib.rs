@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod data;
+pub mod diagnose;
 pub mod fingerprint;
 pub mod fs;
 pub mod m2m;

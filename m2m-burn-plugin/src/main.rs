@@ -7,6 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use m2m_burn_plugin::backend::BackendChoice;
+use m2m_burn_plugin::data::DatasetName;
+use m2m_burn_plugin::diagnose::{run_translate, Targets, TranslateOptions, TranslateSummary};
+use m2m_burn_plugin::model::import::{import_net, ImportError, StateDict};
+use m2m_burn_plugin::model::{save_classifier, Architecture, ModelSpec};
+use m2m_burn_plugin::recipe::{check_translation, RawM2m};
+use m2m_core::translation::RandomStart;
 use m2m_burn_plugin::recipe::{load_recipe, to_ron};
 use m2m_burn_plugin::suite::{collect, load_suite, run_suite, write_report, Shard};
 use m2m_burn_plugin::train::{train_recipe, Progress};
@@ -86,6 +92,28 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Translate named images with M2m's translation through g and f (no training), and
+    /// report g's confidence, L2 distance and acceptance per translation and target class.
+    Translate(Box<TranslateArgs>),
+    /// Convert a PyTorch (legacy .t7 or zip .pt/.pth) or safetensors checkpoint into a
+    /// model saved by m2m, and print where each tensor went.
+    Import {
+        /// The checkpoint file.
+        file: PathBuf,
+        /// resnet32 (the M2m reference's resnet32 / resnet32_norm / resnet32_gray).
+        #[arg(long, default_value = "resnet32")]
+        architecture: String,
+        /// Number of classes the network was trained on.
+        #[arg(long)]
+        classes: usize,
+        /// The data set whose input normalisation and image shape the network expects
+        /// (cifar10, cifar100, fashion-mnist, mnist); default: CIFAR-10 or CIFAR-100 by --classes.
+        #[arg(long)]
+        dataset: Option<DatasetArg>,
+        /// Output folder: `model.mpk` + `model.meta.json` (use as `g: Checkpoint("DIR/model")`) and `import.json`.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Merge finished cells of suite folders (one per shard, or one) into report.md,
     /// report.csv and plots/.
     Report {
@@ -96,6 +124,172 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// A data set named on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum DatasetArg {
+    Cifar10,
+    Cifar100,
+    FashionMnist,
+    Mnist,
+}
+
+impl From<DatasetArg> for DatasetName {
+    fn from(d: DatasetArg) -> DatasetName {
+        match d {
+            DatasetArg::Cifar10 => DatasetName::Cifar10,
+            DatasetArg::Cifar100 => DatasetName::Cifar100,
+            DatasetArg::FashionMnist => DatasetName::FashionMnist,
+            DatasetArg::Mnist => DatasetName::Mnist,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum RandomStartArg {
+    /// Start at the seed itself (the reference's random_start=False).
+    None,
+    /// The reference's channel-wise L2 renorm of U(-1/2, 1/2) noise (training's default).
+    Reference,
+    /// Each image's noise scaled to L2 <= the radius.
+    PerSample,
+}
+
+#[derive(clap::Args)]
+struct TranslateArgs {
+    /// g: a PyTorch/safetensors checkpoint, a model saved by m2m (path without extension) or a run directory.
+    #[arg(long)]
+    g: PathBuf,
+    /// f, whose seed-class logit the translation pushes down (lambda); default: g.
+    #[arg(long)]
+    f: Option<PathBuf>,
+    /// Image shape, class names and (for imported networks) input normalisation.
+    #[arg(long)]
+    dataset: DatasetArg,
+    /// A folder of PNG files named ..._L.png (L = label), a CIFAR binary batch file, or an IDX image file (with --labels).
+    #[arg(long)]
+    images: PathBuf,
+    /// The IDX label file that goes with --images.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Only PNG files whose names start with this (e.g. cifar10_).
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Only the first N images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// all-others (every image toward every other class), planned (M2m's slot and seed
+    /// rules on the images as one batch, with --counts or --ratio), or a class index K.
+    #[arg(long, default_value = "all-others")]
+    targets: String,
+    /// Training class counts for --targets planned, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    counts: Option<Vec<usize>>,
+    /// Or: an exponential long-tailed profile with this imbalance ratio ...
+    #[arg(long)]
+    ratio: Option<f64>,
+    /// ... and this many images in the largest class.
+    #[arg(long, default_value_t = 5000)]
+    max_per_class: usize,
+    #[arg(long, default_value_t = 0.5)]
+    lambda: f64,
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    #[arg(long, default_value_t = 0.1)]
+    step_size: f64,
+    #[arg(long, default_value_t = 0.9)]
+    gamma: f64,
+    #[arg(long, default_value_t = 0.999)]
+    beta: f64,
+    #[arg(long, value_enum, default_value = "reference")]
+    random_start: RandomStartArg,
+    #[arg(long, default_value_t = 0.5)]
+    start_radius: f64,
+    /// Seed of the random start and of planned targets.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Translations per batch.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Write one JSON object per translation here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write g's and f's logits per image here (JSON).
+    #[arg(long)]
+    logits: Option<PathBuf>,
+    /// Draw seed, translation and amplified difference into this PNG.
+    #[arg(long)]
+    gallery: Option<PathBuf>,
+    /// Rows of the gallery (accepted translations first, then by g's confidence).
+    #[arg(long, default_value_t = 12)]
+    gallery_rows: usize,
+    /// How much the gallery amplifies the difference.
+    #[arg(long, default_value_t = 10.0)]
+    amplify: f32,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    backend: BackendChoice,
+}
+
+impl TranslateArgs {
+    fn options(&self) -> anyhow::Result<TranslateOptions> {
+        let dataset: DatasetName = self.dataset.into();
+        let classes = dataset.num_classes();
+        let targets = match self.targets.as_str() {
+            "all-others" => Targets::AllOthers,
+            "planned" => {
+                let counts = match (&self.counts, self.ratio) {
+                    (Some(c), None) => c.clone(),
+                    (None, Some(r)) => {
+                        anyhow::ensure!(r.is_finite() && r >= 1.0, "--ratio must be >= 1, got {r}");
+                        m2m_core::imbalance::class_counts(self.max_per_class, classes, r, m2m_core::imbalance::ImbalanceProfile::Exponential)
+                    }
+                    _ => anyhow::bail!("--targets planned needs the training class counts: --counts N0,N1,... or --ratio R"),
+                };
+                anyhow::ensure!(counts.len() == classes, "--counts has {} entries, {dataset:?} has {classes} classes", counts.len());
+                Targets::Planned { counts, beta: self.beta }
+            }
+            k => match k.parse::<usize>() {
+                Ok(k) if k < classes => Targets::Class(k),
+                _ => anyhow::bail!("--targets {k}: use all-others, planned or a class index below {classes}"),
+            },
+        };
+        let raw = RawM2m {
+            beta: Some(self.beta),
+            lambda: Some(self.lambda),
+            gamma: Some(self.gamma),
+            step_size: Some(self.step_size),
+            steps: Some(self.steps),
+            random_start: Some(match self.random_start {
+                RandomStartArg::None => RandomStart::None,
+                RandomStartArg::Reference => RandomStart::ReferenceChannelwise,
+                RandomStartArg::PerSample => RandomStart::PerSample,
+            }),
+            start_radius: Some(self.start_radius),
+            ..RawM2m::default()
+        };
+        // The recipe's own checks, so that the flags are held to the same ranges.
+        let config = check_translation(&raw).map_err(|e| anyhow::anyhow!("--{}: {}", e.field.trim_start_matches("m2m.").replace('_', "-"), e.reason))?;
+        Ok(TranslateOptions {
+            g: self.g.clone(),
+            f: self.f.clone(),
+            dataset,
+            images: self.images.clone(),
+            labels: self.labels.clone(),
+            prefix: self.prefix.clone(),
+            limit: self.limit,
+            targets,
+            config,
+            seed: self.seed,
+            batch_size: self.batch,
+            json: self.json.clone(),
+            logits: self.logits.clone(),
+            gallery: self.gallery.clone(),
+            gallery_rows: self.gallery_rows,
+            amplify: self.amplify,
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -130,7 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Probe { args, g, f, batches } => {
             let recipe = load_recipe(&args.recipe, &args.overrides)?;
             let device = Default::default();
-            let s = m2m_burn_plugin::m2m::probe_translation::<m2m_burn_plugin::backend::Cpu>(&recipe, &g, f.as_deref(), batches, &device)?;
+            let s = m2m_burn_plugin::diagnose::probe_translation::<m2m_burn_plugin::backend::Cpu>(&recipe, &g, f.as_deref(), batches, &device)?;
             let t = recipe.m2m.as_ref().map(|m| m.translation.clone()).unwrap_or_default();
             println!(
                 "step {} x {} steps, gamma {}, beta {}: accepted {}/{} ({:.2}%), mean g confidence on the target {:.3}",
@@ -202,6 +396,78 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Translate(args) => {
+            let options = args.options()?;
+            let summary = match args.backend {
+                BackendChoice::Cpu => run_translate::<m2m_burn_plugin::backend::Cpu>(&options, &Default::default())?,
+                BackendChoice::Cuda { device } => translate_cuda(&options, device)?,
+            };
+            let c = &options.config;
+            println!(
+                "{} translations, lambda {}, {} steps of {}, random start {:?}, gamma {}",
+                summary.records.len(),
+                c.lambda,
+                c.steps,
+                c.step_size,
+                c.random_start,
+                c.gamma
+            );
+            print!("{}", summary.table(&options.dataset.class_names()));
+            for (what, path) in [("translations", &options.json), ("logits", &options.logits), ("gallery", &options.gallery)] {
+                if let Some(p) = path {
+                    println!("{what}: {}", p.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Import { file, architecture, classes, dataset, out } => {
+            let dataset: DatasetName = match (dataset, classes) {
+                (Some(d), _) => d.into(),
+                (None, 10) => DatasetName::Cifar10,
+                (None, 100) => DatasetName::Cifar100,
+                (None, k) => anyhow::bail!("--dataset is needed for a network with {k} classes (its normalisation and image shape)"),
+            };
+            anyhow::ensure!(
+                dataset.num_classes() == classes,
+                "--classes {classes}, but {dataset:?} has {} classes",
+                dataset.num_classes()
+            );
+            anyhow::ensure!(architecture == "resnet32", "--architecture {architecture}: only resnet32 checkpoints can be imported");
+            let sd = StateDict::read(&file)?;
+            let (mean, std) = dataset.normalization();
+            let spec = ModelSpec {
+                architecture: Architecture::ResNet32,
+                cosine_head: sd.get("linear.bias").is_none() && sd.get("linear.weight").is_some(),
+                in_channels: dataset.image_shape().0,
+                num_classes: classes,
+                mean,
+                std,
+            };
+            let device = Default::default();
+            let (net, report) = import_net::<m2m_burn_plugin::backend::Cpu>(&spec, &sd, &device).map_err(|kind| ImportError::new(&file, kind))?;
+            let model = out.join("model");
+            save_classifier(&net, &spec, &model)?;
+            let json = serde_json::to_string_pretty(&report)?;
+            m2m_burn_plugin::fs::write_atomic(&out.join("import.json"), json.as_bytes())?;
+            println!("{}: {} ({})", file.display(), report.format, match &report.nested_under {
+                Some(k) => format!("state dict under {k:?}"),
+                None => "state dict at the top level".into(),
+            });
+            print!("{}", report.table());
+            if !report.ignored.is_empty() {
+                println!("ignored: {} BatchNorm num_batches_tracked counters", report.ignored.len());
+            }
+            if !report.outside.is_empty() {
+                println!("not read (outside the state dict): {}", report.outside.join(", "));
+            }
+            println!(
+                "saved {} (ResNet-32, {} head, {classes} classes, {dataset:?} normalisation); use it as m2m.g: Checkpoint({:?})",
+                model.display(),
+                if spec.cosine_head { "cosine" } else { "linear" },
+                model.display().to_string()
+            );
+            Ok(())
+        }
         Command::Report { dirs, out } => {
             let report = collect(&dirs)?;
             let md = write_report(&report, out.as_deref().unwrap_or(&dirs[0]))?;
@@ -255,6 +521,17 @@ fn train_and_report(recipe: &m2m_burn_plugin::recipe::Recipe, backend: Option<Ba
         if m.selected_on_test { " (selected on the test set)" } else { "" }
     );
     Ok(())
+}
+
+#[cfg(feature = "cuda")]
+fn translate_cuda(options: &TranslateOptions, device: usize) -> anyhow::Result<TranslateSummary> {
+    m2m_burn_plugin::backend::probe_cuda(device)?;
+    run_translate::<m2m_burn_plugin::backend::Gpu>(options, &burn::backend::cuda::CudaDevice::new(device))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn translate_cuda(_: &TranslateOptions, _: usize) -> anyhow::Result<TranslateSummary> {
+    anyhow::bail!("this m2m was built without CUDA support; rebuild with `cargo build --release --features cuda`")
 }
 
 #[cfg(feature = "cuda")]

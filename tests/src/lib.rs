@@ -11,6 +11,8 @@ use burn::tensor::Tensor;
 use m2m_burn_plugin::data::{cifar, idx};
 use m2m_burn_plugin::train::EpochRecord;
 
+pub mod torch_files;
+
 /// Deterministic pseudo-random bytes.
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -79,6 +81,22 @@ impl<B: Backend> ModuleVisitor<B> for Snapshot {
 /// "nothing changed" checks.
 pub fn snapshot<B: Backend, M: Module<B>>(m: &M) -> Vec<Vec<f32>> {
     let mut s = Snapshot(Vec::new());
+    m.visit(&mut s);
+    s.0
+}
+
+struct ShapedSnapshot(Vec<(Vec<usize>, Vec<f32>)>);
+
+impl<B: Backend> ModuleVisitor<B> for ShapedSnapshot {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+        let t = p.val();
+        self.0.push((t.dims().to_vec(), t.into_data().to_vec().unwrap()));
+    }
+}
+
+/// Every float tensor of a module with its shape, in visiting order.
+pub fn snapshot_with_shapes<B: Backend, M: Module<B>>(m: &M) -> Vec<(Vec<usize>, Vec<f32>)> {
+    let mut s = ShapedSnapshot(Vec::new());
     m.visit(&mut s);
     s.0
 }

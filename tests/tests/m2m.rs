@@ -192,13 +192,13 @@ fn probe_reports_attempts_on_training_batches() {
     let g_path = tmp.path().join("g");
     let spec = recipe.model_spec();
     m2m_burn_plugin::model::save_classifier(&spec.init::<Cpu>(&Default::default()), &spec, &g_path).unwrap();
-    let stats = m2m_burn_plugin::m2m::probe_translation::<Cpu>(&recipe, &g_path, None, 2, &Default::default()).unwrap();
+    let stats = m2m_burn_plugin::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 2, &Default::default()).unwrap();
     assert_eq!(stats.slots, 64); // two batches of 32
     assert!(stats.total_attempts() > 0 && stats.attempts[0] == 0);
     assert!(stats.mean_g_confidence().unwrap() <= 1.0);
     // A g saved for another class count is refused with a clear error.
     let other = ModelSpec { num_classes: 3, ..spec.clone() };
     m2m_burn_plugin::model::save_classifier(&other.init::<Cpu>(&Default::default()), &other, &g_path).unwrap();
-    let e = m2m_burn_plugin::m2m::probe_translation::<Cpu>(&recipe, &g_path, None, 1, &Default::default()).unwrap_err();
+    let e = m2m_burn_plugin::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 1, &Default::default()).unwrap_err();
     assert!(format!("{e:#}").contains("3 classes"), "{e:#}");
 }

@@ -101,6 +101,8 @@ fn suite_errors_name_the_file_and_field() {
 
 #[test]
 fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
+    // Compares seeded runs: no other test of this binary may draw from Flex's generator meanwhile.
+    let _rng = m2m_tests::flex_rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, true);
@@ -161,6 +163,36 @@ fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
 }
 
 #[test]
+fn m2m_cells_show_their_accepted_translations_in_the_report() {
+    let _rng = m2m_tests::flex_rng_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_idx_dataset(&data, 40, 20, true);
+    // gamma ~ 0 and beta 0.5: every planned translation passes, so some are accepted.
+    let methods = r#"(name: "ERM"),
+    (name: "M2m", recipe: (m2m: (g: TrainErm(seed: 5), gamma: 0.000001, beta: 0.5, steps: 2, from_epoch: 1)))"#;
+    let path = write_suite(tmp.path(), &data, 2, methods, "seeds: [0]");
+    let suite = load_suite(&path, None).unwrap();
+    let out = run_suite::<Cpu>(&suite, Shard::ALL, Default::default(), Progress::Log).unwrap();
+    assert_eq!(out.failed.len(), 0);
+    let run = suite.output_dir.join("cells/M2m.Mnist.r4.d3.s0");
+    let recs = m2m_tests::records(&run);
+    assert!(recs[1].m2m.as_ref().unwrap().total_accepted() > 0);
+    // The run draws at most 8 accepted translations: 8 rows of 28x28 images zoomed 4x.
+    let img = image::open(run.join("translations.png")).unwrap();
+    let rows = (recs[1].m2m.as_ref().unwrap().total_accepted() as u32).min(8);
+    assert_eq!(img.height(), 8 + 2 * 8 + rows * (112 + 8) + 8);
+    assert!(!suite.output_dir.join("cells/ERM.Mnist.r4.d3.s0/translations.png").exists());
+
+    let report = collect(std::slice::from_ref(&suite.output_dir)).unwrap();
+    let md = write_report(&report, &suite.output_dir).unwrap();
+    let text = std::fs::read_to_string(md).unwrap();
+    assert!(text.contains("![M2m: accepted translations (seed, translation, difference x10) of M2m.Mnist.r4.d3.s0](plots/translations-M2m.Mnist.r4.d3.s0.png)"), "{text}");
+    let copied = image::open(suite.output_dir.join("plots/translations-M2m.Mnist.r4.d3.s0.png")).unwrap();
+    assert_eq!(copied.height(), img.height());
+}
+
+#[test]
 fn a_manifest_from_before_the_fingerprint_still_reports() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("suite.json"), r#"{"name": "old", "baseline": null, "methods": ["A"], "cells": []}"#).unwrap();
@@ -191,7 +223,7 @@ fn result(method: &str, dataset: DatasetName, seed: u64, recalls: [f64; 3], m2m:
         accepted: vec![0, accepted, 0],
         ..m2m_core::translation::GenerationStats::new(3)
     });
-    CellResult { key: CellKey { method: method.into(), dataset, ratio: 100.0, data_seed: 0, seed }, test, selected_on_test: false, m2m }
+    CellResult { key: CellKey { method: method.into(), dataset, ratio: 100.0, data_seed: 0, seed }, test, selected_on_test: false, m2m, translations: None }
 }
 
 #[test]

@@ -49,6 +49,17 @@ impl DatasetName {
         }
     }
 
+    /// Human-readable class names, by label.
+    pub fn class_names(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            DatasetName::FashionMnist => &["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+            DatasetName::Mnist => &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            DatasetName::Cifar10 => &["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+            DatasetName::Cifar100 => return (0..100).map(|k| format!("class {k}")).collect(),
+        };
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
     /// Folder names tried under `$M2M_DATA` and the other roots.
     fn folder_names(self) -> &'static [&'static str] {
         match self {

@@ -8,6 +8,7 @@ mod error;
 pub mod idx;
 mod image_set;
 mod longtail;
+mod named_images;
 
 use std::path::PathBuf;
 
@@ -18,6 +19,7 @@ pub use dataset::DatasetName;
 pub use error::DataError;
 pub use image_set::ImageSet;
 pub use longtail::{fingerprint, select_indices, val_test_split, Selection};
+pub use named_images::NamedImages;
 pub use m2m_core::imbalance::ImbalanceProfile;
 
 /// How the test files are used for model selection and reporting.

@@ -12,8 +12,8 @@ use m2m_core::translation::GenerationStats;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::M2m;
-use crate::model::load_classifier;
+use super::{plan_jobs, translate_jobs, Targets};
+use crate::model::load_any_classifier;
 use crate::recipe::Recipe;
 use crate::train::{derive_seed, TrainLoader};
 
@@ -31,14 +31,15 @@ pub fn probe_translation<B: AutodiffBackend>(
     };
     let data = recipe.dataset.prepare().context("preparing the data set")?;
     let spec = recipe.model_spec();
-    let g = load_classifier::<B>(&spec, g_path, device)?;
+    // g is an ERM classifier: a linear head whatever f's head is.
+    let g_spec = crate::model::ModelSpec { cosine_head: false, ..spec.clone() };
+    let g = load_any_classifier::<B>(&g_spec, g_path, device)?.0;
     let f = match f_path {
-        Some(p) => load_classifier::<B>(&spec, p, device)?,
-        // M2m::new deep-copies g, so f may share g's tensors here.
+        Some(p) => load_any_classifier::<B>(&spec, p, device)?.0,
         None => g.clone(),
     };
     let counts = data.manifest.train_counts.clone();
-    let m2m = M2m::new(&g, counts.clone(), plan.translation.clone());
+    let targets = Targets::Planned { counts: counts.clone(), beta: plan.translation.beta };
     let loader = TrainLoader::<B>::new(
         Arc::new(data.train),
         m2m_core::weighting::Deferred::new(m2m_core::sampling::SamplerKind::ClassBalanced, 0),
@@ -51,8 +52,15 @@ pub fn probe_translation<B: AutodiffBackend>(
     let mut rng = StdRng::seed_from_u64(derive_seed(recipe.seed, 0, 3));
     for batch in loader.epoch_iter(0).take(batches) {
         let n = batch.labels.len();
-        let (_, generation) = m2m.translate_batch(&f, batch.images, &batch.labels, &mut rng);
-        stats.record(n, &generation.planned, &generation.confidence, &generation.accepted);
+        let jobs = plan_jobs(&batch.labels, &targets, counts.len(), &mut rng);
+        if jobs.is_empty() {
+            stats.record(n, &[], &[], &[]);
+            continue;
+        }
+        let (results, _) = translate_jobs(&f, &g, &batch.images, &jobs, &plan.translation, true, &mut rng);
+        let confidence: Vec<f32> = results.iter().map(|r| r.g_target_prob).collect();
+        let accepted: Vec<bool> = results.iter().map(|r| r.accepted()).collect();
+        stats.record(n, &jobs, &confidence, &accepted);
     }
     Ok(stats)
 }

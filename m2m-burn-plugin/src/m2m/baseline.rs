@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::model::{load_classifier, ModelSpec, Net};
+use crate::model::{load_any_classifier, ModelSpec, Net};
 use crate::recipe::{to_ron, BaselineSource, Recipe};
 use crate::train::{load_best, train_recipe, Progress};
 
@@ -18,6 +18,7 @@ use crate::train::{load_best, train_recipe, Progress};
 pub fn baseline_recipe(recipe: &Recipe, seed: u64) -> Recipe {
     let mut raw = recipe.raw.clone();
     raw.m2m = None;
+    raw.start_from = None; // g is trained from scratch
     raw.sampler = None;
     raw.loss = None;
     raw.eval_logit_adjustment = None;
@@ -38,8 +39,14 @@ pub fn baseline_recipe(recipe: &Recipe, seed: u64) -> Recipe {
 pub fn load_baseline<B: AutodiffBackend>(recipe: &Recipe, source: &BaselineSource, device: &B::Device, progress: Progress) -> anyhow::Result<Net<B>> {
     match source {
         // g is an ERM classifier: a linear head whatever f's head is.
-        BaselineSource::Checkpoint(path) => load_classifier(&ModelSpec { cosine_head: false, ..recipe.model_spec() }, path, device)
-            .with_context(|| format!("m2m.g: loading the baseline classifier from {}", path.display())),
+        BaselineSource::Checkpoint(path) => {
+            let (g, report) = load_any_classifier(&ModelSpec { cosine_head: false, ..recipe.model_spec() }, path, device)
+                .with_context(|| format!("m2m.g: loading the baseline classifier from {}", path.display()))?;
+            if let Some(r) = report {
+                tracing::info!("m2m.g: imported {} ({}, {} tensors)", path.display(), r.format, r.mapping.len());
+            }
+            Ok(g)
+        }
         BaselineSource::TrainErm { seed } => {
             let g_recipe = baseline_recipe(recipe, *seed);
             let run = g_recipe.output_dir.join(&g_recipe.name);

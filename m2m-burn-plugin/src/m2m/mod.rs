@@ -5,7 +5,7 @@
 //! `examples/m2m_in_your_project.rs` for adding it to an existing burn-train project.
 
 mod baseline;
-mod probe;
+pub mod gallery;
 
 use burn::module::AutodiffModule;
 use burn::tensor::activation::softmax;
@@ -20,7 +20,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub use baseline::{baseline_recipe, load_baseline};
-pub use probe::probe_translation;
 
 /// What M2m did to one batch.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +100,48 @@ impl<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B>> M2m<B, G> {
         let translated = out.images.select(0, int_tensor::<B>(&chosen, &device));
         let mixed = Tensor::cat(vec![images, translated], 0).select(0, int_tensor::<B>(&index, &device));
         (mixed, generation)
+    }
+}
+
+impl BatchGeneration {
+    /// Up to `room` accepted translations of this batch as gallery rows: the seed (a row
+    /// of `before`, the batch as sampled) beside the translation (its slot in `after`).
+    pub fn gallery_items<B: burn::tensor::backend::Backend>(
+        &self,
+        before: &Tensor<B, 4>,
+        after: &Tensor<B, 4>,
+        class_names: &[String],
+        room: usize,
+    ) -> Vec<gallery::GalleryItem> {
+        let chosen: Vec<(&PlannedSlot, f32)> = self
+            .planned
+            .iter()
+            .zip(&self.accepted)
+            .zip(&self.confidence)
+            .filter(|((_, &a), _)| a)
+            .map(|((p, _), &c)| (p, c))
+            .take(room)
+            .collect();
+        if chosen.is_empty() {
+            return Vec::new();
+        }
+        let device = before.device();
+        let rows = |t: &Tensor<B, 4>, idx: Vec<usize>| -> Vec<f32> {
+            t.clone().select(0, int_tensor::<B>(&idx, &device)).into_data().convert::<f32>().to_vec().expect("f32 data")
+        };
+        let seeds = rows(before, chosen.iter().map(|(p, _)| p.seed).collect());
+        let translated = rows(after, chosen.iter().map(|(p, _)| p.slot).collect());
+        let per = seeds.len() / chosen.len();
+        let name = |k: usize| class_names.get(k).cloned().unwrap_or_else(|| k.to_string());
+        chosen
+            .iter()
+            .enumerate()
+            .map(|(i, (p, conf))| gallery::GalleryItem {
+                seed: seeds[i * per..(i + 1) * per].to_vec(),
+                translated: translated[i * per..(i + 1) * per].to_vec(),
+                lines: vec![format!("{} -> {}", name(p.seed_class), name(p.target)), format!("g on target: {conf:.2}")],
+            })
+            .collect()
     }
 }
 

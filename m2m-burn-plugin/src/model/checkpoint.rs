@@ -28,6 +28,8 @@ pub enum CheckpointError {
     Write { path: PathBuf, reason: String },
     #[error("{path}: checkpoint does not match the model: {reason}")]
     Mismatch { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Import(#[from] super::import::ImportError),
 }
 
 struct Shapes(Vec<Vec<usize>>);
@@ -70,15 +72,20 @@ pub fn save_classifier<B: Backend>(model: &Net<B>, spec: &ModelSpec, path: &Path
     crate::fs::write_atomic(&meta_path(path), json.as_bytes()).map_err(|e| write_err(e.to_string()))
 }
 
-/// Loads a model saved by [`save_classifier`] and checks it against `spec`.
-pub fn load_classifier<B: Backend>(spec: &ModelSpec, path: &Path, device: &B::Device) -> Result<Net<B>, CheckpointError> {
-    let mismatch = |reason: String| CheckpointError::Mismatch { path: path.to_path_buf(), reason };
+/// The metadata sidecar of a model saved by [`save_classifier`].
+pub fn read_meta(path: &Path) -> Result<ModelMeta, CheckpointError> {
     let read_err = |reason: String| CheckpointError::Read { path: path.to_path_buf(), reason };
     let meta_file = meta_path(path);
     let meta_text = std::fs::read_to_string(&meta_file)
         .map_err(|e| read_err(format!("metadata {} is unreadable ({e}); was it saved by m2m?", meta_file.display())))?;
-    let meta: ModelMeta = serde_json::from_str(&meta_text)
-        .map_err(|e| read_err(format!("metadata {} is corrupt: {e}", meta_file.display())))?;
+    serde_json::from_str(&meta_text).map_err(|e| read_err(format!("metadata {} is corrupt: {e}", meta_file.display())))
+}
+
+/// Loads a model saved by [`save_classifier`] and checks it against `spec`.
+pub fn load_classifier<B: Backend>(spec: &ModelSpec, path: &Path, device: &B::Device) -> Result<Net<B>, CheckpointError> {
+    let mismatch = |reason: String| CheckpointError::Mismatch { path: path.to_path_buf(), reason };
+    let read_err = |reason: String| CheckpointError::Read { path: path.to_path_buf(), reason };
+    let meta = read_meta(path)?;
     if meta.spec.architecture != spec.architecture
         || meta.spec.num_classes != spec.num_classes
         || meta.spec.in_channels != spec.in_channels
@@ -116,4 +123,56 @@ pub fn load_classifier<B: Backend>(spec: &ModelSpec, path: &Path, device: &B::De
         )));
     }
     Ok(loaded)
+}
+
+/// Where a classifier comes from, as [`load_any_classifier`] resolves a path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSource {
+    /// A model saved by m2m: the path without extension (`runs/x/model-best-val`).
+    Ours(PathBuf),
+    /// A PyTorch (legacy or zip) or safetensors file.
+    Foreign(PathBuf),
+}
+
+/// The best-validation model of a run directory, a model saved by m2m (path without
+/// extension), or a foreign checkpoint file, in that order.
+pub fn resolve_model_source(path: &Path) -> Result<ModelSource, CheckpointError> {
+    if path.is_dir() {
+        let best = path.join("model-best-val");
+        if meta_path(&best).is_file() {
+            return Ok(ModelSource::Ours(best));
+        }
+        return Err(CheckpointError::Read {
+            path: path.to_path_buf(),
+            reason: "a folder, but not a finished m2m run directory (no model-best-val.meta.json)".into(),
+        });
+    }
+    if meta_path(path).is_file() && !path.is_file() {
+        return Ok(ModelSource::Ours(path.to_path_buf()));
+    }
+    if path.is_file() {
+        return Ok(ModelSource::Foreign(path.to_path_buf()));
+    }
+    Err(CheckpointError::Read {
+        path: path.to_path_buf(),
+        reason: "no such file, run directory or m2m model (a model saved by m2m is named without extension)".into(),
+    })
+}
+
+/// Loads a classifier for `spec` from any source [`resolve_model_source`] accepts.
+/// Foreign files are imported (ResNet-32 only) and their key mapping is returned.
+pub fn load_any_classifier<B: Backend>(
+    spec: &ModelSpec,
+    path: &Path,
+    device: &B::Device,
+) -> Result<(Net<B>, Option<super::import::ImportReport>), CheckpointError> {
+    match resolve_model_source(path)? {
+        ModelSource::Ours(p) => Ok((load_classifier(spec, &p, device)?, None)),
+        ModelSource::Foreign(p) => {
+            let sd = super::import::StateDict::read(&p)?;
+            let (net, report) =
+                super::import::import_net(spec, &sd, device).map_err(|kind| super::import::ImportError::new(&p, kind))?;
+            Ok((net, Some(report)))
+        }
+    }
 }

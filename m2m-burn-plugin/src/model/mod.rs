@@ -4,6 +4,7 @@
 mod batch_norm;
 mod checkpoint;
 pub mod conv;
+pub mod import;
 mod normed_linear;
 mod resnet;
 mod small_cnn;
@@ -15,7 +16,10 @@ use serde::{Deserialize, Serialize};
 
 pub use batch_norm::BatchNorm2d;
 pub use m2m_core::classifier::{Classifier, Mode};
-pub use checkpoint::{load_classifier, param_shapes, save_classifier, CheckpointError, ModelMeta};
+pub use checkpoint::{
+    load_any_classifier, load_classifier, param_shapes, read_meta, resolve_model_source, save_classifier, CheckpointError, ModelMeta,
+    ModelSource,
+};
 pub use normed_linear::NormedLinear;
 pub use resnet::{Head, ResNet32};
 pub use small_cnn::SmallCnn;

@@ -25,10 +25,10 @@ pub(crate) fn conv3x3<B: Backend>(cin: usize, cout: usize, stride: usize, device
 
 #[derive(Module, Debug)]
 pub struct BasicBlock<B: Backend> {
-    conv_a: Conv2d<B>,
-    bn_a: BatchNorm2d<B>,
-    conv_b: Conv2d<B>,
-    bn_b: BatchNorm2d<B>,
+    pub(super) conv_a: Conv2d<B>,
+    pub(super) bn_a: BatchNorm2d<B>,
+    pub(super) conv_b: Conv2d<B>,
+    pub(super) bn_b: BatchNorm2d<B>,
     /// Channels to append with zeros on the shortcut (option A); 0 when shapes match.
     extra_channels: usize,
     stride: usize,
@@ -93,10 +93,10 @@ impl<B: Backend> Head<B> {
 
 #[derive(Module, Debug)]
 pub struct ResNet32<B: Backend> {
-    conv_1_3x3: Conv2d<B>,
-    bn_1: BatchNorm2d<B>,
-    stages: Vec<BasicBlock<B>>,
-    head: Head<B>,
+    pub(super) conv_1_3x3: Conv2d<B>,
+    pub(super) bn_1: BatchNorm2d<B>,
+    pub(super) stages: Vec<BasicBlock<B>>,
+    pub(super) head: Head<B>,
 }
 
 impl<B: Backend> ResNet32<B> {

@@ -70,6 +70,14 @@ pub struct M2mPlan {
     pub from_epoch: usize,
 }
 
+/// f's checked starting point (see [`RawStartFrom`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartFrom {
+    pub checkpoint: PathBuf,
+    /// The first epoch trained (0-based).
+    pub epoch: usize,
+}
+
 /// A checked recipe: every value present and in range.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recipe {
@@ -83,6 +91,7 @@ pub struct Recipe {
     pub sampler: SamplerPlan,
     pub loss: LossPlan,
     pub m2m: Option<M2mPlan>,
+    pub start_from: Option<StartFrom>,
     pub batch_size: usize,
     pub eval_batch_size: usize,
     /// τ of the post-hoc logit adjustment at evaluation (0: plain argmax).
@@ -236,6 +245,21 @@ impl RawRecipe {
             }
         }
 
+        let start_from = match &self.start_from {
+            None => None,
+            Some(st) => {
+                let checkpoint = need(st.checkpoint.clone(), "start_from.checkpoint")?;
+                if checkpoint.as_os_str().is_empty() {
+                    return err("start_from.checkpoint", "the path is empty");
+                }
+                let epoch = need(st.epoch, "start_from.epoch")?;
+                if epoch == 0 || epoch >= epochs {
+                    return err("start_from.epoch", format!("must be in 1..{epochs} (schedule.epochs = {epochs} leaves nothing to train from {epoch}), got {epoch}"));
+                }
+                Some(StartFrom { checkpoint, epoch })
+            }
+        };
+
         let batch_size = need(self.batch_size, "batch_size")?;
         if batch_size == 0 {
             return err("batch_size", "must be >= 1");
@@ -259,6 +283,7 @@ impl RawRecipe {
             sampler,
             loss,
             m2m,
+            start_from,
             batch_size,
             eval_batch_size,
             eval_logit_adjustment,
@@ -310,9 +335,9 @@ fn check_loss(raw: Option<&RawLoss>) -> Result<LossPlan, RecipeError> {
     Ok(LossPlan { kind, weighting, weighted_mean: l.weighted_mean.unwrap_or(WeightedMean::BatchSize) })
 }
 
-fn check_m2m(m: &RawM2m, epochs: usize) -> Result<M2mPlan, RecipeError> {
+/// The translation settings of an `m2m` section (defaults filled in), checked field by field.
+pub fn check_translation(m: &RawM2m) -> Result<TranslationConfig, RecipeError> {
     let d = TranslationConfig::default();
-    let g = need(m.g.clone(), "m2m.g")?;
     let beta = m.beta.unwrap_or(d.beta);
     if !(beta.is_finite() && beta > 0.0 && beta < 1.0) {
         return err("m2m.beta", format!("must be in (0, 1), got {beta}"));
@@ -331,6 +356,13 @@ fn check_m2m(m: &RawM2m, epochs: usize) -> Result<M2mPlan, RecipeError> {
         return err("m2m.steps", "must be >= 1");
     }
     let start_radius = finite_in("m2m.start_radius", m.start_radius.unwrap_or(d.start_radius), 0.0, f64::MAX, "finite and >= 0")?;
+    let random_start = m.random_start.unwrap_or(RandomStart::ReferenceChannelwise);
+    Ok(TranslationConfig { beta, lambda, gamma, step_size, steps, random_start, start_radius })
+}
+
+fn check_m2m(m: &RawM2m, epochs: usize) -> Result<M2mPlan, RecipeError> {
+    let g = need(m.g.clone(), "m2m.g")?;
+    let translation = check_translation(m)?;
     let from_epoch = need(m.from_epoch, "m2m.from_epoch")?;
     if from_epoch > epochs {
         return err("m2m.from_epoch", format!("{from_epoch} is past schedule.epochs = {epochs}"));
@@ -340,10 +372,5 @@ fn check_m2m(m: &RawM2m, epochs: usize) -> Result<M2mPlan, RecipeError> {
             return err("m2m.g", "the checkpoint path is empty");
         }
     }
-    let random_start = m.random_start.unwrap_or(RandomStart::ReferenceChannelwise);
-    Ok(M2mPlan {
-        g,
-        translation: TranslationConfig { beta, lambda, gamma, step_size, steps, random_start, start_radius },
-        from_epoch,
-    })
+    Ok(M2mPlan { g, translation, from_epoch })
 }

@@ -5,9 +5,10 @@ mod check;
 mod load;
 mod raw;
 
-pub use check::{LossPlan, M2mPlan, OptimizerSpec, Recipe, RecipeError, SamplerPlan};
+pub use check::{check_translation, LossPlan, M2mPlan, OptimizerSpec, Recipe, RecipeError, SamplerPlan, StartFrom};
 pub(crate) use load::{ron_options, ron_pretty};
 pub use load::{load_recipe, parse_override, resolve_raw, to_ron, LoadError};
 pub use raw::{
-    BaselineSource, Merge, RawDataset, RawLoss, RawM2m, RawModel, RawOptimizer, RawRecipe, RawSampler, RawSchedule, RawWeighting,
+    BaselineSource, Merge, RawDataset, RawLoss, RawM2m, RawModel, RawOptimizer, RawRecipe, RawSampler, RawSchedule, RawStartFrom,
+    RawWeighting,
 };

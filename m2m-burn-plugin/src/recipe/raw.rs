@@ -51,6 +51,9 @@ pub struct RawRecipe {
     pub sampler: Option<RawSampler>,
     pub loss: Option<RawLoss>,
     pub m2m: Option<RawM2m>,
+    /// Start f from a checkpoint at a given epoch instead of from scratch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_from: Option<RawStartFrom>,
     pub batch_size: Option<usize>,
     pub eval_batch_size: Option<usize>,
     /// Post-hoc logit adjustment τ: validation and test predict `argmax z - τ log π`.
@@ -61,7 +64,7 @@ pub struct RawRecipe {
     pub backend: Option<BackendChoice>,
 }
 merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, eval_logit_adjustment, seed, output_dir, backend }
-    nested { dataset, model, optimizer, schedule, sampler, loss, m2m });
+    nested { dataset, model, optimizer, schedule, sampler, loss, m2m, start_from });
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,9 +146,25 @@ merge_struct!(RawWeighting { kind, from_epoch } nested {});
 pub enum BaselineSource {
     /// Train an ERM run of the same recipe first (cached and reused), with this seed.
     TrainErm { seed: u64 },
-    /// A model saved by `m2m` (the path without extension, e.g. `runs/x/model-best-val`).
+    /// A model saved by `m2m` (the path without extension, e.g. `runs/x/model-best-val`),
+    /// a finished run directory (its best-validation model), or a PyTorch (legacy `.t7`,
+    /// zip `.pt`/`.pth`) or safetensors ResNet-32 checkpoint, imported on load.
     Checkpoint(PathBuf),
 }
+
+/// f's starting point: the network (and SGD momentum, where the file has it) of a
+/// checkpoint, continued at 0-based epoch `epoch` with the recipe's LR schedule there
+/// (the reference's `--net_t`: its ERM network after 160 epochs, continued by M2m).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStartFrom {
+    /// A PyTorch/safetensors ResNet-32 file, a model saved by m2m (path without extension)
+    /// or a finished run directory.
+    pub checkpoint: Option<PathBuf>,
+    /// The first epoch to train (0-based): the checkpoint holds f after `epoch` epochs.
+    pub epoch: Option<usize>,
+}
+merge_struct!(RawStartFrom { checkpoint, epoch } nested {});
 
 /// M2m (spec §1): translation settings and the deferred start.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

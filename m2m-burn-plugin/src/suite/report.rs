@@ -21,6 +21,8 @@ pub struct CellResult {
     pub test: ClassificationReport,
     pub selected_on_test: bool,
     pub m2m: Option<GenerationStats>,
+    /// The cell's picture of accepted translations (M2m cells that accepted any).
+    pub translations: Option<PathBuf>,
 }
 
 /// Mean and sample standard deviation (n - 1) of a metric over runs, in %.
@@ -96,6 +98,8 @@ pub struct MethodSummary {
     pub published: Option<Published>,
     /// M2m's statistics summed over runs and epochs.
     pub m2m: Option<GenerationStats>,
+    /// The accepted translations of the first finished run that has a picture of them.
+    pub translations: Option<(String, PathBuf)>,
     pub selected_on_test: bool,
 }
 
@@ -146,7 +150,8 @@ fn read_cell(run: &Path, key: &CellKey) -> anyhow::Result<CellResult> {
             }
         }
     }
-    Ok(CellResult { key: key.clone(), test: fin.best_val.test, selected_on_test: fin.selected_on_test, m2m })
+    let translations = Some(run.join(crate::train::TRANSLATIONS_PNG)).filter(|p| p.is_file());
+    Ok(CellResult { key: key.clone(), test: fin.best_val.test, selected_on_test: fin.selected_on_test, m2m, translations })
 }
 
 /// Reads the finished cells of a suite from one folder or from the folders of its shards
@@ -215,6 +220,7 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
                 delta_bacc: None,
                 published: published(method, dataset, ratio),
                 m2m,
+                translations: runs.iter().find_map(|r| r.translations.clone().map(|p| (r.key.run_name(), p))),
                 selected_on_test: runs.iter().any(|r| r.selected_on_test),
             });
         }
@@ -390,6 +396,14 @@ pub fn write_report(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
                 super::plot::acceptance(g, &format!("{} on {}", s.method, column_title(d, ratio)), &plot_dir.join(&file))?;
                 plots.push((format!("{} acceptance rate per target class, {}", s.method, column_title(d, ratio)), format!("plots/{file}")));
             }
+        }
+    }
+    // Copied next to the report, so that its links hold for shards merged from elsewhere.
+    for s in &r.summaries {
+        if let Some((run, src)) = &s.translations {
+            let file = format!("translations-{run}.png");
+            std::fs::copy(src, plot_dir.join(&file)).with_context(|| format!("copying {}", src.display()))?;
+            plots.push((format!("{}: accepted translations (seed, translation, difference x10) of {run}", s.method), format!("plots/{file}")));
         }
     }
     let md_path = out.join("report.md");

@@ -5,6 +5,7 @@ mod eval;
 mod renderer;
 mod run_dir;
 mod scheduler;
+mod start;
 mod step;
 mod strategy;
 
@@ -29,7 +30,8 @@ pub use eval::{evaluate, logit_adjustment, Evaluation};
 pub use renderer::LogRenderer;
 pub use run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDir, RunState};
 pub use scheduler::EpochScheduler;
-pub use strategy::{Components, ImbalancedStrategy, Optim};
+pub use start::{load_start, StartPoint, StartRecord};
+pub use strategy::{Components, ImbalancedStrategy, Optim, TRANSLATIONS_PNG};
 
 use crate::data::PreparedData;
 use crate::m2m::M2m;
@@ -101,7 +103,28 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
 
     B::seed(&device, recipe.seed);
     let spec = recipe.model_spec();
-    let model: Net<B> = spec.init(&device);
+    // A run from a checkpoint reads it only when it begins; a resumed one has its own.
+    let start = match &recipe.start_from {
+        Some(s) if completed == 0 => {
+            let start = load_start::<B>(s, &spec, &device)?;
+            tracing::info!(
+                "f starts from {} at epoch {} ({}, momentum for {} of {} parameters)",
+                s.checkpoint.display(),
+                s.epoch,
+                start.record.format,
+                start.record.momentum_buffers,
+                start.record.parameters
+            );
+            run.write_json("start.json", &start.record)?;
+            Some(start)
+        }
+        _ => None,
+    };
+    let first_epoch = recipe.start_from.as_ref().map_or(0, |s| s.epoch);
+    let model: Net<B> = match &start {
+        Some(s) => s.model.clone(),
+        None => spec.init(&device),
+    };
     let optim = SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new()
@@ -111,6 +134,10 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
         ))
         .with_weight_decay((recipe.optimizer.weight_decay > 0.0).then(|| WeightDecayConfig::new(recipe.optimizer.weight_decay as f32)))
         .init::<B, Net<B>>();
+    let optim = match &start {
+        Some(s) => s.optimizer(optim),
+        None => optim,
+    };
 
     let groups = ClassGroups::new(manifest.train_counts.clone());
     let m2m = match &recipe.m2m {
@@ -128,7 +155,7 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
         recipe.seed,
         device.clone(),
     ));
-    let scheduler = EpochScheduler::new(recipe.schedule.clone(), train_loader.batches_per_epoch());
+    let scheduler = EpochScheduler::new(recipe.schedule.clone(), train_loader.batches_per_epoch()).starting_at_epoch(first_epoch);
     let val = Arc::new(val);
     let val_loader = EvalLoader::<B::InnerBackend>::new(val.clone(), recipe.eval_batch_size, device.clone());
     let test_loader = EvalLoader::<B::InnerBackend>::new(Arc::new(test), recipe.eval_batch_size, device.clone());
@@ -141,6 +168,9 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
         run: RunDir::new(run.root.clone()),
         spec: spec.clone(),
         previous,
+        first_epoch,
+        class_names: recipe.dataset.name.class_names(),
+        image_size: (recipe.dataset.name.image_shape().1, recipe.dataset.name.image_shape().2),
         loss: recipe.loss,
         eval_logit_adjustment: recipe.eval_logit_adjustment,
         m2m,

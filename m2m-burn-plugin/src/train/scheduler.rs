@@ -19,6 +19,12 @@ impl EpochScheduler {
         assert!(iterations_per_epoch > 0);
         Self { schedule, iterations_per_epoch, iteration: 0 }
     }
+
+    /// Positioned at the first iteration of 0-based `epoch` (a run that starts there).
+    pub fn starting_at_epoch(mut self, epoch: usize) -> Self {
+        self.iteration = epoch * self.iterations_per_epoch;
+        self
+    }
 }
 
 impl LrScheduler for EpochScheduler {

@@ -25,9 +25,15 @@ use super::batch::{derive_seed, EvalLoader, TrainLoader};
 use super::eval::{evaluate, logit_adjustment, Evaluation};
 use super::run_dir::{best_val, EpochRecord, RunDir, RunState};
 use super::scheduler::EpochScheduler;
+use crate::m2m::gallery::write_gallery;
 use crate::m2m::{record_f_probabilities, M2m};
 use crate::model::{save_classifier, Classifier, Mode, ModelSpec, Net};
 use crate::recipe::LossPlan;
+
+/// Rows of the gallery of accepted translations written after each M2m epoch.
+const GALLERY_ROWS: usize = 8;
+/// Its file in the run directory (the latest M2m epoch's first accepted translations).
+pub const TRANSLATIONS_PNG: &str = "translations.png";
 
 pub type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<<B as AutodiffBackend>::InnerBackend>, Net<B>, B>;
 pub type Components<B> = LearningComponentsMarker<B, EpochScheduler, Net<B>, Optim<B>>;
@@ -50,6 +56,11 @@ pub struct ImbalancedStrategy<B: AutodiffBackend> {
     pub seed: u64,
     /// Records of the epochs finished before this launch (resume).
     pub previous: Vec<EpochRecord>,
+    /// The first epoch (0-based) this run trains: 0, or `start_from.epoch`.
+    pub first_epoch: usize,
+    /// Class names and image height and width, for the gallery of accepted translations.
+    pub class_names: Vec<String>,
+    pub image_size: (usize, usize),
     /// Set when the loop stops on an error (e.g. a NaN loss); read after `launch`.
     pub failure: Arc<Mutex<Option<anyhow::Error>>>,
 }
@@ -128,7 +139,8 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
         let counts = &self.groups.train_counts;
         let loss_fn = ClassLoss::<B>::new(self.loss.kind, self.loss.weighted_mean, counts, &device);
 
-        for epoch in starting_epoch..=num_epochs {
+        // burn counts epochs from 1; a run started from a checkpoint skips the epochs before it.
+        for epoch in starting_epoch.max(self.first_epoch + 1)..=num_epochs {
             let e0 = epoch - 1; // recipes count epochs from 0
             let global = Progress::new(epoch, num_epochs);
             let started = Instant::now();
@@ -141,6 +153,8 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
             let m2m = self.m2m.as_ref().filter(|(_, from)| e0 >= *from).map(|(m, _)| m);
             let mut m2m_stats = m2m.map(|_| GenerationStats::new(self.groups.train_counts.len()));
             let mut m2m_rng = StdRng::seed_from_u64(derive_seed(self.seed, e0, 3));
+            // The first accepted translations of the epoch, drawn into the run directory.
+            let mut shown = Vec::new();
             let class_weights = self.loss.weights_at(e0, counts);
             let weights = class_weights.as_ref().map(|w| weight_tensor::<B>(w, &device));
             while let Some(batch) = iter.next() {
@@ -152,7 +166,12 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 let n = batch.labels.len();
                 let (images, generation) = match m2m {
                     Some(m) => {
+                        let sampled = batch.images.clone();
                         let (images, generation) = m.translate_batch(&model, batch.images, &batch.labels, &mut m2m_rng);
+                        let room = GALLERY_ROWS - shown.len();
+                        if room > 0 {
+                            shown.extend(generation.gallery_items(&sampled, &images, &self.class_names, room));
+                        }
                         (images, Some(generation))
                     }
                     None => (batch.images, None),
@@ -220,6 +239,13 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
             }
             event_processor.process_valid(LearnerEvent::EndEpoch(epoch));
             let test = evaluate(&model, &self.test, &self.groups, offsets);
+            if !shown.is_empty() {
+                let shape = (self.spec.in_channels, self.image_size.0, self.image_size.1);
+                // A picture, not a result: a failure to draw it does not stop training.
+                if let Err(e) = write_gallery(&self.run.root.join(TRANSLATIONS_PNG), &shown, shape, 10.0) {
+                    tracing::warn!("epoch {e0}: could not draw the accepted translations: {e:#}");
+                }
+            }
             let record = EpochRecord {
                 epoch: e0,
                 lr,

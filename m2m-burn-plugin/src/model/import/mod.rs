@@ -1,0 +1,195 @@
+//! Networks trained elsewhere: PyTorch state dicts (legacy `torch.save` as in M2m's
+//! `.t7` files, the zip format of torch >= 1.6, and safetensors) loaded into our models.
+//!
+//! Why our own reader and not burn-store 0.21's `PytorchStore`: burn-store reads both
+//! torch formats, but its pickle reader pads a tensor whose bytes are missing with zeros
+//! (a truncated file loads silently) and sizes its allocations from the file without
+//! checking them against it. Checkpoints come from strangers, so ours refuses both (see
+//! `pickle.rs`). Safetensors goes through the `safetensors` crate that burn-store uses.
+
+mod container;
+mod optimizer;
+mod pickle;
+mod reference;
+
+use std::path::{Path, PathBuf};
+
+pub use container::{sniff, Container, Decoded, Format};
+pub use pickle::DType;
+pub use optimizer::momentum_buffers;
+pub use reference::{import_net, is_transposed, param_ids_by_key, ImportReport, KeyMapping};
+
+use pickle::Value;
+
+/// A checkpoint that could not be imported: the file and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {kind}", path = path.display())]
+pub struct ImportError {
+    pub path: PathBuf,
+    pub kind: ErrorKind,
+}
+
+impl ImportError {
+    pub fn new(path: &Path, kind: ErrorKind) -> Self {
+        Self { path: path.to_path_buf(), kind }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("cannot read the file: {0}")]
+    Io(String),
+    #[error(
+        "unknown checkpoint format (first bytes {}); expected torch.save output (legacy or zip), safetensors, or a model saved by m2m (pass its path without extension)",
+        hex(first_bytes)
+    )]
+    UnknownFormat { first_bytes: Vec<u8> },
+    #[error("truncated or damaged: {0}")]
+    Truncated(String),
+    #[error("not a valid checkpoint: {0}")]
+    Malformed(String),
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    #[error("no state dict of tensors found (top-level keys: {})", .0.join(", "))]
+    NoStateDict(Vec<String>),
+    #[error("{}", keys_message(missing, unexpected))]
+    Keys { missing: Vec<String>, unexpected: Vec<String> },
+    #[error("shape mismatch: {}", shapes_message(.0))]
+    Shapes(Vec<(String, Vec<usize>, Vec<usize>)>),
+    #[error("the checkpoint has {found} classes, the model needs {expected}")]
+    ClassCount { found: usize, expected: usize },
+    #[error("the checkpoint has {found} input channels, the model needs {expected}")]
+    InputChannels { found: usize, expected: usize },
+    #[error("the checkpoint has a {found} head, the model a {expected} head")]
+    Head { found: &'static str, expected: &'static str },
+    #[error("{0}")]
+    Architecture(String),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+/// At most this many keys are named in an error (with a count of the rest).
+const KEYS_SHOWN: usize = 12;
+
+fn key_list(keys: &[String]) -> String {
+    let shown = keys.iter().take(KEYS_SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    match keys.len().checked_sub(KEYS_SHOWN) {
+        Some(rest) if rest > 0 => format!("{shown} and {rest} more"),
+        _ => shown,
+    }
+}
+
+fn keys_message(missing: &[String], unexpected: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing keys ({}): {}", missing.len(), key_list(missing)));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!("unexpected keys ({}): {}", unexpected.len(), key_list(unexpected)));
+    }
+    parts.join("; ")
+}
+
+fn shapes_message(list: &[(String, Vec<usize>, Vec<usize>)]) -> String {
+    list.iter().map(|(k, e, f)| format!("{k}: expected {e:?}, found {f:?}")).collect::<Vec<_>>().join("; ")
+}
+
+/// The tensors of a state dict, by key (`module.` prefixes removed), with where in the
+/// file they were found.
+pub struct StateDict {
+    pub format: Format,
+    /// The top-level key holding the state dict (`net` in M2m's files), if nested.
+    pub nested_under: Option<String>,
+    /// Tensors in file order.
+    pub tensors: Vec<(String, Decoded)>,
+    /// Top-level entries outside the state dict (`optimizer`, `acc`, `epoch`, ...).
+    pub outside: Vec<String>,
+    /// The whole file, for what lives outside the state dict (optimizer state).
+    pub container: Container,
+}
+
+/// Keys under which training scripts nest their state dict, tried in this order.
+const NESTING_KEYS: [&str; 5] = ["net", "state_dict", "model", "model_state_dict", "network"];
+
+impl StateDict {
+    pub fn read(path: &Path) -> Result<StateDict, ImportError> {
+        let bytes = std::fs::read(path).map_err(|e| ImportError::new(path, ErrorKind::Io(e.to_string())))?;
+        Self::parse(path, &bytes)
+    }
+
+    /// Reads the bytes of `path` (named in errors).
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<StateDict, ImportError> {
+        let fail = |kind| ImportError::new(path, kind);
+        let container = Container::parse(bytes).map_err(fail)?;
+        let Value::Dict(top) = &container.root else {
+            return Err(fail(ErrorKind::Malformed(
+                "the file holds no dict at its top level (a whole pickled model is not read: save its state_dict())".into(),
+            )));
+        };
+        let top_keys: Vec<String> = top.iter().map(|(k, _)| key_text(k)).collect();
+        // A nested state dict first: M2m's files also hold a top-level `rng_state` tensor.
+        let (nested_under, dict) =
+            match NESTING_KEYS.iter().find_map(|&k| container.root.get(k).filter(|v| has_tensors(v)).map(|v| (k, v))) {
+                Some((k, v)) => (Some(k.to_string()), v),
+                None if top.iter().any(|(_, v)| matches!(v, Value::Tensor(_))) => (None, &container.root),
+                None => return Err(fail(ErrorKind::NoStateDict(top_keys))),
+            };
+        let mut refs = Vec::new();
+        flatten(dict, String::new(), &mut refs);
+        let mut tensors = Vec::with_capacity(refs.len());
+        for (key, t) in refs {
+            let decoded = container.decode(&t).map_err(|kind| fail(with_key(kind, &key)))?;
+            let key = key.strip_prefix("module.").map(str::to_string).unwrap_or(key);
+            tensors.push((key, decoded));
+        }
+        let outside = match &nested_under {
+            Some(k) => top_keys.into_iter().filter(|t| t != k).collect(),
+            None => Vec::new(),
+        };
+        Ok(StateDict { format: container.format, nested_under, tensors, outside, container })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Decoded> {
+        self.tensors.iter().find(|(k, _)| k == key).map(|(_, t)| t)
+    }
+}
+
+fn with_key(kind: ErrorKind, key: &str) -> ErrorKind {
+    match kind {
+        ErrorKind::Truncated(r) => ErrorKind::Truncated(format!("{key}: {r}")),
+        ErrorKind::Malformed(r) => ErrorKind::Malformed(format!("{key}: {r}")),
+        other => other,
+    }
+}
+
+fn key_text(k: &Value) -> String {
+    match k {
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn has_tensors(v: &Value) -> bool {
+    match v {
+        Value::Tensor(_) => true,
+        Value::Dict(items) => items.iter().any(|(_, x)| has_tensors(x)),
+        _ => false,
+    }
+}
+
+/// Tensors of nested dicts under dotted keys.
+fn flatten(v: &Value, prefix: String, out: &mut Vec<(String, pickle::TensorRef)>) {
+    match v {
+        Value::Tensor(t) => out.push((prefix, t.clone())),
+        Value::Dict(items) => {
+            for (k, x) in items {
+                let key = if prefix.is_empty() { key_text(k) } else { format!("{prefix}.{}", key_text(k)) };
+                flatten(x, key, out);
+            }
+        }
+        _ => {}
+    }
+}
