@@ -35,6 +35,10 @@ impl Pickle {
         self.op(b'J');
         self.0.extend((v as i32).to_le_bytes());
     }
+    fn float(&mut self, v: f64) {
+        self.op(b'G');
+        self.0.extend(v.to_be_bytes());
+    }
     /// LONG1 of 8 bytes (python ids do not fit BININT).
     fn long(&mut self, v: i64) {
         self.op(0x8a);
@@ -125,8 +129,7 @@ fn main_pickle(entries: &[Entry], layout: Layout, momentum: &[Entry], legacy: bo
             p.op(b'}');
             p.op(b'(');
             p.str("lr");
-            p.op(b'G');
-            p.0.extend(0.1f64.to_be_bytes());
+            p.float(0.1);
             p.str("params");
             p.op(b']');
             p.op(b'(');
@@ -139,8 +142,7 @@ fn main_pickle(entries: &[Entry], layout: Layout, momentum: &[Entry], legacy: bo
             p.op(b'u');
         }
         p.str("acc");
-        p.op(b'G');
-        p.0.extend(91.9f64.to_be_bytes());
+        p.float(91.9);
         p.str("epoch");
         p.int(159);
         p.op(b'u');

@@ -319,6 +319,20 @@ impl Machine<'_, '_> {
         Ok(())
     }
 
+    /// The memo index of a PUT or GET: a byte, four bytes, the next free slot
+    /// (MEMOIZE) or a text line.
+    fn memo_key(&mut self, op: u8) -> Result<u32, PickleError> {
+        match op {
+            b'q' | b'h' => Ok(self.u8()? as u32),
+            b'r' | b'j' => self.u32(),
+            0x94 => Ok(self.memo.len() as u32),
+            _ => {
+                let line = self.line()?;
+                line.parse::<u32>().or_else(|_| self.err(format!("memo index {line:?}")))
+            }
+        }
+    }
+
     fn memo_put(&mut self, key: u32) -> Result<(), PickleError> {
         let v = match self.stack.last() {
             Some(v) => v.clone(),
@@ -489,39 +503,13 @@ impl Machine<'_, '_> {
                     let unquoted = t.strip_prefix(['\'', '"']).and_then(|x| x.strip_suffix(['\'', '"'])).unwrap_or(t);
                     self.push(Value::Str(unquoted.to_string()))?
                 }
-                b'q' => {
-                    let k = self.u8()? as u32;
+                b'q' | b'r' | 0x94 | b'p' => {
+                    let k = self.memo_key(op)?;
                     self.memo_put(k)?
                 }
-                b'r' => {
-                    let k = self.u32()?;
-                    self.memo_put(k)?
-                }
-                0x94 => {
-                    let k = self.memo.len() as u32;
-                    self.memo_put(k)?
-                }
-                b'p' => {
-                    let line = self.line()?;
-                    match line.parse::<u32>() {
-                        Ok(k) => self.memo_put(k)?,
-                        Err(_) => return self.err("PUT with a bad index"),
-                    }
-                }
-                b'h' => {
-                    let k = self.u8()? as u32;
+                b'h' | b'j' | b'g' => {
+                    let k = self.memo_key(op)?;
                     self.memo_get(k)?
-                }
-                b'j' => {
-                    let k = self.u32()?;
-                    self.memo_get(k)?
-                }
-                b'g' => {
-                    let line = self.line()?;
-                    match line.parse::<u32>() {
-                        Ok(k) => self.memo_get(k)?,
-                        Err(_) => return self.err("GET with a bad index"),
-                    }
                 }
                 b'c' => {
                     let module = self.line()?;
