@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use m2m_burn_plugin::backend::BackendChoice;
 use m2m_burn_plugin::data::DatasetName;
-use m2m_burn_plugin::diagnose::{run_translate, Targets, TranslateOptions, TranslateSummary};
+use m2m_burn_plugin::diagnose::{imported_spec, run_translate, Targets, TranslateOptions, TranslateSummary};
 use m2m_burn_plugin::model::import::{import_net, ImportError, StateDict};
-use m2m_burn_plugin::model::{save_classifier, Architecture, ModelSpec};
+use m2m_burn_plugin::model::save_classifier;
 use m2m_burn_plugin::recipe::{check_translation, RawM2m};
 use m2m_core::translation::RandomStart;
 use m2m_burn_plugin::recipe::{load_recipe, to_ron};
@@ -434,15 +434,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             anyhow::ensure!(architecture == "resnet32", "--architecture {architecture}: only resnet32 checkpoints can be imported");
             let sd = StateDict::read(&file)?;
-            let (mean, std) = dataset.normalization();
-            let spec = ModelSpec {
-                architecture: Architecture::ResNet32,
-                cosine_head: sd.get("linear.bias").is_none() && sd.get("linear.weight").is_some(),
-                in_channels: dataset.image_shape().0,
-                num_classes: classes,
-                mean,
-                std,
-            };
+            let spec = imported_spec(&sd, dataset);
             let device = Default::default();
             let (net, report) = import_net::<m2m_burn_plugin::backend::Cpu>(&spec, &sd, &device).map_err(|kind| ImportError::new(&file, kind))?;
             let model = out.join("model");

@@ -220,17 +220,16 @@ pub fn translate<B: AutodiffBackend, F: Classifier<B>, G: Classifier<B>, R: Rng 
     Translation { images, target_confidence }
 }
 
+/// The Bernoulli(`p_accept`) draws of step C3, one per row in order.
+pub fn acceptance_draws<R: Rng + ?Sized>(planned: &[PlannedSlot], rng: &mut R) -> Vec<bool> {
+    planned.iter().map(|p| rng.random_bool(p.p_accept.clamp(0.0, 1.0))).collect()
+}
+
 /// Step C3: accepted iff `confidence >= gamma` and a Bernoulli(`p_accept`) draw succeeds.
 pub fn accept<R: Rng + ?Sized>(confidence: &[f32], planned: &[PlannedSlot], gamma: f64, rng: &mut R) -> Vec<bool> {
-    confidence
-        .iter()
-        .zip(planned)
-        .map(|(&q, p)| {
-            // Draw for every row, whatever q, so the random stream does not depend on g.
-            let lucky = rng.random_bool(p.p_accept.clamp(0.0, 1.0));
-            (q as f64) >= gamma && lucky
-        })
-        .collect()
+    // Drawn for every row, whatever g said, so the random stream does not depend on g.
+    let lucky = acceptance_draws(planned, rng);
+    confidence.iter().zip(lucky).map(|(&q, lucky)| (q as f64) >= gamma && lucky).collect()
 }
 
 #[cfg(test)]

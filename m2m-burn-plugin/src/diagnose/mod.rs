@@ -11,12 +11,12 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use m2m_core::classifier::{Classifier, Mode};
-use m2m_core::translation::{accept, int_tensor, plan_slots, translate, PlannedSlot, TranslationConfig};
+use m2m_core::translation::{acceptance_draws, int_tensor, plan_slots, translate, PlannedSlot, TranslationConfig};
 use rand::Rng;
 use serde::Serialize;
 
 pub use probe::probe_translation;
-pub use translate::{run_translate, TranslateOptions, TranslateSummary};
+pub use translate::{imported_spec, run_translate, TranslateOptions, TranslateSummary};
 
 /// Which translations to make from a set of labelled images.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,9 +108,8 @@ where
     let diff = out.images.clone().inner().sub(seeds.inner());
     let l2: Vec<f32> = diff.square().sum_dim(3).sum_dim(2).sum_dim(1).sqrt().reshape([jobs.len()]).into_data().convert::<f32>().to_vec().expect("f32 data");
     let drawn: Vec<Option<bool>> = if draw {
-        // The same call as training makes: one draw per row, whatever g said.
-        let lucky = accept(&vec![f32::INFINITY; jobs.len()], jobs, config.gamma, rng);
-        lucky.into_iter().map(Some).collect()
+        // The draws training makes after the translation (`accept`), in the same order.
+        acceptance_draws(jobs, rng).into_iter().map(Some).collect()
     } else {
         vec![None; jobs.len()]
     };

@@ -119,6 +119,21 @@ fn row(name: &str, c: &ClassSummary) -> String {
     )
 }
 
+/// The model an imported ResNet-32 file is read into for `dataset`: the data set's input
+/// shape, classes and normalisation, and the head the file has (`resnet32_norm`'s cosine
+/// head has no `linear.bias`).
+pub fn imported_spec(sd: &StateDict, dataset: DatasetName) -> ModelSpec {
+    let (mean, std) = dataset.normalization();
+    ModelSpec {
+        architecture: Architecture::ResNet32,
+        cosine_head: sd.get("linear.bias").is_none() && sd.get("linear.weight").is_some(),
+        in_channels: dataset.image_shape().0,
+        num_classes: dataset.num_classes(),
+        mean,
+        std,
+    }
+}
+
 /// A network for the data set: a model saved by m2m (its own spec), or an imported
 /// ResNet-32 whose head kind the file decides.
 pub fn load_for_dataset<B: AutodiffBackend>(
@@ -142,22 +157,14 @@ pub fn load_for_dataset<B: AutodiffBackend>(
         }
         ModelSource::Foreign(p) => {
             let sd = StateDict::read(&p)?;
-            let (mean, std) = dataset.normalization();
-            let spec = ModelSpec {
-                architecture: Architecture::ResNet32,
-                cosine_head: sd.get("linear.bias").is_none() && sd.get("linear.weight").is_some(),
-                in_channels: dataset.image_shape().0,
-                num_classes: dataset.num_classes(),
-                mean,
-                std,
-            };
+            let spec = imported_spec(&sd, dataset);
             let (net, report) = import_net(&spec, &sd, device).map_err(|kind| ImportError::new(&p, kind))?;
             Ok((net, Some(report)))
         }
     }
 }
 
-fn host(t: Tensor<impl burn::tensor::backend::Backend, 4>) -> Vec<f32> {
+fn host<Bk: burn::tensor::backend::Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
     t.into_data().convert::<f32>().to_vec().expect("f32 data")
 }
 
@@ -177,8 +184,8 @@ pub fn run_translate<B: AutodiffBackend>(o: &TranslateOptions, device: &B::Devic
     let pixels: Vec<f32> = set.pixels.iter().map(|&b| b as f32 / 255.0).collect();
     let images = Tensor::<B, 4>::from_data(TensorData::new(pixels, [set.len(), set.channels, set.height, set.width]), device);
     if let Some(path) = &o.logits {
-        let g_logits = host(g.logits(images.clone(), Mode::Eval).unsqueeze::<4>());
-        let f_logits = host(f.logits(images.clone(), Mode::Eval).unsqueeze::<4>());
+        let g_logits = host(g.logits(images.clone(), Mode::Eval));
+        let f_logits = host(f.logits(images.clone(), Mode::Eval));
         let k = o.dataset.num_classes();
         let rows: Vec<ImageLogits> = (0..set.len())
             .map(|i| ImageLogits {
