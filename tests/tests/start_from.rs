@@ -84,6 +84,15 @@ fn f_continues_from_a_checkpoint_with_its_momentum() {
     assert_ne!(with, none);
     // The first epoch changed the imported network (it trained).
     assert_ne!(none, m2m_tests::snapshot(&net));
+
+    // A model saved by m2m is a starting point too (no momentum in it).
+    let ours = tmp.path().join("runs").join("none").join("model-last");
+    let r = load_recipe(&recipe(tmp.path(), &data, "ours", &ours), &[]).unwrap();
+    train_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
+    let start: StartRecord = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("runs/ours/start.json")).unwrap()).unwrap();
+    assert_eq!((start.format.as_str(), start.momentum_buffers, start.parameters), ("m2m model", 0, 95));
+    assert!(start.not_carried.iter().any(|n| n.contains("momentum")), "{:?}", start.not_carried);
+    assert_eq!(records(&tmp.path().join("runs/ours")).iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![3]);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::model::import::{is_transposed, momentum_buffers, param_ids_by_key, Decoded, ImportError, StateDict};
-use crate::model::{load_any_classifier, resolve_model_source, ModelSource, ModelSpec, Net};
+use crate::model::{load_classifier, resolve_model_source, ModelSource, ModelSpec, Net};
 use crate::recipe::StartFrom;
 
 /// What a run started from, written to `start.json` in its run directory.
@@ -53,6 +53,22 @@ impl<B: AutodiffBackend> StartPoint<B> {
     }
 }
 
+struct Trainable(usize);
+
+impl<B: burn::tensor::backend::Backend> burn::module::ModuleVisitor<B> for Trainable {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+        // BatchNorm's running statistics are visited too, but never require a gradient.
+        self.0 += param.val().is_require_grad() as usize;
+    }
+}
+
+/// Tensors the optimizer steps (what a momentum buffer can belong to).
+fn trainable_tensors<B: AutodiffBackend>(model: &Net<B>) -> usize {
+    let mut t = Trainable(0);
+    burn::module::Module::visit(model, &mut t);
+    t.0
+}
+
 fn velocity<B: AutodiffBackend, const D: usize>(t: &Decoded, device: &B::Device) -> AdaptorRecord<Sgd<B::InnerBackend>, B> {
     let v = Tensor::<B::InnerBackend, D>::from_data(TensorData::new(t.values.clone(), t.shape.clone()), device);
     AdaptorRecord::from_state::<D>(SgdState::new(Some(MomentumState::new(v))))
@@ -66,9 +82,9 @@ pub fn load_start<B: AutodiffBackend>(start: &StartFrom, spec: &ModelSpec, devic
         "random-number state (sampling and augmentation are seeded by the recipe's seed and the epoch)".to_string(),
     ];
     match resolve_model_source(&start.checkpoint).with_context(what)? {
-        ModelSource::Ours(_) => {
-            let (model, _) = load_any_classifier::<B>(spec, &start.checkpoint, device).with_context(what)?;
-            let parameters = crate::model::param_shapes(&model).len();
+        ModelSource::Ours(path) => {
+            let model = load_classifier::<B>(spec, &path, device).with_context(what)?;
+            let parameters = trainable_tensors(&model);
             not_carried.push("SGD momentum (a model saved by m2m holds none; it starts at zero)".into());
             let record =
                 StartRecord { checkpoint: start.checkpoint.clone(), epoch: start.epoch, format: "m2m model".into(), momentum_buffers: 0, parameters, not_carried };
@@ -80,7 +96,7 @@ pub fn load_start<B: AutodiffBackend>(start: &StartFrom, spec: &ModelSpec, devic
                 crate::model::import::import_net::<B>(spec, &sd, device).map_err(|k| ImportError::new(&path, k)).with_context(what)?;
             let buffers = momentum_buffers(&sd, spec).map_err(|k| ImportError::new(&path, k)).with_context(what)?;
             let ids = param_ids_by_key(spec, &model);
-            let parameters = ids.keys().filter(|k| !k.ends_with("running_mean") && !k.ends_with("running_var")).count();
+            let parameters = trainable_tensors(&model);
             let momentum = buffers.as_ref().map(|b| {
                 b.iter()
                     .map(|(key, t)| {
