@@ -11,6 +11,7 @@ pub mod loss;
 pub mod metrics;
 pub mod sampling;
 pub mod schedule;
+pub mod seed;
 pub mod smote;
 pub mod translation;
 pub mod weighting;

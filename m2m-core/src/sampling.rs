@@ -5,6 +5,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
+use crate::seed::{stream_rng, SeedStream};
+use crate::weighting::Deferred;
+
 /// Which order the training set is drawn in during one epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SamplerKind {
@@ -19,7 +22,7 @@ pub enum SamplerKind {
     Smote,
 }
 
-impl crate::weighting::Deferred<SamplerKind> {
+impl Deferred<SamplerKind> {
     /// The sampler of `epoch`: natural before the deferred epoch.
     pub fn kind_at(&self, epoch: usize) -> SamplerKind {
         self.at(epoch).copied().unwrap_or(SamplerKind::Natural)
@@ -99,6 +102,14 @@ impl ClassIndex {
 pub fn into_batches(order: Vec<usize>, batch_size: usize) -> Vec<Vec<usize>> {
     assert!(batch_size > 0);
     order.chunks(batch_size).map(<[usize]>::to_vec).collect()
+}
+
+/// The batches (sample indices) of `epoch` (0-based) of a run seeded with `seed`: the
+/// plan's sampler for that epoch, drawn from the run's [`SeedStream::Sampling`] stream.
+/// The `m2m` CLI's loader and the burn-train hook both take their batches from here.
+pub fn epoch_batches(index: &ClassIndex, plan: &Deferred<SamplerKind>, seed: u64, epoch: usize, batch_size: usize) -> Vec<Vec<usize>> {
+    let order = index.epoch_order(plan.kind_at(epoch), &mut stream_rng(seed, epoch, SeedStream::Sampling));
+    into_batches(order, batch_size)
 }
 
 /// Number of batches per epoch for `len` samples.

@@ -27,26 +27,27 @@ pub enum RandomStart {
     None,
 }
 
-/// M2m's hyper-parameters. Defaults: the paper's CIFAR settings (spec §0).
+/// M2m's translation settings as a user writes them: unchecked, with the paper's CIFAR
+/// values as defaults (spec §0). [`TranslationParams::check`] turns them into a
+/// [`TranslationConfig`], the only form the translation code accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TranslationConfig {
+pub struct TranslationParams {
     /// Seed-weight and acceptance beta in (0, 1): `1 - beta^max(N_k0 - N_k, 0)`.
     pub beta: f64,
-    /// Weight of f's seed-class logit in the objective, >= 0.
+    /// Weight of f's seed-class logit in the objective, finite and >= 0.
     pub lambda: f64,
-    /// Acceptance threshold on g's softmax for the target class, in (0, 1]
-    /// (values above 1 reject everything, which reduces M2m to DRS).
+    /// Acceptance threshold on g's softmax for the target class, in (0, 1].
     pub gamma: f64,
-    /// L2 step size in [0, 1] pixel space.
+    /// L2 step size in [0, 1] pixel space, finite and > 0.
     pub step_size: f64,
-    /// Number of optimisation steps T.
+    /// Number of optimisation steps T, >= 1.
     pub steps: usize,
     pub random_start: RandomStart,
-    /// L2 radius of the random start (0.5 in the reference).
+    /// L2 radius of the random start (0.5 in the reference), finite and >= 0.
     pub start_radius: f64,
 }
 
-impl Default for TranslationConfig {
+impl Default for TranslationParams {
     fn default() -> Self {
         Self {
             beta: 0.999,
@@ -57,6 +58,145 @@ impl Default for TranslationConfig {
             random_start: RandomStart::ReferenceChannelwise,
             start_radius: 0.5,
         }
+    }
+}
+
+/// A translation setting out of range; one variant per field, so callers can name it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TranslationError {
+    #[error("must be in (0, 1), got {0}")]
+    Beta(f64),
+    #[error("must be finite and >= 0, got {0}")]
+    Lambda(f64),
+    #[error("must be in (0, 1], got {0}")]
+    Gamma(f64),
+    #[error("must be finite and > 0, got {0}")]
+    StepSize(f64),
+    #[error("must be >= 1")]
+    Steps,
+    #[error("must be finite and >= 0, got {0}")]
+    StartRadius(f64),
+}
+
+impl TranslationError {
+    /// The name of the field (as in [`TranslationParams`] and in recipes).
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Beta(_) => "beta",
+            Self::Lambda(_) => "lambda",
+            Self::Gamma(_) => "gamma",
+            Self::StepSize(_) => "step_size",
+            Self::Steps => "steps",
+            Self::StartRadius(_) => "start_radius",
+        }
+    }
+}
+
+impl TranslationParams {
+    pub fn with_beta(mut self, beta: f64) -> Self {
+        self.beta = beta;
+        self
+    }
+    pub fn with_lambda(mut self, lambda: f64) -> Self {
+        self.lambda = lambda;
+        self
+    }
+    pub fn with_gamma(mut self, gamma: f64) -> Self {
+        self.gamma = gamma;
+        self
+    }
+    pub fn with_step_size(mut self, step_size: f64) -> Self {
+        self.step_size = step_size;
+        self
+    }
+    pub fn with_steps(mut self, steps: usize) -> Self {
+        self.steps = steps;
+        self
+    }
+    pub fn with_random_start(mut self, random_start: RandomStart) -> Self {
+        self.random_start = random_start;
+        self
+    }
+    pub fn with_start_radius(mut self, start_radius: f64) -> Self {
+        self.start_radius = start_radius;
+        self
+    }
+
+    /// Checks every field, in declaration order; the first one out of range is the error.
+    pub fn check(self) -> Result<TranslationConfig, TranslationError> {
+        let p = self;
+        if !(p.beta.is_finite() && p.beta > 0.0 && p.beta < 1.0) {
+            return Err(TranslationError::Beta(p.beta));
+        }
+        if !(p.lambda.is_finite() && p.lambda >= 0.0) {
+            return Err(TranslationError::Lambda(p.lambda));
+        }
+        if !(p.gamma.is_finite() && p.gamma > 0.0 && p.gamma <= 1.0) {
+            return Err(TranslationError::Gamma(p.gamma));
+        }
+        if !(p.step_size.is_finite() && p.step_size > 0.0) {
+            return Err(TranslationError::StepSize(p.step_size));
+        }
+        if p.steps == 0 {
+            return Err(TranslationError::Steps);
+        }
+        if !(p.start_radius.is_finite() && p.start_radius >= 0.0) {
+            return Err(TranslationError::StartRadius(p.start_radius));
+        }
+        Ok(TranslationConfig(p))
+    }
+}
+
+/// Checked translation settings (build them with [`TranslationParams::check`]); the
+/// default is the paper's. Deserialising checks too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "TranslationParams", into = "TranslationParams")]
+pub struct TranslationConfig(TranslationParams);
+
+impl TryFrom<TranslationParams> for TranslationConfig {
+    type Error = TranslationError;
+    fn try_from(p: TranslationParams) -> Result<Self, TranslationError> {
+        p.check()
+    }
+}
+
+impl From<TranslationConfig> for TranslationParams {
+    fn from(c: TranslationConfig) -> Self {
+        c.0
+    }
+}
+
+impl Default for TranslationConfig {
+    fn default() -> Self {
+        TranslationParams::default().check().expect("the paper's settings are valid")
+    }
+}
+
+impl TranslationConfig {
+    pub fn beta(&self) -> f64 {
+        self.0.beta
+    }
+    pub fn lambda(&self) -> f64 {
+        self.0.lambda
+    }
+    pub fn gamma(&self) -> f64 {
+        self.0.gamma
+    }
+    pub fn step_size(&self) -> f64 {
+        self.0.step_size
+    }
+    pub fn steps(&self) -> usize {
+        self.0.steps
+    }
+    pub fn random_start(&self) -> RandomStart {
+        self.0.random_start
+    }
+    pub fn start_radius(&self) -> f64 {
+        self.0.start_radius
+    }
+    /// The settings as plain values, to change some and check again.
+    pub fn params(&self) -> TranslationParams {
+        self.0.clone()
     }
 }
 
@@ -184,8 +324,21 @@ pub fn objective<B: AutodiffBackend, F: Classifier<B>, G: Classifier<B>>(
 
 /// Step C of the reference: starting from `seeds + delta`, take `steps` normalised
 /// gradient steps on [`objective`] with respect to the input only, clamping to [0, 1]
-/// after each. f and g are only read: evaluation mode, no parameter gradients are used.
+/// after each. f and g are only read: evaluation mode (also inside
+/// [`eval_scope`](crate::classifier::eval_scope)), no parameter gradients are used.
 pub fn translate<B: AutodiffBackend, F: Classifier<B>, G: Classifier<B>, R: Rng + ?Sized>(
+    f: &F,
+    g: &G,
+    seeds: Tensor<B, 4>,
+    targets: &[usize],
+    seed_classes: &[usize],
+    config: &TranslationConfig,
+    rng: &mut R,
+) -> Translation<B> {
+    crate::classifier::eval_scope(|| translate_in_scope(f, g, seeds, targets, seed_classes, config, rng))
+}
+
+fn translate_in_scope<B: AutodiffBackend, F: Classifier<B>, G: Classifier<B>, R: Rng + ?Sized>(
     f: &F,
     g: &G,
     seeds: Tensor<B, 4>,
@@ -196,22 +349,22 @@ pub fn translate<B: AutodiffBackend, F: Classifier<B>, G: Classifier<B>, R: Rng 
 ) -> Translation<B> {
     let device = seeds.device();
     let shape = seeds.dims();
-    let mut x = if config.random_start == RandomStart::None {
+    let mut x = if config.random_start() == RandomStart::None {
         seeds.inner()
     } else {
-        let delta = start_noise(shape, config.random_start, config.start_radius, rng);
+        let delta = start_noise(shape, config.random_start(), config.start_radius(), rng);
         let delta = Tensor::<B::InnerBackend, 4>::from_data(TensorData::new(delta, shape), &device);
         seeds.inner().add(delta).clamp(0.0, 1.0)
     };
     let k = int_tensor::<B>(targets, &device);
     let k0 = int_tensor::<B>(seed_classes, &device);
-    for _ in 0..config.steps {
+    for _ in 0..config.steps() {
         let xg = Tensor::<B, 4>::from_inner(x.clone()).require_grad();
-        let loss = objective(f, g, xg.clone(), k.clone(), k0.clone(), config.lambda);
+        let loss = objective(f, g, xg.clone(), k.clone(), k0.clone(), config.lambda());
         let grads = loss.backward();
         let grad = xg.grad(&grads).expect("the input requires a gradient");
         let norm = grad.clone().square().sum_dim(3).sum_dim(2).sum_dim(1).sqrt().add_scalar(1e-10);
-        x = x.sub(grad.div(norm).mul_scalar(config.step_size)).clamp(0.0, 1.0);
+        x = x.sub(grad.div(norm).mul_scalar(config.step_size())).clamp(0.0, 1.0);
     }
     let images = Tensor::<B, 4>::from_inner(x);
     let probs = softmax(g.logits(images.clone(), Mode::Eval).inner(), 1);
@@ -238,6 +391,27 @@ mod tests {
     use crate::imbalance::{class_counts, expected_generated_slots, ImbalanceProfile};
     use rand::rngs::StdRng;
     use rand::SeedableRng;
+
+    #[test]
+    fn every_field_is_checked_and_named() {
+        let ok = TranslationParams::default();
+        let cases: Vec<(TranslationParams, &str)> = vec![
+            (ok.clone().with_beta(1.0), "beta"),
+            (ok.clone().with_beta(f64::NAN), "beta"),
+            (ok.clone().with_lambda(-0.1), "lambda"),
+            (ok.clone().with_gamma(0.0), "gamma"),
+            (ok.clone().with_gamma(1.01), "gamma"),
+            (ok.clone().with_step_size(0.0), "step_size"),
+            (ok.clone().with_steps(0), "steps"),
+            (ok.clone().with_start_radius(f64::INFINITY), "start_radius"),
+        ];
+        for (p, field) in cases {
+            assert_eq!(p.clone().check().unwrap_err().field(), field, "{p:?}");
+        }
+        let c = ok.with_gamma(1.0).with_steps(3).check().unwrap();
+        assert_eq!((c.gamma(), c.steps(), c.beta()), (1.0, 3, 0.999));
+        assert_eq!(TranslationConfig::default().params(), TranslationParams::default());
+    }
 
     #[test]
     fn planned_slots_follow_the_generation_probability() {

@@ -8,7 +8,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use m2m_core::classifier::{Classifier, Mode};
-use m2m_core::translation::{objective, translate, RandomStart, TranslationConfig};
+use m2m_core::translation::{objective, translate, RandomStart, TranslationParams};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -65,10 +65,10 @@ fn translation_lowers_the_objective_within_bounds_and_leaves_the_models_alone() 
     let g = Tiny::<B>::new(&device);
     let (f_before, g_before) = (snapshot(&f), snapshot(&g));
     let seeds = Tensor::<B, 4>::random([3, 2, 4, 4], Distribution::Uniform(0.0, 1.0), &device);
-    let config = TranslationConfig { steps: 10, step_size: 0.1, lambda: 0.5, random_start: RandomStart::PerSample, ..Default::default() };
-    let start = value(&f, &g, &seeds, config.lambda);
+    let config = TranslationParams { steps: 10, step_size: 0.1, lambda: 0.5, random_start: RandomStart::PerSample, ..Default::default() }.check().unwrap();
+    let start = value(&f, &g, &seeds, config.lambda());
     let out = translate(&f, &g, seeds.clone(), &[2, 1, 2], &[0, 0, 1], &config, &mut StdRng::seed_from_u64(0));
-    let end = value(&f, &g, &out.images, config.lambda);
+    let end = value(&f, &g, &out.images, config.lambda());
     assert!(end < start, "objective {start} -> {end}");
 
     let x: Vec<f32> = out.images.clone().into_data().to_vec().unwrap();
@@ -77,7 +77,7 @@ fn translation_lowers_the_objective_within_bounds_and_leaves_the_models_alone() 
     let s: Vec<f32> = seeds.into_data().to_vec().unwrap();
     for i in 0..3 {
         let d: f64 = (0..32).map(|j| ((x[i * 32 + j] - s[i * 32 + j]) as f64).powi(2)).sum::<f64>().sqrt();
-        assert!(d <= config.steps as f64 * config.step_size + config.start_radius + 1e-5, "image {i} moved {d}");
+        assert!(d <= config.steps() as f64 * config.step_size() + config.start_radius() + 1e-5, "image {i} moved {d}");
     }
     assert_eq!(out.target_confidence.len(), 3);
     assert!(out.target_confidence.iter().all(|&q| (0.0..=1.0).contains(&q)));
