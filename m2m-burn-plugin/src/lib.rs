@@ -3,12 +3,12 @@
 
 pub mod backend;
 pub mod data;
-pub mod diagnose;
 pub mod fingerprint;
 pub mod fs;
 pub mod m2m;
 pub mod model;
 pub mod parity;
 pub mod recipe;
+pub mod run;
 pub mod suite;
 pub mod train;

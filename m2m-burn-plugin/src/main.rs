@@ -8,14 +8,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use m2m_burn_plugin::backend::BackendChoice;
 use m2m_burn_plugin::data::DatasetName;
-use m2m_burn_plugin::diagnose::{imported_spec, run_translate, Targets, TranslateOptions, TranslateSummary};
+use m2m_burn_plugin::run::diagnose::{imported_spec, run_translate, Targets, TranslateOptions, TranslateSummary};
 use m2m_burn_plugin::model::import::{import_net, ImportError, StateDict};
 use m2m_burn_plugin::model::save_classifier;
 use m2m_burn_plugin::recipe::{check_translation, RawM2m};
 use m2m_core::translation::RandomStart;
 use m2m_burn_plugin::recipe::{load_recipe, to_ron};
 use m2m_burn_plugin::suite::{collect, load_suite, run_suite, write_report, Shard};
-use m2m_burn_plugin::train::{train_recipe, Progress};
+use m2m_burn_plugin::run::{run_recipe, Progress};
 
 #[derive(Parser)]
 #[command(name = "m2m", version, about = "M2m and imbalanced-classification baselines on burn")]
@@ -304,6 +304,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: logs redirected to a file or a pipe stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -324,14 +326,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Probe { args, g, f, batches } => {
             let recipe = load_recipe(&args.recipe, &args.overrides)?;
             let device = Default::default();
-            let s = m2m_burn_plugin::diagnose::probe_translation::<m2m_burn_plugin::backend::Cpu>(&recipe, &g, f.as_deref(), batches, &device)?;
+            let s = m2m_burn_plugin::run::diagnose::probe_translation::<m2m_burn_plugin::backend::Cpu>(&recipe, &g, f.as_deref(), batches, &device)?;
             let t = recipe.m2m.as_ref().map(|m| m.translation.clone()).unwrap_or_default();
             println!(
                 "step {} x {} steps, gamma {}, beta {}: accepted {}/{} ({:.2}%), mean g confidence on the target {:.3}",
-                t.step_size,
-                t.steps,
-                t.gamma,
-                t.beta,
+                t.step_size(),
+                t.steps(),
+                t.gamma(),
+                t.beta(),
                 s.total_accepted(),
                 s.total_attempts(),
                 100.0 * s.acceptance_rate().unwrap_or(0.0),
@@ -406,11 +408,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "{} translations, lambda {}, {} steps of {}, random start {:?}, gamma {}",
                 summary.records.len(),
-                c.lambda,
-                c.steps,
-                c.step_size,
-                c.random_start,
-                c.gamma
+                c.lambda(),
+                c.steps(),
+                c.step_size(),
+                c.random_start(),
+                c.gamma()
             );
             print!("{}", summary.table(&options.dataset.class_names()));
             for (what, path) in [("translations", &options.json), ("logits", &options.logits), ("gallery", &options.gallery)] {
@@ -492,7 +494,7 @@ fn suite_cuda(_: &m2m_burn_plugin::suite::Suite, _: Shard, _: usize) -> anyhow::
 fn train_and_report(recipe: &m2m_burn_plugin::recipe::Recipe, backend: Option<BackendChoice>, no_dashboard: bool) -> anyhow::Result<()> {
     let progress = if no_dashboard { Progress::Log } else { Progress::Auto };
     let outcome = match backend.unwrap_or(recipe.backend) {
-        BackendChoice::Cpu => train_recipe::<m2m_burn_plugin::backend::Cpu>(recipe, Default::default(), progress)?,
+        BackendChoice::Cpu => run_recipe::<m2m_burn_plugin::backend::Cpu>(recipe, Default::default(), progress)?,
         BackendChoice::Cuda { device } => train_cuda(recipe, device, progress)?,
     };
     let m = &outcome.metrics;
@@ -529,7 +531,7 @@ fn translate_cuda(_: &TranslateOptions, _: usize) -> anyhow::Result<TranslateSum
 #[cfg(feature = "cuda")]
 fn train_cuda(recipe: &m2m_burn_plugin::recipe::Recipe, device: usize, progress: Progress) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
     m2m_burn_plugin::backend::probe_cuda(device)?;
-    train_recipe::<m2m_burn_plugin::backend::Gpu>(recipe, burn::backend::cuda::CudaDevice::new(device), progress)
+    run_recipe::<m2m_burn_plugin::backend::Gpu>(recipe, burn::backend::cuda::CudaDevice::new(device), progress)
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -36,7 +36,8 @@ pub struct TranslationParams {
     pub beta: f64,
     /// Weight of f's seed-class logit in the objective, finite and >= 0.
     pub lambda: f64,
-    /// Acceptance threshold on g's softmax for the target class, in (0, 1].
+    /// Acceptance threshold on g's softmax for the target class, finite and > 0; values
+    /// above 1 reject every translation, which reduces M2m to DRS (an ablation).
     pub gamma: f64,
     /// L2 step size in [0, 1] pixel space, finite and > 0.
     pub step_size: f64,
@@ -68,7 +69,7 @@ pub enum TranslationError {
     Beta(f64),
     #[error("must be finite and >= 0, got {0}")]
     Lambda(f64),
-    #[error("must be in (0, 1], got {0}")]
+    #[error("must be finite and > 0 (above 1 accepts nothing), got {0}")]
     Gamma(f64),
     #[error("must be finite and > 0, got {0}")]
     StepSize(f64),
@@ -131,7 +132,7 @@ impl TranslationParams {
         if !(p.lambda.is_finite() && p.lambda >= 0.0) {
             return Err(TranslationError::Lambda(p.lambda));
         }
-        if !(p.gamma.is_finite() && p.gamma > 0.0 && p.gamma <= 1.0) {
+        if !(p.gamma.is_finite() && p.gamma > 0.0) {
             return Err(TranslationError::Gamma(p.gamma));
         }
         if !(p.step_size.is_finite() && p.step_size > 0.0) {
@@ -400,7 +401,7 @@ mod tests {
             (ok.clone().with_beta(f64::NAN), "beta"),
             (ok.clone().with_lambda(-0.1), "lambda"),
             (ok.clone().with_gamma(0.0), "gamma"),
-            (ok.clone().with_gamma(1.01), "gamma"),
+            (ok.clone().with_gamma(f64::INFINITY), "gamma"),
             (ok.clone().with_step_size(0.0), "step_size"),
             (ok.clone().with_steps(0), "steps"),
             (ok.clone().with_start_radius(f64::INFINITY), "start_radius"),

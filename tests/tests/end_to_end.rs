@@ -5,7 +5,8 @@ use std::path::Path;
 
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::recipe::load_recipe;
-use m2m_burn_plugin::train::{train_recipe, Progress, RunState};
+use m2m_burn_plugin::run::{run_recipe, Progress};
+use m2m_burn_plugin::train::{RunState};
 use m2m_tests::{records, write_idx_dataset};
 
 fn recipe_text(data: &Path, out: &Path, epochs: usize) -> String {
@@ -39,7 +40,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     std::fs::write(&recipe_path, recipe_text(&data, &out, 3)).unwrap();
     let recipe = load_recipe(&recipe_path, &[]).unwrap();
 
-    let outcome = train_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap();
+    let outcome = run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap();
     assert!(outcome.trained_now);
     let run = out.join("tiny");
     for f in ["recipe.resolved.ron", "data-manifest.json", "metrics.csv", "metrics.jsonl", "final.json", "state.json",
@@ -71,14 +72,14 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     assert!(recs[best_epoch + 1..].iter().all(|r| r.val.balanced_accuracy < best_val), "ties go to the later epoch");
 
     // A finished run is not trained again.
-    let again = train_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap();
+    let again = run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap();
     assert!(!again.trained_now);
     // ... also when its recipe file was written by an older m2m that lacked some fields.
     let resolved = std::fs::read_to_string(run.join("recipe.resolved.ron")).unwrap();
     let older: String = resolved.lines().filter(|l| !l.contains("eval_logit_adjustment") && !l.contains("backend")).map(|l| format!("{l}\n")).collect();
     assert_ne!(older, resolved);
     std::fs::write(run.join("recipe.resolved.ron"), older).unwrap();
-    assert!(!train_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
+    assert!(!run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
 
     // A checkpoint that never reached the disk (burn saves asynchronously): state says 3
     // epochs are done but model-3 is missing, so the run falls back to epoch 2's
@@ -87,7 +88,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     std::fs::remove_file(run.join("burn/checkpoint/model-3.mpk")).unwrap();
     let ahead = RunState { completed_epochs: 3, total_epochs: 3, finished: false };
     std::fs::write(run.join("state.json"), serde_json::to_string(&ahead).unwrap()).unwrap();
-    assert!(train_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
+    assert!(run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
     let after_fallback = records(&run);
     assert_eq!(after_fallback.len(), 3);
     assert_eq!(after_fallback[..2], recs[..2]);
@@ -101,7 +102,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     // Resume from the run directory alone (what `m2m resume RUN_DIR` does).
     let from_run_dir = load_recipe(&run.join("recipe.resolved.ron"), &[]).unwrap();
     assert_eq!(from_run_dir, recipe);
-    let resumed = train_recipe::<Cpu>(&from_run_dir, Default::default(), Progress::Log).unwrap();
+    let resumed = run_recipe::<Cpu>(&from_run_dir, Default::default(), Progress::Log).unwrap();
     assert!(resumed.trained_now);
     let after = records(&run);
     assert_eq!(after.len(), 3);
@@ -116,7 +117,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     // A different recipe in the same run directory is refused, and nothing is lost.
     std::fs::write(&recipe_path, recipe_text(&data, &out, 4)).unwrap();
     let changed = load_recipe(&recipe_path, &[]).unwrap();
-    let e = train_recipe::<Cpu>(&changed, Default::default(), Progress::Log).unwrap_err().to_string();
+    let e = run_recipe::<Cpu>(&changed, Default::default(), Progress::Log).unwrap_err().to_string();
     assert!(e.contains("different recipe"), "{e}");
     assert!(run.join("final.json").is_file());
 }

@@ -9,8 +9,8 @@ use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::m2m::M2m;
 use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 use m2m_burn_plugin::recipe::load_recipe;
-use m2m_burn_plugin::train::{train_recipe, Progress};
-use m2m_core::translation::TranslationConfig;
+use m2m_burn_plugin::run::{run_recipe, Progress};
+use m2m_core::translation::{TranslationConfig, TranslationParams};
 use m2m_tests::{flex_rng_lock, records, snapshot, write_idx_dataset};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -53,7 +53,7 @@ fn translate_batch_replaces_only_accepted_slots_and_touches_no_model() {
     settle(&f);
     let (f_before, g_before) = (snapshot(&f), snapshot(&g));
     // gamma tiny: every attempt passes the confidence test; beta such that p_accept ~ 1.
-    let config = TranslationConfig { gamma: 1e-6, beta: 0.5, steps: 3, ..Default::default() };
+    let config = TranslationParams { gamma: 1e-6, beta: 0.5, steps: 3, ..Default::default() }.check().unwrap();
     let m2m = M2m::new(&g, vec![1000, 100, 10], config);
     let labels = vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 2, 1];
     let images = Tensor::<Cpu, 4>::random([12, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &device);
@@ -73,7 +73,7 @@ fn translate_batch_replaces_only_accepted_slots_and_touches_no_model() {
     assert!(snapshot(&f) == f_before && snapshot(&g) == g_before, "translation changed f or g");
 
     // gamma > 1: nothing is accepted and the batch is the over-sampled one (DRS).
-    let strict = M2m::new(&g, vec![1000, 100, 10], TranslationConfig { gamma: 1.01, ..Default::default() });
+    let strict = M2m::new(&g, vec![1000, 100, 10], TranslationParams::default().with_gamma(1.01).check().unwrap());
     let images = Tensor::<Cpu, 4>::random([12, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &device);
     let (same, generation) = strict.translate_batch(&f, images.clone(), &labels, &mut StdRng::seed_from_u64(5));
     assert!(!generation.planned.is_empty() && generation.accepted.iter().all(|&a| !a));
@@ -118,14 +118,14 @@ fn m2m_runs_reuse_g_and_reduce_to_drs_when_nothing_is_accepted() {
     // M2m with g trained first; a lock left by a process that died while training g
     // (here: one that has exited) is taken over instead of waited for.
     let r = load_recipe(&write("m2m-a", 1, m2m_tail), &[]).unwrap();
-    let g = m2m_burn_plugin::m2m::baseline_recipe(&r, 99);
+    let g = m2m_burn_plugin::run::baseline_recipe(&r, 99);
     let mut dead = std::process::Command::new("true").spawn().unwrap();
     dead.wait().unwrap();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     std::fs::create_dir_all(&g.output_dir).unwrap();
     let lock = g.output_dir.join(format!("{}.lock", g.name));
     std::fs::write(&lock, format!("{} {}", host.trim(), dead.id())).unwrap();
-    train_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
+    run_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
     let recs = records(&out.join("m2m-a"));
     assert!(recs[0].m2m.is_none(), "epoch 0 is before m2m.from_epoch");
     let stats = recs[1].m2m.as_ref().expect("M2m statistics in M2m epochs");
@@ -138,15 +138,14 @@ fn m2m_runs_reuse_g_and_reduce_to_drs_when_nothing_is_accepted() {
 
     // Another f seed reuses the same g.
     let r = load_recipe(&write("m2m-b", 2, m2m_tail), &[]).unwrap();
-    train_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
+    run_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
     assert_eq!(std::fs::read_dir(out.join("_g")).unwrap().count(), 1, "g was trained again");
 
-    // gamma > 1 (possible through the API, not in recipes): exactly DRS.
-    let mut strict = load_recipe(&write("m2m-strict", 3, m2m_tail), &[]).unwrap();
-    strict.m2m.as_mut().unwrap().translation.gamma = 1.01;
-    train_recipe::<Cpu>(&strict, Default::default(), Progress::Log).unwrap();
+    // gamma > 1 (an ablation): exactly DRS.
+    let strict = load_recipe(&write("m2m-strict", 3, "m2m: (g: TrainErm(seed: 99), gamma: 1.01, steps: 2, from_epoch: 1),"), &[]).unwrap();
+    run_recipe::<Cpu>(&strict, Default::default(), Progress::Log).unwrap();
     let drs = load_recipe(&write("drs", 3, "sampler: (kind: ClassBalanced, from_epoch: 1),"), &[]).unwrap();
-    train_recipe::<Cpu>(&drs, Default::default(), Progress::Log).unwrap();
+    run_recipe::<Cpu>(&drs, Default::default(), Progress::Log).unwrap();
     let (a, b) = (records(&out.join("m2m-strict")), records(&out.join("drs")));
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
@@ -161,7 +160,7 @@ fn m2m_recipe_fields_are_checked() {
     let p = tmp.path().join("r.ron");
     let cases = [
         ("m2m: (g: TrainErm(seed: 1), beta: 1.0, from_epoch: 1),", "m2m.beta"),
-        ("m2m: (g: TrainErm(seed: 1), gamma: 1.5, from_epoch: 1),", "m2m.gamma"),
+        ("m2m: (g: TrainErm(seed: 1), gamma: 0.0, from_epoch: 1),", "m2m.gamma"),
         ("m2m: (g: TrainErm(seed: 1), lambda: -1.0, from_epoch: 1),", "m2m.lambda"),
         ("m2m: (g: TrainErm(seed: 1), steps: 0, from_epoch: 1),", "m2m.steps"),
         ("m2m: (g: TrainErm(seed: 1), from_epoch: 9),", "m2m.from_epoch"),
@@ -177,7 +176,7 @@ fn m2m_recipe_fields_are_checked() {
     std::fs::write(&p, recipe_text(tmp.path(), tmp.path(), "x", 0, "m2m: (g: TrainErm(seed: 1), from_epoch: 1),")).unwrap();
     let r = load_recipe(&p, &[]).unwrap();
     let t = &r.m2m.unwrap().translation;
-    assert_eq!((t.beta, t.lambda, t.gamma, t.step_size, t.steps), (0.999, 0.5, 0.9, 0.1, 10));
+    assert_eq!((t.beta(), t.lambda(), t.gamma(), t.step_size(), t.steps()), (0.999, 0.5, 0.9, 0.1, 10));
 }
 
 #[test]
@@ -192,13 +191,13 @@ fn probe_reports_attempts_on_training_batches() {
     let g_path = tmp.path().join("g");
     let spec = recipe.model_spec();
     m2m_burn_plugin::model::save_classifier(&spec.init::<Cpu>(&Default::default()), &spec, &g_path).unwrap();
-    let stats = m2m_burn_plugin::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 2, &Default::default()).unwrap();
+    let stats = m2m_burn_plugin::run::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 2, &Default::default()).unwrap();
     assert_eq!(stats.slots, 64); // two batches of 32
     assert!(stats.total_attempts() > 0 && stats.attempts[0] == 0);
     assert!(stats.mean_g_confidence().unwrap() <= 1.0);
     // A g saved for another class count is refused with a clear error.
     let other = ModelSpec { num_classes: 3, ..spec.clone() };
     m2m_burn_plugin::model::save_classifier(&other.init::<Cpu>(&Default::default()), &other, &g_path).unwrap();
-    let e = m2m_burn_plugin::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 1, &Default::default()).unwrap_err();
+    let e = m2m_burn_plugin::run::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 1, &Default::default()).unwrap_err();
     assert!(format!("{e:#}").contains("3 classes"), "{e:#}");
 }

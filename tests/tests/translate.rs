@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::data::DatasetName;
-use m2m_burn_plugin::diagnose::{run_translate, Targets, TranslateOptions};
+use m2m_burn_plugin::run::diagnose::{run_translate, Targets, TranslateOptions};
 use m2m_burn_plugin::model::Net;
-use m2m_core::translation::{RandomStart, TranslationConfig};
+use m2m_core::translation::{RandomStart, TranslationParams};
 use m2m_tests::torch_files::{as_reference_state_dict, legacy_bytes, Layout};
 
 /// Six 28x28 greyscale PNGs, two each of classes 0, 1 and 2, named like foolbox's files.
@@ -31,7 +31,7 @@ fn options(g: PathBuf, images: PathBuf, targets: Targets, out: &Path) -> Transla
         prefix: Some("mnist_".into()),
         limit: None,
         targets,
-        config: TranslationConfig { steps: 2, random_start: RandomStart::None, ..Default::default() },
+        config: TranslationParams { steps: 2, random_start: RandomStart::None, ..Default::default() }.check().unwrap(),
         seed: 0,
         batch_size: 7,
         json: Some(out.join("t.json")),

@@ -202,7 +202,7 @@ fn run<B: burn::tensor::backend::AutodiffBackend>(
     println!(
         "{backend} {arch:?} batch {batch}: M2m iteration {mm:.3} s ({:.1} translated images per batch, {} steps) = {:.1}x the training step",
         translated as f64 / iterations as f64,
-        m2m.config().steps,
+        m2m.config().steps(),
         mm / tr
     );
 }

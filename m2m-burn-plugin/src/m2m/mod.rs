@@ -1,10 +1,10 @@
 //! M2m for burn-train: the batch hook that replaces over-sampled minority slots with
 //! translated majority seeds, and the baseline classifier g it translates through.
 //!
-//! The hook works with any model implementing [`Classifier`]; see
-//! `examples/m2m_in_your_project.rs` for adding it to an existing burn-train project.
+//! This layer holds the algorithm on the plugin's side: the generator, the epoch gate and
+//! its random stream, the gallery. The `m2m` CLI's loop (`train`) and the burn-train hook
+//! (`hook`) both build on it; it imports neither.
 
-mod baseline;
 pub mod gallery;
 
 use burn::module::AutodiffModule;
@@ -13,13 +13,12 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use m2m_core::classifier::Classifier;
 use m2m_core::translation::{accept, int_tensor, plan_slots, translate, GenerationStats, PlannedSlot, TranslationConfig};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
+use m2m_core::sampling::SamplerKind;
+use m2m_core::seed::{stream_rng, SeedStream};
+use m2m_core::weighting::Deferred;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
-pub use baseline::{baseline_recipe, load_baseline};
 
 /// What M2m did to one batch.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +72,7 @@ impl<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B>> M2m<B, G> {
         labels: &[usize],
         rng: &mut R,
     ) -> (Tensor<B, 4>, BatchGeneration) {
-        let planned = plan_slots(labels, &self.counts, self.config.beta, rng);
+        let planned = plan_slots(labels, &self.counts, self.config.beta(), rng);
         if planned.is_empty() {
             return (images, BatchGeneration::default());
         }
@@ -85,7 +84,7 @@ impl<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B>> M2m<B, G> {
         // f without parameter gradients: only the input gradient is needed.
         let f_frozen = f.clone().no_grad();
         let out = translate(&f_frozen, &self.g, seed_images.detach(), &targets, &seed_classes, &self.config, rng);
-        let accepted = accept(&out.target_confidence, &planned, self.config.gamma, rng);
+        let accepted = accept(&out.target_confidence, &planned, self.config.gamma(), rng);
         let generation = BatchGeneration { planned, confidence: out.target_confidence, accepted };
         let chosen: Vec<usize> = generation.accepted.iter().enumerate().filter(|(_, &a)| a).map(|(j, _)| j).collect();
         if chosen.is_empty() {
@@ -163,58 +162,50 @@ pub fn record_f_probabilities<B: AutodiffBackend>(stats: &mut GenerationStats, l
     }
 }
 
-/// M2m for a model in your own burn-train project: keep it in a `#[module(skip)]` field
-/// of the model and call [`M2mHandle::apply`] at the start of `TrainStep::step`.
-///
-/// The handle is backend-free (so it fits a skip field), cheap to clone, and gated by
-/// the epoch that the training loader publishes through [`M2mHandle::epoch_gate`].
-#[derive(Clone)]
-pub struct M2mHandle {
-    generator: Arc<dyn std::any::Any + Send + Sync>,
-    epoch: Arc<AtomicUsize>,
-    from_epoch: usize,
-    rng: Arc<Mutex<StdRng>>,
+/// When M2m translates and with which random numbers: from `from_epoch` (0-based) on,
+/// every epoch with its own [`SeedStream::Translation`] generator derived from the run's
+/// seed. The `m2m` CLI's loop and the burn-train hook both go through this one gate, so
+/// the same seed gives the same translations on either path, resumed or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct M2mSchedule {
+    pub from_epoch: usize,
+    pub seed: u64,
 }
 
-impl std::fmt::Debug for M2mHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "M2mHandle(from epoch {}, now {})", self.from_epoch, self.epoch.load(Ordering::SeqCst))
+impl M2mSchedule {
+    /// The sampler M2m needs: natural order before `from_epoch`, class-balanced from it on.
+    pub fn sampler(&self) -> Deferred<SamplerKind> {
+        Deferred::new(SamplerKind::ClassBalanced, self.from_epoch)
+    }
+
+    /// The translation state of `epoch`, or `None` before `from_epoch`.
+    pub fn epoch(&self, epoch: usize, num_classes: usize) -> Option<EpochTranslations> {
+        (epoch >= self.from_epoch).then(|| EpochTranslations {
+            epoch,
+            rng: stream_rng(self.seed, epoch, SeedStream::Translation),
+            stats: GenerationStats::new(num_classes),
+        })
     }
 }
 
-impl M2mHandle {
-    pub fn new<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B> + Sync + 'static>(generator: M2m<B, G>, from_epoch: usize, seed: u64) -> Self {
-        Self {
-            generator: Arc::new(generator),
-            epoch: Arc::new(AtomicUsize::new(0)),
-            from_epoch,
-            rng: Arc::new(Mutex::new(StdRng::seed_from_u64(seed))),
-        }
-    }
+/// One epoch of M2m: its random stream and what it did so far.
+#[derive(Debug)]
+pub struct EpochTranslations {
+    pub epoch: usize,
+    rng: StdRng,
+    pub stats: GenerationStats,
+}
 
-    /// Where the training loader stores the current (0-based) epoch.
-    pub fn epoch_gate(&self) -> Arc<AtomicUsize> {
-        self.epoch.clone()
-    }
-
-    /// From `from_epoch` on, replaces accepted slots of the (class-balanced) batch with
-    /// translations; before it, returns `images` unchanged. `F` must be the type g was
-    /// given as (usually the model itself).
-    pub fn apply<B: AutodiffBackend, F: Classifier<B> + AutodiffModule<B> + 'static>(
-        &self,
-        f: &F,
-        images: Tensor<B, 4>,
-        labels: &[usize],
-    ) -> (Tensor<B, 4>, Option<BatchGeneration>) {
-        if self.epoch.load(Ordering::SeqCst) < self.from_epoch {
-            return (images, None);
-        }
-        let generator = self
-            .generator
-            .downcast_ref::<M2m<B, F>>()
-            .expect("M2mHandle::apply: the model type differs from the type g was built with");
-        let mut rng = self.rng.lock().expect("M2m random stream");
-        let (images, generation) = generator.translate_batch(f, images, labels, &mut *rng);
-        (images, Some(generation))
+impl EpochTranslations {
+    /// [`M2m::translate_batch`] with this epoch's random stream; records the attempts.
+    pub fn translate<B, G, F>(&mut self, m2m: &M2m<B, G>, f: &F, images: Tensor<B, 4>, labels: &[usize]) -> (Tensor<B, 4>, BatchGeneration)
+    where
+        B: AutodiffBackend,
+        G: Classifier<B> + AutodiffModule<B>,
+        F: Classifier<B> + AutodiffModule<B>,
+    {
+        let (images, generation) = m2m.translate_batch(f, images, labels, &mut self.rng);
+        self.stats.record(labels.len(), &generation.planned, &generation.confidence, &generation.accepted);
+        (images, generation)
     }
 }

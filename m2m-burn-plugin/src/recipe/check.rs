@@ -6,7 +6,7 @@ use m2m_core::imbalance::ImbalanceProfile;
 use m2m_core::loss::{LossKind, WeightedMean};
 use m2m_core::sampling::SamplerKind;
 use m2m_core::schedule::{EpochLrSchedule, ScheduleError};
-use m2m_core::translation::{RandomStart, TranslationConfig};
+use m2m_core::translation::{TranslationConfig, TranslationParams};
 use m2m_core::weighting::{ClassWeighting, Deferred};
 use serde::{Deserialize, Serialize};
 
@@ -335,29 +335,21 @@ fn check_loss(raw: Option<&RawLoss>) -> Result<LossPlan, RecipeError> {
     Ok(LossPlan { kind, weighting, weighted_mean: l.weighted_mean.unwrap_or(WeightedMean::BatchSize) })
 }
 
-/// The translation settings of an `m2m` section (defaults filled in), checked field by field.
+/// The translation settings of an `m2m` section (defaults filled in), checked by m2m-core
+/// field by field; the error names the recipe field.
 pub fn check_translation(m: &RawM2m) -> Result<TranslationConfig, RecipeError> {
-    let d = TranslationConfig::default();
-    let beta = m.beta.unwrap_or(d.beta);
-    if !(beta.is_finite() && beta > 0.0 && beta < 1.0) {
-        return err("m2m.beta", format!("must be in (0, 1), got {beta}"));
+    let d = TranslationParams::default();
+    TranslationParams {
+        beta: m.beta.unwrap_or(d.beta),
+        lambda: m.lambda.unwrap_or(d.lambda),
+        gamma: m.gamma.unwrap_or(d.gamma),
+        step_size: m.step_size.unwrap_or(d.step_size),
+        steps: m.steps.unwrap_or(d.steps),
+        random_start: m.random_start.unwrap_or(d.random_start),
+        start_radius: m.start_radius.unwrap_or(d.start_radius),
     }
-    let gamma = m.gamma.unwrap_or(d.gamma);
-    if !(gamma.is_finite() && gamma > 0.0 && gamma <= 1.0) {
-        return err("m2m.gamma", format!("must be in (0, 1], got {gamma}"));
-    }
-    let lambda = finite_in("m2m.lambda", m.lambda.unwrap_or(d.lambda), 0.0, f64::MAX, "finite and >= 0")?;
-    let step_size = m.step_size.unwrap_or(d.step_size);
-    if !(step_size.is_finite() && step_size > 0.0) {
-        return err("m2m.step_size", format!("must be finite and > 0, got {step_size}"));
-    }
-    let steps = m.steps.unwrap_or(d.steps);
-    if steps == 0 {
-        return err("m2m.steps", "must be >= 1");
-    }
-    let start_radius = finite_in("m2m.start_radius", m.start_radius.unwrap_or(d.start_radius), 0.0, f64::MAX, "finite and >= 0")?;
-    let random_start = m.random_start.unwrap_or(RandomStart::ReferenceChannelwise);
-    Ok(TranslationConfig { beta, lambda, gamma, step_size, steps, random_start, start_radius })
+    .check()
+    .map_err(|e| RecipeError { field: format!("m2m.{}", e.field()), reason: e.to_string() })
 }
 
 fn check_m2m(m: &RawM2m, epochs: usize) -> Result<M2mPlan, RecipeError> {

@@ -1,11 +1,11 @@
 //! Running a suite: every cell of this shard in order, skipping finished cells and
-//! resuming interrupted ones (through `train_recipe`), and going on past a failed cell.
+//! resuming interrupted ones (through `run_recipe`), and going on past a failed cell.
 
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::spec::{suite_to_ron, Shard, Suite};
-use crate::train::{train_recipe, Progress};
+use crate::run::{run_recipe, Progress};
 
 /// What one `m2m suite` invocation did.
 #[derive(Debug, Default)]
@@ -39,7 +39,7 @@ pub fn run_suite<B: AutodiffBackend>(suite: &Suite, shard: Shard, device: B::Dev
     for (i, cell) in mine.iter().enumerate() {
         let name = cell.key.run_name();
         tracing::info!("suite {}: cell {}/{}: {name}", suite.name, i + 1, mine.len());
-        match train_recipe::<B>(&cell.recipe, device.clone(), progress) {
+        match run_recipe::<B>(&cell.recipe, device.clone(), progress) {
             Ok(o) if o.trained_now => outcome.trained.push(name),
             Ok(_) => outcome.skipped.push(name),
             Err(e) => {

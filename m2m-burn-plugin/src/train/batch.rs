@@ -9,7 +9,8 @@ use std::sync::Arc;
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use m2m_core::sampling::{ClassIndex, SamplerKind};
+use m2m_core::sampling::{epoch_batches, ClassIndex, SamplerKind};
+use m2m_core::seed::{derive_seed, stream_rng, SeedStream};
 use m2m_core::smote::smote;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -51,15 +52,6 @@ impl HostBatch {
     }
 }
 
-/// Mixes a seed with an epoch (and a stream id) into an independent RNG seed, so that
-/// every epoch's sampling is reproducible on its own, which makes resuming exact.
-pub fn derive_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
-    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// The training loader. Its epoch (0-based) is set by the training loop before `iter()`.
 pub struct TrainLoader<B: Backend> {
     /// The training set; with the SMOTE sampler, followed by the synthetic samples.
@@ -82,7 +74,7 @@ impl<B: Backend> TrainLoader<B> {
         let len = set.len();
         let mut index = ClassIndex::new(&set.labels, set.num_classes);
         let set = if plan.value == SamplerKind::Smote {
-            let synthetic = smote(&set.pixels, set.image_len(), &set.labels, set.num_classes, &mut StdRng::seed_from_u64(derive_seed(seed, 0, 4)));
+            let synthetic = smote(&set.pixels, set.image_len(), &set.labels, set.num_classes, &mut stream_rng(seed, 0, SeedStream::Smote));
             tracing::info!("SMOTE: {} synthetic images balance the classes", synthetic.labels.len());
             index = index.with_synthetic(synthetic.labels.len());
             Arc::new(set.extended(synthetic.pixels, synthetic.labels))
@@ -106,14 +98,12 @@ impl<B: Backend> TrainLoader<B> {
 
     /// Batches of one epoch, built on a prefetch thread two batches ahead.
     pub fn epoch_iter(&self, epoch: usize) -> PrefetchIter<B> {
-        let kind = self.plan.kind_at(epoch);
-        let order = self.index.epoch_order(kind, &mut StdRng::seed_from_u64(derive_seed(self.seed, epoch, 1)));
-        let batches: Vec<Vec<usize>> = m2m_core::sampling::into_batches(order, self.batch_size);
+        let batches = epoch_batches(&self.index, &self.plan, self.seed, epoch, self.batch_size);
         let total = batches.len();
         let (tx, rx) = mpsc::sync_channel::<HostBatch>(2);
         let set = self.set.clone();
         let aug = self.augmentation;
-        let seed = derive_seed(self.seed, epoch, 2);
+        let seed = derive_seed(self.seed, epoch, SeedStream::Augmentation);
         std::thread::Builder::new()
             .name("m2m-prefetch".into())
             .spawn(move || {

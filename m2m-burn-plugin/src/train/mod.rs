@@ -25,7 +25,7 @@ use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
 use m2m_core::metrics::ClassGroups;
 
-pub use batch::{derive_seed, EvalLoader, ImageBatch, TrainLoader};
+pub use batch::{EvalLoader, ImageBatch, TrainLoader};
 pub use eval::{evaluate, logit_adjustment, Evaluation};
 pub use renderer::LogRenderer;
 pub use run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDir, RunState};
@@ -34,7 +34,7 @@ pub use start::{load_start, StartPoint, StartRecord};
 pub use strategy::{Components, ImbalancedStrategy, Optim, TRANSLATIONS_PNG};
 
 use crate::data::PreparedData;
-use crate::m2m::M2m;
+use crate::m2m::{M2m, M2mSchedule};
 use crate::model::{load_classifier, save_classifier, Net};
 use crate::recipe::{to_ron, Recipe};
 
@@ -57,8 +57,15 @@ pub struct RunOutcome {
 }
 
 /// Trains `recipe` on `device`, resuming from the run directory when it holds an
-/// unfinished run of the same recipe.
-pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, progress: Progress) -> anyhow::Result<RunOutcome> {
+/// unfinished run of the same recipe. `baseline` gives M2m's g; it is called once, and
+/// only when the recipe has an `m2m` section and the run is not finished yet (the run
+/// layer, `crate::run`, resolves it: a checkpoint, or a cached ERM run).
+pub fn train_recipe<B: AutodiffBackend>(
+    recipe: &Recipe,
+    device: B::Device,
+    progress: Progress,
+    baseline: impl FnOnce() -> anyhow::Result<Net<B>>,
+) -> anyhow::Result<RunOutcome> {
     let run = RunDir::new(recipe.output_dir.join(&recipe.name));
     let resolved = to_ron(&recipe.raw);
     let state = run.read_state()?;
@@ -143,8 +150,9 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
     let m2m = match &recipe.m2m {
         None => None,
         Some(plan) => {
-            let g = crate::m2m::load_baseline::<B>(recipe, &plan.g, &device, progress)?;
-            Some((M2m::new(&g, manifest.train_counts.clone(), plan.translation.clone()), plan.from_epoch))
+            let g = baseline()?;
+            let schedule = M2mSchedule { from_epoch: plan.from_epoch, seed: recipe.seed };
+            Some((M2m::new(&g, manifest.train_counts.clone(), plan.translation.clone()), schedule))
         }
     };
     let train_loader = Arc::new(TrainLoader::<B>::new(
@@ -174,7 +182,6 @@ pub fn train_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, prog
         loss: recipe.loss,
         eval_logit_adjustment: recipe.eval_logit_adjustment,
         m2m,
-        seed: recipe.seed,
         failure: failure.clone(),
     };
 

@@ -17,16 +17,13 @@ use burn::train::{
 };
 use m2m_core::loss::{weight_tensor, ClassLoss};
 use m2m_core::metrics::ClassGroups;
-use m2m_core::translation::GenerationStats;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
-use super::batch::{derive_seed, EvalLoader, TrainLoader};
+use super::batch::{EvalLoader, TrainLoader};
 use super::eval::{evaluate, logit_adjustment, Evaluation};
 use super::run_dir::{best_val, EpochRecord, RunDir, RunState};
 use super::scheduler::EpochScheduler;
 use crate::m2m::gallery::write_gallery;
-use crate::m2m::{record_f_probabilities, M2m};
+use crate::m2m::{record_f_probabilities, M2m, M2mSchedule};
 use crate::model::{save_classifier, Classifier, Mode, ModelSpec, Net};
 use crate::recipe::LossPlan;
 
@@ -50,10 +47,8 @@ pub struct ImbalancedStrategy<B: AutodiffBackend> {
     pub loss: LossPlan,
     /// τ of the post-hoc logit adjustment of validation and test predictions (0: none).
     pub eval_logit_adjustment: f64,
-    /// M2m's generator and the 0-based epoch it starts at.
-    pub m2m: Option<(M2m<B, Net<B>>, usize)>,
-    /// Seed of the per-epoch random streams (sampling, augmentation, M2m).
-    pub seed: u64,
+    /// M2m's generator and when (and with which random stream) it translates.
+    pub m2m: Option<(M2m<B, Net<B>>, M2mSchedule)>,
     /// Records of the epochs finished before this launch (resume).
     pub previous: Vec<EpochRecord>,
     /// The first epoch (0-based) this run trains: 0, or `start_from.epoch`.
@@ -150,9 +145,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
             let mut seen = 0usize;
             let mut iteration = 0usize;
             let mut lr = 0.0;
-            let m2m = self.m2m.as_ref().filter(|(_, from)| e0 >= *from).map(|(m, _)| m);
-            let mut m2m_stats = m2m.map(|_| GenerationStats::new(self.groups.train_counts.len()));
-            let mut m2m_rng = StdRng::seed_from_u64(derive_seed(self.seed, e0, 3));
+            let mut m2m = self.m2m.as_ref().and_then(|(m, schedule)| Some((m, schedule.epoch(e0, counts.len())?)));
             // The first accepted translations of the epoch, drawn into the run directory.
             let mut shown = Vec::new();
             let class_weights = self.loss.weights_at(e0, counts);
@@ -164,10 +157,10 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 let progress = iter.progress();
                 let model = learner.model();
                 let n = batch.labels.len();
-                let (images, generation) = match m2m {
-                    Some(m) => {
+                let (images, generation) = match m2m.as_mut() {
+                    Some((m, translations)) => {
                         let sampled = batch.images.clone();
-                        let (images, generation) = m.translate_batch(&model, batch.images, &batch.labels, &mut m2m_rng);
+                        let (images, generation) = translations.translate(m, &model, batch.images, &batch.labels);
                         let room = GALLERY_ROWS - shown.len();
                         if room > 0 {
                             shown.extend(generation.gallery_items(&sampled, &images, &self.class_names, room));
@@ -177,9 +170,8 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                     None => (batch.images, None),
                 };
                 let logits = model.logits(images, Mode::Train);
-                if let (Some(stats), Some(generation)) = (m2m_stats.as_mut(), generation.as_ref()) {
-                    stats.record(n, &generation.planned, &generation.confidence, &generation.accepted);
-                    record_f_probabilities(stats, &logits, generation);
+                if let (Some((_, translations)), Some(generation)) = (m2m.as_mut(), generation.as_ref()) {
+                    record_f_probabilities(&mut translations.stats, &logits, generation);
                 }
                 let loss = loss_fn.forward(logits.clone(), batch.targets.clone(), weights.as_ref());
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -256,7 +248,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 train_accuracy,
                 val: val_eval.report(&self.groups),
                 test,
-                m2m: m2m_stats,
+                m2m: m2m.map(|(_, t)| t.stats),
             };
             let mut refs = TrainingComponentsRef { checkpointer: checkpointer.as_mut(), event_store: &event_store };
             if let Err(e) = self.finish_epoch(&learner, &mut refs, &mut records, record, epoch, num_epochs) {

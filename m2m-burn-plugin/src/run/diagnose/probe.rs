@@ -9,13 +9,12 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use burn::tensor::backend::AutodiffBackend;
 use m2m_core::translation::GenerationStats;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
+use m2m_core::seed::{stream_rng, SeedStream};
 
 use super::{plan_jobs, translate_jobs, Targets};
 use crate::model::load_any_classifier;
 use crate::recipe::Recipe;
-use crate::train::{derive_seed, TrainLoader};
+use crate::train::TrainLoader;
 
 /// Translates `batches` class-balanced training batches through g (and f, which defaults
 /// to g) and returns the generation statistics.
@@ -39,7 +38,7 @@ pub fn probe_translation<B: AutodiffBackend>(
         None => g.clone(),
     };
     let counts = data.manifest.train_counts.clone();
-    let targets = Targets::Planned { counts: counts.clone(), beta: plan.translation.beta };
+    let targets = Targets::Planned { counts: counts.clone(), beta: plan.translation.beta() };
     let loader = TrainLoader::<B>::new(
         Arc::new(data.train),
         m2m_core::weighting::Deferred::new(m2m_core::sampling::SamplerKind::ClassBalanced, 0),
@@ -49,7 +48,7 @@ pub fn probe_translation<B: AutodiffBackend>(
         device.clone(),
     );
     let mut stats = GenerationStats::new(counts.len());
-    let mut rng = StdRng::seed_from_u64(derive_seed(recipe.seed, 0, 3));
+    let mut rng = stream_rng(recipe.seed, 0, SeedStream::Translation);
     for batch in loader.epoch_iter(0).take(batches) {
         let n = batch.labels.len();
         let jobs = plan_jobs(&batch.labels, &targets, counts.len(), &mut rng);

@@ -12,6 +12,8 @@ use crate::model::{load_any_classifier, ModelSpec, Net};
 use crate::recipe::{to_ron, BaselineSource, Recipe};
 use crate::train::{load_best, train_recipe, Progress};
 
+use super::no_baseline;
+
 /// The ERM recipe that trains g for `recipe`: the same data, model and schedule, the
 /// natural sampler, plain cross-entropy on the linear head (also when f trains with
 /// LDAM-DRW, as in the paper's M2m + LDAM-DRW), no M2m, and g's own seed.
@@ -52,7 +54,7 @@ pub fn load_baseline<B: AutodiffBackend>(recipe: &Recipe, source: &BaselineSourc
             let run = g_recipe.output_dir.join(&g_recipe.name);
             tracing::info!("m2m.g: ERM baseline {} (trained once, then reused)", run.display());
             let lock = GLock::acquire(&run.with_extension("lock"))?;
-            train_recipe::<B>(&g_recipe, device.clone(), progress).context("m2m.g: training the ERM baseline")?;
+            train_recipe::<B>(&g_recipe, device.clone(), progress, no_baseline).context("m2m.g: training the ERM baseline")?;
             drop(lock);
             load_best(&g_recipe, device).context("m2m.g: loading the ERM baseline")
         }

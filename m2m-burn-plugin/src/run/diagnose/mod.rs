@@ -120,7 +120,7 @@ where
             f_seed_prob_before: f_before[i],
             f_seed_prob: f_after[i],
             l2: l2[i],
-            passes_gamma: (out.target_confidence[i] as f64) >= config.gamma,
+            passes_gamma: (out.target_confidence[i] as f64) >= config.gamma(),
             drawn: drawn[i],
         })
         .collect();
