@@ -28,6 +28,16 @@ pub struct ImageBatch<B: Backend> {
     pub labels: Vec<usize>,
 }
 
+/// So that the hook can train our own models with their own `TrainStep`.
+impl<B: Backend> crate::hook::M2mBatch<B> for ImageBatch<B> {
+    fn images(&self) -> Tensor<B, 4> {
+        self.images.clone()
+    }
+    fn with_images(self, images: Tensor<B, 4>) -> Self {
+        Self { images, ..self }
+    }
+}
+
 /// A batch assembled on the host.
 struct HostBatch {
     pixels: Vec<f32>,

@@ -1,0 +1,85 @@
+// burn's guide model (examples/guide/src/model.rs at v0.21.0) with M2m's changes,
+// marked `// M2m:`; docs/m2m.md shows them as a diff.
+use burn::{
+    nn::{
+        Linear, LinearConfig, Relu,
+        conv::{Conv2d, Conv2dConfig},
+        pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig},
+    },
+    prelude::*,
+};
+// M2m: Dropout that is off while M2m translates (burn's drops whenever autodiff is on).
+use m2m_burn_plugin::nn::{Dropout, DropoutConfig};
+use m2m_core::classifier::{Classifier, Mode};
+
+#[derive(Module, Debug)]
+pub struct Model<B: Backend> {
+    conv1: Conv2d<B>,
+    conv2: Conv2d<B>,
+    pool: AdaptiveAvgPool2d,
+    dropout: Dropout,
+    linear1: Linear<B>,
+    linear2: Linear<B>,
+    activation: Relu,
+}
+
+#[derive(Config, Debug)]
+pub struct ModelConfig {
+    num_classes: usize,
+    hidden_size: usize,
+    #[config(default = "0.5")]
+    dropout: f64,
+}
+
+impl ModelConfig {
+    /// Returns the initialized model.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Model<B> {
+        Model {
+            conv1: Conv2dConfig::new([1, 8], [3, 3]).init(device),
+            conv2: Conv2dConfig::new([8, 16], [3, 3]).init(device),
+            pool: AdaptiveAvgPool2dConfig::new([8, 8]).init(),
+            activation: Relu::new(),
+            linear1: LinearConfig::new(16 * 8 * 8, self.hidden_size).init(device),
+            linear2: LinearConfig::new(self.hidden_size, self.num_classes).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+impl<B: Backend> Model<B> {
+    /// # Shapes
+    ///   - Images [batch_size, height, width]
+    ///   - Output [batch_size, class_prob]
+    pub fn forward(&self, images: Tensor<B, 3>) -> Tensor<B, 2> {
+        let [batch_size, height, width] = images.dims();
+
+        // M2m: normalise here, not in the batcher (M2m moves pixels in [0, 1]).
+        let images = (images - 0.1307) / 0.3081;
+        // Create a channel.
+        let x = images.reshape([batch_size, 1, height, width]);
+
+        let x = self.conv1.forward(x); // [batch_size, 8, _, _]
+        let x = self.dropout.forward(x);
+        let x = self.conv2.forward(x); // [batch_size, 16, _, _]
+        let x = self.dropout.forward(x);
+        let x = self.activation.forward(x);
+
+        let x = self.pool.forward(x); // [batch_size, 16, 8, 8]
+        let x = x.reshape([batch_size, 16 * 8 * 8]);
+        let x = self.linear1.forward(x);
+        let x = self.dropout.forward(x);
+        let x = self.activation.forward(x);
+
+        self.linear2.forward(x) // [batch_size, num_classes]
+    }
+}
+
+// M2m: what M2m reads from the model: logits for [n, 1, h, w] images in [0, 1].
+impl<B: Backend> Classifier<B> for Model<B> {
+    fn logits(&self, images: Tensor<B, 4>, _mode: Mode) -> Tensor<B, 2> {
+        self.forward(images.squeeze_dim(1))
+    }
+    fn num_classes(&self) -> usize {
+        self.linear2.weight.dims()[1]
+    }
+}

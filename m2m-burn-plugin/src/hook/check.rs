@@ -1,0 +1,60 @@
+//! Start-up checks: a model M2m translates through must give deterministic logits that
+//! do not depend on the rest of the batch when read in evaluation mode on the autodiff
+//! backend. burn 0.21's `BatchNorm` and `Dropout` fail this (they ignore evaluation mode
+//! under autodiff); translating through them would optimise against batch statistics or
+//! noise, and update f's running statistics from translated images.
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor};
+use m2m_core::classifier::{eval_scope, Classifier, Mode};
+
+/// Why a model cannot be translated through.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalModeError {
+    #[error(
+        "{model} gives different logits for the same images on two calls in evaluation mode (max difference {diff:.3e}): \
+         a layer stays random under autodiff (burn::nn::Dropout does); use m2m_burn_plugin::nn::Dropout, a drop-in with the same config and record"
+    )]
+    RandomOutputs { model: &'static str, diff: f32 },
+    #[error(
+        "{model}'s logits for an image depend on the other images of the batch in evaluation mode (max difference {diff:.3e}): \
+         it normalises with batch statistics under autodiff (burn::nn::BatchNorm does); use m2m_burn_plugin::nn::BatchNorm, \
+         a drop-in with the same config and record (existing checkpoints load), or honour `Mode::Eval` in `Classifier::logits`"
+    )]
+    BatchStatistics { model: &'static str, diff: f32 },
+}
+
+fn max_abs_diff<B: AutodiffBackend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> (f32, f32) {
+    let scale: f32 = a.clone().inner().abs().max().into_scalar().elem();
+    let diff: f32 = a.inner().sub(b.inner()).abs().max().into_scalar().elem();
+    (diff, scale)
+}
+
+/// Reads a copy of `model` (its own running statistics: the model itself is not touched)
+/// on `images` (at least one image) in evaluation mode, inside M2m's evaluation scope.
+pub fn check_eval_mode<B, M>(model: &M, images: Tensor<B, 4>, name: &'static str) -> Result<(), EvalModeError>
+where
+    B: AutodiffBackend,
+    M: Classifier<B> + AutodiffModule<B>,
+{
+    let copy = M::from_inner(model.valid()).no_grad();
+    let images = images.detach();
+    let n = images.dims()[0];
+    eval_scope(|| {
+        let first = copy.logits(images.clone(), Mode::Eval);
+        let second = copy.logits(images.clone(), Mode::Eval);
+        let (diff, scale) = max_abs_diff(first.clone(), second);
+        if diff > 1e-5 * (1.0 + scale) {
+            return Err(EvalModeError::RandomOutputs { model: name, diff });
+        }
+        if n >= 2 {
+            let alone = copy.logits(images.clone().narrow(0, 0, 1), Mode::Eval);
+            let (diff, scale) = max_abs_diff(first.narrow(0, 0, 1), alone);
+            if diff > 1e-4 * (1.0 + scale) {
+                return Err(EvalModeError::BatchStatistics { model: name, diff });
+            }
+        }
+        Ok(())
+    })
+}

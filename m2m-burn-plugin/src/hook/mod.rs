@@ -1,0 +1,191 @@
+//! M2m as a burn-train hook: add it to an existing burn-train project in a few lines.
+//!
+//! ```ignore
+//! let hook = M2mHook::new(M2mSettings::new(from_epoch, batch_size), g, dataset, batcher, |item| item.label as usize, &device)?;
+//! let training = SupervisedTraining::new(dir, hook.dataloader(), dataloader_valid) /* ...as before */;
+//! let result = training.launch(Learner::new(hook.model(model)?, optimizer, lr));
+//! ```
+//!
+//! The hook owns the training sampler: [`M2mHook::dataloader`] draws your `Dataset`
+//! through your `Batcher` in natural order before `from_epoch` and class-balanced from it
+//! on, every epoch from its own seeded stream, so a resumed run sees the same batches.
+//! [`M2mHook::model`] wraps your model; its `TrainStep` translates each batch (from
+//! `from_epoch` on) and then runs your own `TrainStep`. Your model implements
+//! [`Classifier`] (logits for images in [0, 1]) and your batch [`M2mBatch`]. Models whose
+//! layers ignore evaluation mode under autodiff are refused at start-up with the fix (see
+//! [`crate::nn`]). The `m2m` CLI draws its batches and translations through the same
+//! sampler and [`M2mSchedule`]: the same seed gives the same batches and translations.
+
+mod batch;
+mod check;
+mod loader;
+mod model;
+
+use std::sync::{Arc, Mutex};
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataloader::DataLoader;
+use burn::data::dataset::Dataset;
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use m2m_core::classifier::Classifier;
+use m2m_core::translation::TranslationConfig;
+
+pub use batch::{M2mBatch, M2mInput};
+pub use check::{check_eval_mode, EvalModeError};
+pub use loader::M2mDataLoader;
+pub use model::{EpochReport, M2mModel};
+
+use crate::m2m::{BatchGeneration, M2m, M2mSchedule};
+use loader::EpochCounter;
+use model::Translator;
+
+/// M2m's settings for a hooked run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct M2mSettings {
+    /// The first epoch (0-based) with the class-balanced sampler and translations (the
+    /// paper: 160 of 200).
+    pub from_epoch: usize,
+    /// Training batch size.
+    pub batch_size: usize,
+    /// Seed of the sampling and translation streams.
+    pub seed: u64,
+    pub translation: TranslationConfig,
+    /// The epoch burn-train starts at: 0, or `n` when it resumes with `.checkpoint(n)`.
+    pub starting_epoch: usize,
+}
+
+impl M2mSettings {
+    /// The paper's translation settings, seed 0, starting at epoch 0.
+    pub fn new(from_epoch: usize, batch_size: usize) -> Self {
+        Self { from_epoch, batch_size, seed: 0, translation: TranslationConfig::default(), starting_epoch: 0 }
+    }
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    pub fn with_translation(mut self, translation: TranslationConfig) -> Self {
+        self.translation = translation;
+        self
+    }
+    /// Resuming: the epoch count burn-train resumes after (`SupervisedTraining::checkpoint(n)`).
+    pub fn resuming_after(mut self, epoch: usize) -> Self {
+        self.starting_epoch = epoch;
+        self
+    }
+}
+
+/// Why the hook refused to start.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("batch_size must be >= 1")]
+    BatchSize,
+    #[error("the training data set is empty")]
+    EmptyDataset,
+    #[error("the training data set returned no item {index} although its len() is {len}")]
+    MissingItem { index: usize, len: usize },
+    #[error("training item {index} has label {label}, but g has {classes} classes (labels 0..{classes})")]
+    Label { index: usize, label: usize, classes: usize },
+    #[error("f has {f} classes but g has {g}")]
+    ClassCount { f: usize, g: usize },
+    #[error(transparent)]
+    EvalMode(#[from] EvalModeError),
+}
+
+/// M2m for one burn-train run: the training data loader and the model wrapper, sharing
+/// one epoch counter and one generator. See the module docs.
+pub struct M2mHook<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>, I, O> {
+    loader: Arc<M2mDataLoader<B, I, O>>,
+    translator: Arc<Mutex<Translator<B, M>>>,
+    /// A first batch's images, to check f at [`M2mHook::model`].
+    probe: burn::tensor::Tensor<B, 4>,
+}
+
+impl<B, M, I, O> M2mHook<B, M, I, O>
+where
+    B: AutodiffBackend,
+    M: Classifier<B> + AutodiffModule<B>,
+    I: Send + Sync + 'static,
+    O: M2mBatch<B> + Send + 'static,
+{
+    /// Reads every item's label (once), counts the classes, checks g, and builds the
+    /// training loader. `g` is the baseline classifier (an ERM model of your model's type,
+    /// trained on the same data); it is copied and frozen. `label` gives an item's class.
+    pub fn new<D, T, L>(settings: M2mSettings, g: M, dataset: D, batcher: T, label: L, device: &B::Device) -> Result<Self, HookError>
+    where
+        D: Dataset<I> + 'static,
+        T: Batcher<B, I, O> + 'static,
+        L: Fn(&I) -> usize,
+    {
+        if settings.batch_size == 0 {
+            return Err(HookError::BatchSize);
+        }
+        let len = dataset.len();
+        if len == 0 {
+            return Err(HookError::EmptyDataset);
+        }
+        let classes = g.num_classes();
+        let mut labels = Vec::with_capacity(len);
+        let mut probe_items = Vec::new();
+        for index in 0..len {
+            let item = dataset.get(index).ok_or(HookError::MissingItem { index, len })?;
+            let y = label(&item);
+            if y >= classes {
+                return Err(HookError::Label { index, label: y, classes });
+            }
+            labels.push(y);
+            if probe_items.len() < 8 {
+                probe_items.push(item);
+            }
+        }
+        let probe = batcher.batch(probe_items, device).images();
+        check_eval_mode(&g, probe.clone(), "g")?;
+        let counts = (0..classes).map(|k| labels.iter().filter(|&&y| y == k).count()).collect();
+        let schedule = M2mSchedule { from_epoch: settings.from_epoch, seed: settings.seed };
+        let translator = Translator::new(M2m::new(&g, counts, settings.translation.clone()), schedule);
+        let loader = M2mDataLoader::new(
+            Arc::new(dataset),
+            Arc::new(batcher),
+            labels,
+            classes,
+            schedule.sampler(),
+            settings.seed,
+            settings.batch_size,
+            Arc::new(EpochCounter::starting_at(settings.starting_epoch)),
+            device.clone(),
+        );
+        Ok(Self { loader: Arc::new(loader), translator: Arc::new(Mutex::new(translator)), probe })
+    }
+
+    /// The training data loader for `SupervisedTraining::new`.
+    pub fn dataloader(&self) -> Arc<dyn DataLoader<B, M2mInput<O>>> {
+        self.loader.clone()
+    }
+
+    /// The loader itself (its epochs' batch indices, for inspection).
+    pub fn loader(&self) -> &M2mDataLoader<B, I, O> {
+        &self.loader
+    }
+
+    /// Your model `f`, checked and wrapped for `Learner::new`.
+    pub fn model(&self, f: M) -> Result<M2mModel<B, M>, HookError> {
+        let g_classes = self.translator.lock().expect("M2m translator").generator.g().num_classes();
+        if f.num_classes() != g_classes {
+            return Err(HookError::ClassCount { f: f.num_classes(), g: g_classes });
+        }
+        check_eval_mode(&f, self.probe.clone(), "f")?;
+        Ok(M2mModel::new(f, self.translator.clone()))
+    }
+
+    /// What M2m did in each epoch so far (the running one included).
+    pub fn epochs(&self) -> Vec<EpochReport> {
+        let mut t = self.translator.lock().expect("M2m translator");
+        t.close_epoch();
+        t.finished.clone()
+    }
+
+    /// The generation of the latest translated batch.
+    pub fn last_generation(&self) -> Option<BatchGeneration> {
+        self.translator.lock().expect("M2m translator").last.clone()
+    }
+}

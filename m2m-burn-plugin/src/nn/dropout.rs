@@ -1,0 +1,41 @@
+//! burn's `Dropout`, inactive inside M2m's evaluation scope.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+use m2m_core::classifier::in_eval_scope;
+
+/// The same field as `burn::nn::DropoutConfig`.
+#[derive(Config, Debug)]
+pub struct DropoutConfig {
+    /// The probability of zeroing an element, in [0, 1].
+    pub prob: f64,
+}
+
+/// `burn::nn::Dropout` with the same record; it drops on autodiff backends outside M2m's
+/// evaluation scope only.
+#[derive(Module, Clone, Debug)]
+pub struct Dropout {
+    pub prob: f64,
+}
+
+impl DropoutConfig {
+    /// # Panics
+    /// When `prob` is outside [0, 1], as burn's does.
+    pub fn init(&self) -> Dropout {
+        assert!((0.0..=1.0).contains(&self.prob), "Dropout probability should be between 0 and 1, but got {}", self.prob);
+        Dropout { prob: self.prob }
+    }
+}
+
+impl Dropout {
+    pub fn forward<B: Backend, const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
+        if !B::ad_enabled(&input.device()) || self.prob == 0.0 || in_eval_scope() {
+            return input;
+        }
+        let keep = 1.0 - self.prob;
+        let mask = input.random_like(Distribution::Bernoulli(keep));
+        input.mul(mask).mul_scalar(1.0 / keep)
+    }
+}
