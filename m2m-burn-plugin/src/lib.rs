@@ -12,5 +12,6 @@ pub mod nn;
 pub mod parity;
 pub mod recipe;
 pub mod run;
+pub mod run_dir;
 pub mod suite;
 pub mod train;

@@ -349,7 +349,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Resume { run_dir, backend, no_dashboard } => {
-            let path = run_dir.join("recipe.resolved.ron");
+            let path = m2m_burn_plugin::run_dir::RunDir::new(run_dir.clone()).recipe_path();
             let recipe = load_recipe(&path, &[])?;
             let expected = recipe.output_dir.join(&recipe.name);
             if std::fs::canonicalize(&expected).ok() != std::fs::canonicalize(&run_dir).ok() {

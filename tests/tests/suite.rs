@@ -6,7 +6,7 @@ use std::path::Path;
 
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::data::DatasetName;
-use m2m_burn_plugin::suite::{collect, csv, load_suite, markdown, run_suite, summarize, write_report, CellKey, CellResult, Shard, SuiteManifest};
+use m2m_burn_plugin::suite::{collect, csv, load_suite, markdown, run_suite, summarize, write_report, CellKey, CellResult, Metric, Shard, SuiteManifest};
 use m2m_burn_plugin::train::Progress;
 use m2m_core::metrics::ClassificationReport;
 use m2m_core::sampling::SamplerKind;
@@ -249,13 +249,13 @@ fn report_formulas_mean_sample_std_delta_and_published_values() {
     let r = summarize(&manifest, &results, vec!["M2m.FashionMnist.r100.d0.s0".into()]);
     let erm = r.summary("ERM", c10, 100.0).unwrap();
     // bACC per run: 0.6, 0.7, 0.8 -> mean 70 %, sample std 10 points.
-    let b = erm.stat("bacc").unwrap();
+    let b = erm.stat(Metric::BalancedAccuracy).unwrap();
     assert!((b.mean - 70.0).abs() < 1e-9 && (b.std.unwrap() - 10.0).abs() < 1e-9 && b.n == 3, "{b:?}");
     // minor: 0.3, 0.6, 0.6 -> 50 %, std sqrt(0.03) = 17.32 points.
-    let minor = erm.stat("minor").unwrap();
+    let minor = erm.stat(Metric::Minor).unwrap();
     assert!((minor.mean - 50.0).abs() < 1e-9 && (minor.std.unwrap() - 17.3205).abs() < 1e-3);
     // medium-shot is missing in the runs: no value rather than a made-up one.
-    assert!(erm.stat("medium").is_none());
+    assert!(erm.stat(Metric::MediumShot).is_none());
     // M2m: 2 of 3 runs, bACC 0.9 and 0.8 -> 85 %, Δ = +15 points.
     let m2m = r.summary("M2m", c10, 100.0).unwrap();
     assert_eq!((m2m.finished, m2m.expected), (2, 3));
@@ -267,9 +267,9 @@ fn report_formulas_mean_sample_std_delta_and_published_values() {
     assert_eq!((g.total_attempts(), g.total_accepted()), (80, 10));
     // A single run has no std; Fashion-MNIST has no published values, CIFAR-10 ERM has.
     let f = r.summary("ERM", DatasetName::FashionMnist, 100.0).unwrap();
-    assert!(f.stat("bacc").unwrap().std.is_none() && f.published.is_none());
+    assert!(f.stat(Metric::BalancedAccuracy).unwrap().std.is_none() && f.published.is_none());
     assert!((erm.published.unwrap().balanced_accuracy - 70.36).abs() < 1e-9);
-    assert!(r.summary("M2m", DatasetName::FashionMnist, 100.0).unwrap().stat("bacc").is_none());
+    assert!(r.summary("M2m", DatasetName::FashionMnist, 100.0).unwrap().stat(Metric::BalancedAccuracy).is_none());
 
     let md = markdown(&r, &[]);
     assert!(md.contains("| ERM | 70.00 ± 10.00 | 3/3 | – | 70.36 (published: LDAM-DRW"), "{md}");

@@ -138,7 +138,7 @@ pub enum ModelSource {
 /// extension), or a foreign checkpoint file, in that order.
 pub fn resolve_model_source(path: &Path) -> Result<ModelSource, CheckpointError> {
     if path.is_dir() {
-        let best = path.join("model-best-val");
+        let best = crate::run_dir::RunDir::new(path.to_path_buf()).best_model_path();
         if meta_path(&best).is_file() {
             return Ok(ModelSource::Ours(best));
         }

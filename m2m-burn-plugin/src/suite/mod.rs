@@ -10,6 +10,6 @@ mod run;
 mod spec;
 
 pub use published::{published, Published};
-pub use report::{balanced_accuracy_table, collect, csv, markdown, summarize, write_report, CellResult, MethodSummary, Report, Stat, METRICS};
+pub use report::{balanced_accuracy_table, collect, csv, markdown, summarize, write_report, CellResult, MethodSummary, Metric, MetricStats, Report, Stat};
 pub use run::{run_suite, write_manifest, SuiteOutcome};
 pub use spec::{load_suite, suite_to_ron, Cell, CellKey, RawMethod, RawSuite, Shard, Suite, SuiteError, SuiteManifest};

@@ -3,7 +3,6 @@
 mod batch;
 mod eval;
 mod renderer;
-mod run_dir;
 mod scheduler;
 mod start;
 mod step;
@@ -28,10 +27,10 @@ use m2m_core::metrics::ClassGroups;
 pub use batch::{EvalLoader, ImageBatch, TrainLoader};
 pub use eval::{evaluate, logit_adjustment, Evaluation};
 pub use renderer::LogRenderer;
-pub use run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDir, RunState};
+pub use crate::run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDir, RunState};
 pub use scheduler::EpochScheduler;
 pub use start::{load_start, StartPoint, StartRecord};
-pub use strategy::{Components, ImbalancedStrategy, Optim, TRANSLATIONS_PNG};
+pub use strategy::{Components, ImbalancedStrategy, Optim};
 
 use crate::data::PreparedData;
 use crate::m2m::{M2m, M2mSchedule};
@@ -83,8 +82,7 @@ pub fn train_recipe<B: AutodiffBackend>(
         }
     }
     if let Some(RunState { finished: true, .. }) = state {
-        let metrics: FinalMetrics = serde_json::from_str(&std::fs::read_to_string(run.root.join("final.json"))?)
-            .with_context(|| format!("{}: corrupt final.json", run.root.display()))?;
+        let metrics = run.read_final()?.with_context(|| format!("{}: state.json says finished but final.json is missing", run.root.display()))?;
         tracing::info!("{} is already finished; nothing to do", run.root.display());
         return Ok(RunOutcome { run_dir: run.root, metrics, trained_now: false });
     }
@@ -101,8 +99,8 @@ pub fn train_recipe<B: AutodiffBackend>(
         manifest.test_size
     );
     std::fs::create_dir_all(&run.root).with_context(|| format!("creating {}", run.root.display()))?;
-    run.write("recipe.resolved.ron", resolved.as_bytes())?;
-    run.write_json("data-manifest.json", &manifest)?;
+    run.write_recipe(&resolved)?;
+    run.write_data_manifest(&manifest)?;
 
     let completed = resumable_epoch(&run, state.as_ref().map_or(0, |s| s.completed_epochs));
     let mut previous = run.read_records()?;
@@ -122,7 +120,7 @@ pub fn train_recipe<B: AutodiffBackend>(
                 start.record.momentum_buffers,
                 start.record.parameters
             );
-            run.write_json("start.json", &start.record)?;
+            run.write_start(&start.record)?;
             Some(start)
         }
         _ => None,
@@ -229,8 +227,8 @@ pub fn train_recipe<B: AutodiffBackend>(
         selected_on_test: manifest.selected_on_test,
         mean_epoch_seconds,
     };
-    run.write_json("final.json", &metrics)?;
-    run.write_json("state.json", &RunState { completed_epochs: recipe.epochs, total_epochs: recipe.epochs, finished: true })?;
+    run.write_final(&metrics)?;
+    run.write_state(&RunState { completed_epochs: recipe.epochs, total_epochs: recipe.epochs, finished: true })?;
     Ok(RunOutcome { run_dir: run.root, metrics, trained_now: true })
 }
 

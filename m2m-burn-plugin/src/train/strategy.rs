@@ -20,7 +20,7 @@ use m2m_core::metrics::ClassGroups;
 
 use super::batch::{EvalLoader, TrainLoader};
 use super::eval::{evaluate, logit_adjustment, Evaluation};
-use super::run_dir::{best_val, EpochRecord, RunDir, RunState};
+use crate::run_dir::{best_val, EpochRecord, RunDir, RunState};
 use super::scheduler::EpochScheduler;
 use crate::m2m::gallery::write_gallery;
 use crate::m2m::{record_f_probabilities, M2m, M2mSchedule};
@@ -29,8 +29,6 @@ use crate::recipe::LossPlan;
 
 /// Rows of the gallery of accepted translations written after each M2m epoch.
 const GALLERY_ROWS: usize = 8;
-/// Its file in the run directory (the latest M2m epoch's first accepted translations).
-pub const TRANSLATIONS_PNG: &str = "translations.png";
 
 pub type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<<B as AutodiffBackend>::InnerBackend>, Net<B>, B>;
 pub type Components<B> = LearningComponentsMarker<B, EpochScheduler, Net<B>, Optim<B>>;
@@ -110,7 +108,7 @@ impl<B: AutodiffBackend> ImbalancedStrategy<B> {
         if let Some(c) = tc.checkpointer.as_mut() {
             c.checkpoint(learner, epoch, tc.event_store);
         }
-        self.run.write_json("state.json", &RunState { completed_epochs: epoch, total_epochs: total, finished: false })
+        self.run.write_state(&RunState { completed_epochs: epoch, total_epochs: total, finished: false })
     }
 }
 
@@ -234,7 +232,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
             if !shown.is_empty() {
                 let shape = (self.spec.in_channels, self.image_size.0, self.image_size.1);
                 // A picture, not a result: a failure to draw it does not stop training.
-                if let Err(e) = write_gallery(&self.run.root.join(TRANSLATIONS_PNG), &shown, shape, 10.0) {
+                if let Err(e) = write_gallery(&self.run.translations_path(), &shown, shape, 10.0) {
                     tracing::warn!("epoch {e0}: could not draw the accepted translations: {e:#}");
                 }
             }

@@ -1,6 +1,8 @@
 //! The run directory: resolved recipe, data manifest, per-epoch metrics (CSV and JSON
-//! lines), the final metrics, model files and the resume state. Every file is replaced
-//! atomically, so an interrupted run never leaves a torn file behind.
+//! lines), the final metrics, model files and the resume state. [`RunDir`] is the only
+//! code that knows these file names: training writes through it, and the suite report,
+//! `m2m resume` and model loading read through it. Every file is replaced atomically, so
+//! an interrupted run never leaves a torn file behind.
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +54,11 @@ pub struct FinalMetrics {
     pub mean_epoch_seconds: f64,
 }
 
+/// Its file in the run directory: the latest M2m epoch's first accepted translations.
+const TRANSLATIONS_PNG: &str = "translations.png";
+
+/// One run's folder (`output_dir/name`).
+#[derive(Debug, Clone)]
 pub struct RunDir {
     pub root: PathBuf,
 }
@@ -76,21 +83,56 @@ impl RunDir {
     pub fn last_model_path(&self) -> PathBuf {
         self.root.join("model-last")
     }
+    /// The picture of accepted translations (written by M2m runs).
+    pub fn translations_path(&self) -> PathBuf {
+        self.root.join(TRANSLATIONS_PNG)
+    }
     fn records_path(&self) -> PathBuf {
         self.root.join("metrics.jsonl")
     }
+    fn final_path(&self) -> PathBuf {
+        self.root.join("final.json")
+    }
 
-    pub fn write(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    fn write(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
         let path = self.root.join(name);
         write_atomic(&path, bytes).with_context(|| format!("writing {}", path.display()))
     }
 
-    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> anyhow::Result<()> {
+    fn write_json<T: Serialize>(&self, name: &str, value: &T) -> anyhow::Result<()> {
         self.write(name, serde_json::to_string_pretty(value)?.as_bytes())
+    }
+
+    /// The resolved recipe (RON text) the run trains.
+    pub fn write_recipe(&self, ron: &str) -> anyhow::Result<()> {
+        self.write("recipe.resolved.ron", ron.as_bytes())
+    }
+    pub fn write_data_manifest<T: Serialize>(&self, manifest: &T) -> anyhow::Result<()> {
+        self.write_json("data-manifest.json", manifest)
+    }
+    /// Where f started from (`start_from`).
+    pub fn write_start<T: Serialize>(&self, record: &T) -> anyhow::Result<()> {
+        self.write_json("start.json", record)
+    }
+    pub fn write_final(&self, metrics: &FinalMetrics) -> anyhow::Result<()> {
+        self.write_json("final.json", metrics)
+    }
+    /// Written last after an epoch, so a state never points at an epoch whose files are missing.
+    pub fn write_state(&self, state: &RunState) -> anyhow::Result<()> {
+        self.write_json("state.json", state)
     }
 
     pub fn read_state(&self) -> anyhow::Result<Option<RunState>> {
         read_json_opt(&self.state_path())
+    }
+
+    /// The final metrics of a finished run; `None` while it is not finished.
+    pub fn read_final(&self) -> anyhow::Result<Option<FinalMetrics>> {
+        read_json_opt(&self.final_path())
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.final_path().is_file()
     }
 
     pub fn read_records(&self) -> anyhow::Result<Vec<EpochRecord>> {

@@ -1,0 +1,171 @@
+//! Writing a report: Markdown tables, CSV rows, plots and the translation pictures.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::metric::{Metric, Stat};
+use super::{MethodSummary, Report};
+use crate::data::DatasetName;
+
+fn column_title(dataset: DatasetName, ratio: f64) -> String {
+    format!("{dataset:?} ρ={ratio}")
+}
+
+fn slug(dataset: DatasetName, ratio: f64) -> String {
+    format!("{dataset:?}-r{ratio}")
+}
+
+/// The balanced-accuracy table (Markdown): one row per method, per dataset/ratio the
+/// mean ± std, finished/expected runs, Δ to the baseline and the published value.
+pub fn balanced_accuracy_table(r: &Report) -> String {
+    let mut md = String::from("| method |");
+    for &(d, ratio) in &r.columns {
+        let delta = r.baseline.as_ref().map_or(String::new(), |b| format!(" Δ vs {b} |"));
+        md.push_str(&format!(" {} | n |{delta} published |", column_title(d, ratio)));
+    }
+    md.push_str("\n|---|");
+    for _ in &r.columns {
+        md.push_str(if r.baseline.is_some() { "---:|---:|---:|---|" } else { "---:|---:|---|" });
+    }
+    md.push('\n');
+    for m in &r.methods {
+        md.push_str(&format!("| {m} |"));
+        for &(d, ratio) in &r.columns {
+            let s = r.summary(m, d, ratio).expect("every method has every column");
+            let bacc = s.stat(Metric::BalancedAccuracy).map_or("–".into(), |x| x.text());
+            md.push_str(&format!(" {bacc} | {}/{} |", s.finished, s.expected));
+            if r.baseline.is_some() {
+                md.push_str(&format!(" {} |", s.delta_bacc.map_or("–".into(), |d| format!("{d:+.2}"))));
+            }
+            md.push_str(&format!(
+                " {} |",
+                s.published.map_or("–".into(), |p| format!("{:.2} (published: {})", p.balanced_accuracy, p.source))
+            ));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// The report as Markdown; `plots` are paths relative to the Markdown file.
+pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
+    let mut md = format!("# Suite `{}`\n\n", r.suite);
+    md.push_str(&format!("{} of {} cells finished.", r.total_cells - r.missing.len(), r.total_cells));
+    if !r.missing.is_empty() {
+        md.push_str(&format!(" Missing: {}.", r.missing.join(", ")));
+    }
+    md.push_str(
+        "\n\nTest metrics (%) at each run's best-validation epoch, mean ± sample std over runs (seeds and data seeds); \
+         `n` counts finished runs. Published values are quoted from papers, not measured here.\n",
+    );
+    if r.summaries.iter().any(|s| s.selected_on_test) {
+        md.push_str("\n**Note:** some runs selected their epoch on the test set (no validation split).\n");
+    }
+    md.push_str("\n## Balanced accuracy\n\n");
+    md.push_str(&balanced_accuracy_table(r));
+    for &(d, ratio) in &r.columns {
+        md.push_str(&format!("\n## All metrics, {}\n\n| method |", column_title(d, ratio)));
+        for m in Metric::ALL {
+            md.push_str(&format!(" {} |", m.heading()));
+        }
+        md.push_str("\n|---|");
+        md.push_str(&"---:|".repeat(Metric::ALL.len()));
+        md.push('\n');
+        for m in &r.methods {
+            let s = r.summary(m, d, ratio).expect("every method has every column");
+            md.push_str(&format!("| {m} |"));
+            for (_, st) in s.stats.iter() {
+                md.push_str(&format!(" {} |", st.map_or("–".into(), |x| x.text())));
+            }
+            md.push('\n');
+        }
+        for s in r.summaries.iter().filter(|s| s.dataset == d && s.ratio == ratio) {
+            if let Some(g) = &s.m2m {
+                md.push_str(&format!(
+                    "\n{} generation: {} of {} translations accepted ({:.2}%), mean g confidence on the target {}.\n",
+                    s.method,
+                    g.total_accepted(),
+                    g.total_attempts(),
+                    100.0 * g.acceptance_rate().unwrap_or(0.0),
+                    g.mean_g_confidence().map_or("–".into(), |c| format!("{c:.3}"))
+                ));
+            }
+        }
+    }
+    if !plots.is_empty() {
+        md.push_str("\n## Plots\n\n");
+        for (title, path) in plots {
+            md.push_str(&format!("![{title}]({path})\n\n"));
+        }
+    }
+    md.push_str(
+        "\nMajor / neutral / minor: classes in the first, middle and last third by index (the M2m code's groups). \
+         Many / medium / few-shot: more than 100, 20 to 100, fewer than 20 training images.\n",
+    );
+    md
+}
+
+/// The report as CSV, one row per method, column and metric (per-class recalls as
+/// `recall_K`), values in %.
+pub fn csv(r: &Report) -> String {
+    let mut out = String::from("suite,method,dataset,ratio,metric,mean,std,n,expected,delta_vs_baseline,published,published_source\n");
+    for s in &r.summaries {
+        let mut rows: Vec<(String, Option<Stat>)> = s.stats.iter().map(|(m, st)| (m.csv_name().to_string(), st)).collect();
+        rows.extend(s.per_class.iter().enumerate().map(|(k, v)| (format!("recall_{k}"), v.map(|mean| Stat { mean, std: None, n: s.finished }))));
+        for (name, st) in rows {
+            let is_bacc = name == "bacc";
+            out.push_str(&format!(
+                "{},{},{:?},{},{},{},{},{},{},{},{},{}\n",
+                r.suite,
+                s.method,
+                s.dataset,
+                s.ratio,
+                name,
+                st.map_or(String::new(), |x| format!("{:.4}", x.mean)),
+                st.and_then(|x| x.std).map_or(String::new(), |x| format!("{x:.4}")),
+                s.finished,
+                s.expected,
+                if is_bacc { s.delta_bacc.map_or(String::new(), |d| format!("{d:.4}")) } else { String::new() },
+                if is_bacc { s.published.map_or(String::new(), |p| format!("{:.2}", p.balanced_accuracy)) } else { String::new() },
+                if is_bacc { s.published.map_or(String::new(), |p| format!("\"{}\"", p.source)) } else { String::new() },
+            ));
+        }
+    }
+    out
+}
+
+/// Writes `report.md`, `report.csv` and `plots/*.svg` into `out` (atomically, file by
+/// file). Returns the Markdown path.
+pub fn write_report(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
+    let plot_dir = out.join("plots");
+    std::fs::create_dir_all(&plot_dir).with_context(|| format!("creating {}", plot_dir.display()))?;
+    let mut plots = Vec::new();
+    for &(d, ratio) in &r.columns {
+        let rows: Vec<&MethodSummary> = r.summaries.iter().filter(|s| s.dataset == d && s.ratio == ratio && !s.per_class.is_empty()).collect();
+        if !rows.is_empty() {
+            let file = format!("per-class-{}.svg", slug(d, ratio));
+            crate::suite::plot::per_class(&rows, &column_title(d, ratio), &plot_dir.join(&file))?;
+            plots.push((format!("Per-class test recall, {}", column_title(d, ratio)), format!("plots/{file}")));
+        }
+        for s in r.summaries.iter().filter(|s| s.dataset == d && s.ratio == ratio) {
+            if let Some(g) = &s.m2m {
+                let file = format!("acceptance-{}-{}.svg", s.method, slug(d, ratio));
+                crate::suite::plot::acceptance(g, &format!("{} on {}", s.method, column_title(d, ratio)), &plot_dir.join(&file))?;
+                plots.push((format!("{} acceptance rate per target class, {}", s.method, column_title(d, ratio)), format!("plots/{file}")));
+            }
+        }
+    }
+    // Copied next to the report, so that its links hold for shards merged from elsewhere.
+    for s in &r.summaries {
+        if let Some((run, src)) = &s.translations {
+            let file = format!("translations-{run}.png");
+            std::fs::copy(src, plot_dir.join(&file)).with_context(|| format!("copying {}", src.display()))?;
+            plots.push((format!("{}: accepted translations (seed, translation, difference x10) of {run}", s.method), format!("plots/{file}")));
+        }
+    }
+    let md_path = out.join("report.md");
+    crate::fs::write_atomic(&out.join("report.csv"), csv(r).as_bytes()).with_context(|| format!("writing {}", out.join("report.csv").display()))?;
+    crate::fs::write_atomic(&md_path, markdown(r, &plots).as_bytes()).with_context(|| format!("writing {}", md_path.display()))?;
+    Ok(md_path)
+}
