@@ -116,7 +116,7 @@ fn the_hook_and_the_cli_give_the_same_batches_and_translations() {
     // The hook's path: a user's Dataset and Batcher, the wrapped model's TrainStep.
     let items: Vec<Item> = labels.iter().enumerate().map(|(i, &label)| Item { pixels: pixels[i * 784..(i + 1) * 784].to_vec(), label }).collect();
     let settings = M2mSettings::new(from_epoch, batch).with_seed(seed).with_translation(config);
-    let hook = M2mHook::new(settings, Spy { net: g.clone() }, InMemDataset::new(items), ItemBatcher, |it: &Item| it.label, &device).unwrap();
+    let hook = M2mHook::new(settings.clone(), Spy { net: g.clone() }, InMemDataset::new(items.clone()), ItemBatcher, |it: &Item| it.label, &device).unwrap();
     let model = hook.model(Spy { net: Net::<Cpu>::from_inner(f.valid()) }).unwrap();
     let loader = hook.dataloader();
     SEEN.lock().unwrap().clear();
@@ -139,6 +139,11 @@ fn the_hook_and_the_cli_give_the_same_batches_and_translations() {
     assert_eq!(hook_stats, cli_stats);
     assert_eq!(hook_stats.len(), epochs - from_epoch);
     assert!(hook_stats.iter().all(|s| s.total_accepted() > 0), "translations accepted: {hook_stats:?}");
+    // A run resumed after epoch 2 (burn-train's `.checkpoint(2)`) continues with epoch 2's batches.
+    let resumed = M2mHook::new(settings.resuming_after(2), Spy { net: g.clone() }, InMemDataset::new(items), ItemBatcher, |it: &Item| it.label, &device).unwrap();
+    let per_epoch = loader.num_items().div_ceil(batch);
+    let epoch2: Vec<Vec<usize>> = resumed.dataloader().iter().map(|input| input.labels).collect();
+    assert_eq!(epoch2, cli_labels[2 * per_epoch..3 * per_epoch].to_vec());
     // Epoch 0 is in natural order (every image once); M2m epochs are class-balanced.
     let mut first: Vec<usize> = cli_labels[..loader.num_items().div_ceil(batch)].concat();
     first.sort();
