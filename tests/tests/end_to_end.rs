@@ -94,6 +94,36 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     assert_eq!(after_fallback[..2], recs[..2]);
     assert_ne!(after_fallback[2].seconds, recs[2].seconds, "the last epoch was trained again");
 
+    // Damaged the way a crash or a full disk damages files: the newest checkpoint cut in
+    // half (burn writes in place). No panic: the run resumes from epoch 2's checkpoint.
+    let ckpt = run.join("burn/checkpoint");
+    let interrupt = || {
+        std::fs::remove_file(run.join("final.json")).unwrap();
+        std::fs::write(run.join("state.json"), serde_json::to_string(&ahead).unwrap()).unwrap();
+    };
+    interrupt();
+    let model3 = std::fs::read(ckpt.join("model-3.mpk")).unwrap();
+    std::fs::write(ckpt.join("model-3.mpk"), &model3[..model3.len() / 2]).unwrap();
+    assert!(run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
+    let after_damage = records(&run);
+    assert_eq!(after_damage[..2], recs[..2], "epochs 0 and 1 were kept");
+    assert_ne!(after_damage[2].seconds, after_fallback[2].seconds, "epoch 2 was trained again");
+
+    // Every checkpoint damaged (garbage in one, the other truncated to nothing): the run
+    // starts over with a warning instead of panicking, and the same seed retrains the
+    // same epochs.
+    interrupt();
+    std::fs::write(ckpt.join("optim-2.mpk"), b"not a checkpoint").unwrap();
+    std::fs::write(ckpt.join("scheduler-3.mpk"), b"").unwrap();
+    assert!(run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
+    let restarted = records(&run);
+    assert_eq!(restarted.len(), 3);
+    assert_ne!(restarted[0].seconds, recs[0].seconds, "epoch 0 was trained again");
+    for (a, b) in restarted.iter().zip(&recs) {
+        assert_eq!((a.train_loss, &a.val, &a.test), (b.train_loss, &b.val, &b.test), "epoch {}: not the same training", a.epoch);
+    }
+    let recs = restarted;
+
     // Simulate an interruption after epoch 2 of 3: state says 2 done.
     std::fs::remove_file(run.join("final.json")).unwrap();
     let state = RunState { completed_epochs: 2, total_epochs: 3, finished: false };

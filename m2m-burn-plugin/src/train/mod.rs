@@ -102,7 +102,7 @@ pub fn train_recipe<B: AutodiffBackend>(
     run.write_recipe(&resolved)?;
     run.write_data_manifest(&manifest)?;
 
-    let completed = resumable_epoch(&run, state.as_ref().map_or(0, |s| s.completed_epochs));
+    let completed = resumable_epoch::<B>(&run, state.as_ref().map_or(0, |s| s.completed_epochs), &device);
     let mut previous = run.read_records()?;
     previous.retain(|r| r.epoch < completed);
 
@@ -238,16 +238,58 @@ pub fn load_best<B: burn::tensor::backend::Backend>(recipe: &Recipe, device: &B:
     Ok(load_classifier(&recipe.model_spec(), &run.best_model_path(), device)?)
 }
 
-/// The last finished epoch whose burn-train checkpoint (model, optimiser, scheduler) is
-/// complete on disk, at most `completed`. burn writes checkpoints asynchronously, so a
-/// run killed right after an epoch may have its state file ahead of its checkpoint; it
-/// then resumes from the epoch before (burn keeps the last two).
-fn resumable_epoch(run: &RunDir, completed: usize) -> usize {
+/// The last finished epoch, at most `completed`, whose burn-train checkpoint (model,
+/// optimiser, scheduler) is on disk and decodes. burn writes checkpoints asynchronously
+/// and in place, so a run killed during that write, a full disk or a damaged file can
+/// leave the newest checkpoint missing or truncated; burn-train would then panic while
+/// restoring it. The run falls back to the newest intact epoch (burn keeps the last two),
+/// or starts over when none is intact, and says which file it skipped and why.
+fn resumable_epoch<B: AutodiffBackend>(run: &RunDir, completed: usize, device: &B::Device) -> usize {
     let dir = run.burn_dir().join("checkpoint");
-    let complete = |e: usize| ["model", "optim", "scheduler"].iter().all(|k| dir.join(format!("{k}-{e}.mpk")).is_file());
-    let resumable = (1..=completed).rev().find(|&e| complete(e)).unwrap_or(0);
-    if resumable < completed {
-        tracing::warn!("{}: checkpoint of epoch {completed} is incomplete; resuming after epoch {resumable}", run.root.display());
+    for e in (1..=completed).rev() {
+        match checkpoint_problem::<B>(&dir, e, device) {
+            None => {
+                if e < completed {
+                    tracing::warn!("{}: resuming after epoch {e} instead of {completed}", run.root.display());
+                }
+                return e;
+            }
+            Some(problem) => tracing::warn!("{}: the checkpoint of epoch {e} cannot be restored: {problem}", run.root.display()),
+        }
     }
-    resumable
+    if completed > 0 {
+        tracing::warn!("{}: no intact checkpoint of epochs 1..={completed}; training starts over from epoch 0", run.root.display());
+    }
+    0
+}
+
+/// Why burn-train could not restore epoch `e` from `dir` (`None`: it can).
+fn checkpoint_problem<B: AutodiffBackend>(dir: &std::path::Path, e: usize, device: &B::Device) -> Option<String> {
+    use burn::optim::lr_scheduler::LrScheduler;
+    use burn::optim::Optimizer;
+    use burn::record::{FileRecorder, Recorder};
+    type ModelRecord<B> = <Net<B> as burn::module::Module<B>>::Record;
+    type OptimRecord<B> = <Optim<B> as Optimizer<Net<B>, B>>::Record;
+    type SchedulerRecord<B> = <EpochScheduler as LrScheduler>::Record<B>;
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    let ext = <NamedMpkFileRecorder<FullPrecisionSettings> as FileRecorder<B>>::file_extension();
+    let kinds: [(&str, &dyn Fn(std::path::PathBuf) -> Result<(), String>); 3] = [
+        ("model", &|p| Recorder::<B>::load::<ModelRecord<B>>(&recorder, p, device).map(drop).map_err(|e| e.to_string())),
+        ("optim", &|p| Recorder::<B>::load::<OptimRecord<B>>(&recorder, p, device).map(drop).map_err(|e| e.to_string())),
+        ("scheduler", &|p| Recorder::<B>::load::<SchedulerRecord<B>>(&recorder, p, device).map(drop).map_err(|e| e.to_string())),
+    ];
+    for (kind, load) in kinds {
+        let path = dir.join(format!("{kind}-{e}"));
+        let file = path.with_extension(ext);
+        if !file.is_file() {
+            return Some(format!("{} is missing", file.display()));
+        }
+        // A decoder may panic on some damage instead of returning an error: both count.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(path))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Some(format!("{}: {e}", file.display())),
+            Err(_) => return Some(format!("{}: the decoder panicked (damaged file)", file.display())),
+        }
+    }
+    None
 }
