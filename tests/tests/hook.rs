@@ -268,3 +268,31 @@ fn the_drop_in_layers_compute_what_burns_compute_and_load_its_records() {
     let ours = theirs.into_ours();
     assert_eq!(ours.valid().logits(x, Mode::Eval).into_data(), want);
 }
+
+#[test]
+fn a_failing_batcher_stops_the_epoch_loudly_instead_of_shortening_it() {
+    let _rng = flex_rng_lock();
+    let device = Default::default();
+    /// Fails on its third batch (the first is the hook's start-up probe).
+    struct Failing(std::sync::atomic::AtomicUsize);
+    impl<B: Backend> Batcher<B, Item, ImageBatch<B>> for Failing {
+        fn batch(&self, items: Vec<Item>, device: &B::Device) -> ImageBatch<B> {
+            if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 2 {
+                panic!("the user's batcher failed");
+            }
+            ItemBatcher.batch(items, device)
+        }
+    }
+    let items: Vec<Item> = (0..32).map(|i| Item { pixels: bytes(784, i), label: (i % 3) as usize }).collect();
+    let g: Net<Cpu> = spec().init(&device);
+    let hook = M2mHook::new(M2mSettings::new(1, 4), g, InMemDataset::new(items), Failing(Default::default()), |it: &Item| it.label, &device).unwrap();
+    let loader = hook.dataloader();
+    let seen = Mutex::new(0usize);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for _ in loader.iter() {
+            *seen.lock().unwrap() += 1;
+        }
+    }));
+    assert!(r.is_err(), "the epoch ended without the batcher's panic");
+    assert_eq!(*seen.lock().unwrap(), 1, "one batch before the failing one");
+}

@@ -3,7 +3,7 @@
 //! epoch drawn from its own seeded stream, exactly as the `m2m` CLI draws it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
@@ -88,31 +88,39 @@ impl<B: Backend, I, O> M2mDataLoader<B, I, O> {
     }
 }
 
-struct EpochIter<'a, B: Backend, I, O> {
-    loader: &'a M2mDataLoader<B, I, O>,
-    batches: std::vec::IntoIter<Vec<usize>>,
-    epoch: usize,
+/// One epoch's batches, built in order on a prefetch thread two batches ahead of the
+/// training step (the user's `Batcher` runs off the critical path).
+struct EpochIter<O> {
+    rx: mpsc::Receiver<M2mInput<O>>,
+    worker: Option<std::thread::JoinHandle<()>>,
     done: usize,
+    batch_size: usize,
+    len: usize,
 }
 
-impl<B: Backend, I, O> Iterator for EpochIter<'_, B, I, O> {
+impl<O> Iterator for EpochIter<O> {
     type Item = M2mInput<O>;
     fn next(&mut self) -> Option<M2mInput<O>> {
-        let indices = self.batches.next()?;
-        let items: Vec<I> = indices
-            .iter()
-            .map(|&i| self.loader.dataset.get(i).unwrap_or_else(|| panic!("the data set returned no item {i} although its len() is {}", self.loader.dataset.len())))
-            .collect();
-        let labels = indices.iter().map(|&i| self.loader.labels[i]).collect();
-        self.done += 1;
-        Some(M2mInput { batch: self.loader.batcher.batch(items, &self.loader.device), labels, epoch: self.epoch })
+        match self.rx.recv() {
+            Ok(input) => {
+                self.done += 1;
+                Some(input)
+            }
+            Err(_) => {
+                // The worker is done; if it panicked (a data set or batcher failing),
+                // raise that here rather than end the epoch early without a word.
+                if let Some(Err(panic)) = self.worker.take().map(|w| w.join()) {
+                    std::panic::resume_unwind(panic);
+                }
+                None
+            }
+        }
     }
 }
 
-impl<B: Backend, I, O> DataLoaderIterator<M2mInput<O>> for EpochIter<'_, B, I, O> {
+impl<O> DataLoaderIterator<M2mInput<O>> for EpochIter<O> {
     fn progress(&self) -> Progress {
-        let n = self.loader.members.len();
-        Progress::new((self.done * self.loader.batch_size).min(n), n)
+        Progress::new((self.done * self.batch_size).min(self.len), self.len)
     }
 }
 
@@ -120,7 +128,24 @@ impl<B: Backend, I: Send + Sync + 'static, O: Send + 'static> DataLoader<B, M2mI
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<M2mInput<O>> + 'a> {
         let epoch = self.epochs.begin();
         let batches = self.epoch_indices(epoch);
-        Box::new(EpochIter { loader: self, batches: batches.into_iter(), epoch, done: 0 })
+        let (tx, rx) = mpsc::sync_channel(2);
+        let (dataset, batcher, labels, device) = (self.dataset.clone(), self.batcher.clone(), self.labels.clone(), self.device.clone());
+        let worker = std::thread::Builder::new()
+            .name("m2m-hook-prefetch".into())
+            .spawn(move || {
+                for indices in batches {
+                    let items: Vec<I> = indices
+                        .iter()
+                        .map(|&i| dataset.get(i).unwrap_or_else(|| panic!("the data set returned no item {i} although its len() is {}", dataset.len())))
+                        .collect();
+                    let labels = indices.iter().map(|&i| labels[i]).collect();
+                    if tx.send(M2mInput { batch: batcher.batch(items, &device), labels, epoch }).is_err() {
+                        return; // the training loop stopped early
+                    }
+                }
+            })
+            .expect("spawning the prefetch thread");
+        Box::new(EpochIter { rx, worker: Some(worker), done: 0, batch_size: self.batch_size, len: self.members.len() })
     }
 
     fn num_items(&self) -> usize {
