@@ -177,11 +177,10 @@ where
         Ok(M2mModel::new(f, self.translator.clone()))
     }
 
-    /// What M2m did in each epoch so far (the running one included).
+    /// What M2m did in each epoch so far, the running one included (reading it changes
+    /// nothing: the running epoch goes on with its random stream).
     pub fn epochs(&self) -> Vec<EpochReport> {
-        let mut t = self.translator.lock().expect("M2m translator");
-        t.close_epoch();
-        t.finished.clone()
+        self.translator.lock().expect("M2m translator").reports()
     }
 
     /// The generation of the latest translated batch.

@@ -38,7 +38,7 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Translator<B, M> 
     }
 
     /// Closes the running epoch (if any) into `finished`, logging what it did.
-    pub(super) fn close_epoch(&mut self) {
+    fn close_epoch(&mut self) {
         if let Some(t) = self.current.take() {
             let s = &t.stats;
             tracing::info!(
@@ -50,6 +50,13 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Translator<B, M> 
             );
             self.finished.push(EpochReport { epoch: t.epoch, stats: t.stats });
         }
+    }
+
+    /// The finished epochs' reports and the running one's so far.
+    pub(super) fn reports(&self) -> Vec<EpochReport> {
+        let mut all = self.finished.clone();
+        all.extend(self.current.as_ref().map(|t| EpochReport { epoch: t.epoch, stats: t.stats.clone() }));
+        all
     }
 
     /// Translates the batch's images when M2m is on in its epoch.
@@ -64,6 +71,13 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Translator<B, M> 
         let (images, generation) = epoch.translate(&self.generator, f, input.batch.images(), &input.labels);
         self.last = Some(generation);
         input.batch.with_images(images)
+    }
+}
+
+impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Drop for Translator<B, M> {
+    /// Logs the last epoch (the others are logged when the next one starts).
+    fn drop(&mut self) {
+        self.close_epoch();
     }
 }
 
