@@ -204,17 +204,11 @@ fn models_that_ignore_evaluation_mode_are_refused_at_start_up() {
 
     // Through the hook: g is checked when the hook is built.
     let items: Vec<Item> = (0..8).map(|i| Item { pixels: bytes(784, i), label: (i % 3) as usize }).collect();
-    struct Batcher8;
-    impl<B: Backend> Batcher<B, Item, ImageBatch<B>> for Batcher8 {
-        fn batch(&self, items: Vec<Item>, device: &B::Device) -> ImageBatch<B> {
-            ItemBatcher.batch(items, device)
-        }
-    }
-    let r = M2mHook::new(M2mSettings::new(1, 4), BurnBn::<Cpu>::new(&device), InMemDataset::new(items.clone()), Batcher8, |it: &Item| it.label, &device);
+    let r = M2mHook::new(M2mSettings::new(1, 4), BurnBn::<Cpu>::new(&device), InMemDataset::new(items.clone()), ItemBatcher, |it: &Item| it.label, &device);
     assert!(matches!(r, Err(HookError::EvalMode(EvalModeError::BatchStatistics { model: "g", .. }))));
-    let r = M2mHook::new(M2mSettings::new(1, 4), Ours::<Cpu>::new(&device), InMemDataset::new(items.clone()), Batcher8, |it: &Item| it.label + 1, &device);
+    let r = M2mHook::new(M2mSettings::new(1, 4), Ours::<Cpu>::new(&device), InMemDataset::new(items.clone()), ItemBatcher, |it: &Item| it.label + 1, &device);
     assert!(matches!(r, Err(HookError::Label { index: 2, label: 3, classes: 3 })), "{:?}", r.err());
-    let hook = M2mHook::new(M2mSettings::new(1, 4), Ours::<Cpu>::new(&device), InMemDataset::new(items), Batcher8, |it: &Item| it.label, &device).unwrap();
+    let hook = M2mHook::new(M2mSettings::new(1, 4), Ours::<Cpu>::new(&device), InMemDataset::new(items), ItemBatcher, |it: &Item| it.label, &device).unwrap();
     hook.model(BurnBn::<Cpu>::new(&device).into_ours()).unwrap();
 }
 

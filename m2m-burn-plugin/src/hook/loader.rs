@@ -83,6 +83,11 @@ impl<B: Backend, I, O> M2mDataLoader<B, I, O> {
             .collect()
     }
 
+    /// Training items per class.
+    pub fn class_counts(&self) -> Vec<usize> {
+        self.index.counts()
+    }
+
     pub fn batches_per_epoch(&self) -> usize {
         batches_per_epoch(self.members.len(), self.batch_size)
     }

@@ -36,7 +36,7 @@ pub use check::{check_eval_mode, EvalModeError};
 pub use loader::M2mDataLoader;
 pub use model::{EpochReport, M2mModel};
 
-use crate::m2m::{BatchGeneration, M2m, M2mSchedule};
+use crate::m2m::{M2m, M2mSchedule};
 use loader::EpochCounter;
 use model::Translator;
 
@@ -140,9 +140,7 @@ where
         }
         let probe = batcher.batch(probe_items, device).images();
         check_eval_mode(&g, probe.clone(), "g")?;
-        let counts = (0..classes).map(|k| labels.iter().filter(|&&y| y == k).count()).collect();
         let schedule = M2mSchedule { from_epoch: settings.from_epoch, seed: settings.seed };
-        let translator = Translator::new(M2m::new(&g, counts, settings.translation.clone()), schedule);
         let loader = M2mDataLoader::new(
             Arc::new(dataset),
             Arc::new(batcher),
@@ -154,6 +152,7 @@ where
             Arc::new(EpochCounter::starting_at(settings.starting_epoch)),
             device.clone(),
         );
+        let translator = Translator::new(M2m::new(&g, loader.class_counts(), settings.translation.clone()), schedule);
         Ok(Self { loader: Arc::new(loader), translator: Arc::new(Mutex::new(translator)), probe })
     }
 
@@ -181,10 +180,5 @@ where
     /// nothing: the running epoch goes on with its random stream).
     pub fn epochs(&self) -> Vec<EpochReport> {
         self.translator.lock().expect("M2m translator").reports()
-    }
-
-    /// The generation of the latest translated batch.
-    pub fn last_generation(&self) -> Option<BatchGeneration> {
-        self.translator.lock().expect("M2m translator").last.clone()
     }
 }

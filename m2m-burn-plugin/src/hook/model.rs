@@ -11,7 +11,7 @@ use m2m_core::classifier::Classifier;
 use m2m_core::translation::GenerationStats;
 
 use super::batch::{M2mBatch, M2mInput};
-use crate::m2m::{BatchGeneration, EpochTranslations, M2m, M2mSchedule};
+use crate::m2m::{EpochTranslations, M2m, M2mSchedule};
 
 /// What M2m did in one epoch of a hooked run.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,16 +25,14 @@ pub struct EpochReport {
 /// model (burn-train clones and maps the model at every step).
 pub(super) struct Translator<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> {
     pub(super) generator: M2m<B, M>,
-    pub(super) schedule: M2mSchedule,
+    schedule: M2mSchedule,
     current: Option<EpochTranslations>,
-    pub(super) finished: Vec<EpochReport>,
-    /// The latest batch's generation, for tests and diagnostics.
-    pub(super) last: Option<BatchGeneration>,
+    finished: Vec<EpochReport>,
 }
 
 impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Translator<B, M> {
     pub(super) fn new(generator: M2m<B, M>, schedule: M2mSchedule) -> Self {
-        Self { generator, schedule, current: None, finished: Vec::new(), last: None }
+        Self { generator, schedule, current: None, finished: Vec::new() }
     }
 
     /// Closes the running epoch (if any) into `finished`, logging what it did.
@@ -68,8 +66,7 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Translator<B, M> 
         let Some(epoch) = self.current.as_mut() else {
             return input.batch;
         };
-        let (images, generation) = epoch.translate(&self.generator, f, input.batch.images(), &input.labels);
-        self.last = Some(generation);
+        let (images, _) = epoch.translate(&self.generator, f, input.batch.images(), &input.labels);
         input.batch.with_images(images)
     }
 }

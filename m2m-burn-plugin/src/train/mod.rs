@@ -37,6 +37,9 @@ use crate::m2m::{M2m, M2mSchedule};
 use crate::model::{load_classifier, save_classifier, Net};
 use crate::recipe::{to_ron, Recipe};
 
+/// The recorder of burn-train's checkpoints, also used to check them before resuming.
+type CheckpointRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
@@ -190,7 +193,7 @@ pub fn train_recipe<B: AutodiffBackend>(
     )
     .metrics((AccuracyMetric::<Flex>::new(), LossMetric::<Flex>::new()))
     .metric_train_numeric(LearningRateMetric::new())
-    .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+    .with_file_checkpointer(CheckpointRecorder::new())
     .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
     .with_application_logger(None)
     .num_epochs(recipe.epochs)
@@ -267,29 +270,27 @@ fn resumable_epoch<B: AutodiffBackend>(run: &RunDir, completed: usize, device: &
 fn checkpoint_problem<B: AutodiffBackend>(dir: &std::path::Path, e: usize, device: &B::Device) -> Option<String> {
     use burn::optim::lr_scheduler::LrScheduler;
     use burn::optim::Optimizer;
-    use burn::record::{FileRecorder, Recorder};
     type ModelRecord<B> = <Net<B> as burn::module::Module<B>>::Record;
     type OptimRecord<B> = <Optim<B> as Optimizer<Net<B>, B>>::Record;
     type SchedulerRecord<B> = <EpochScheduler as LrScheduler>::Record<B>;
-    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-    let ext = <NamedMpkFileRecorder<FullPrecisionSettings> as FileRecorder<B>>::file_extension();
-    let kinds: [(&str, &dyn Fn(std::path::PathBuf) -> Result<(), String>); 3] = [
-        ("model", &|p| Recorder::<B>::load::<ModelRecord<B>>(&recorder, p, device).map(drop).map_err(|e| e.to_string())),
-        ("optim", &|p| Recorder::<B>::load::<OptimRecord<B>>(&recorder, p, device).map(drop).map_err(|e| e.to_string())),
-        ("scheduler", &|p| Recorder::<B>::load::<SchedulerRecord<B>>(&recorder, p, device).map(drop).map_err(|e| e.to_string())),
-    ];
-    for (kind, load) in kinds {
-        let path = dir.join(format!("{kind}-{e}"));
-        let file = path.with_extension(ext);
-        if !file.is_file() {
-            return Some(format!("{} is missing", file.display()));
-        }
-        // A decoder may panic on some damage instead of returning an error: both count.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load(path))) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Some(format!("{}: {e}", file.display())),
-            Err(_) => return Some(format!("{}: the decoder panicked (damaged file)", file.display())),
-        }
+    let file = |kind: &str| dir.join(format!("{kind}-{e}"));
+    decodes::<B, ModelRecord<B>>(file("model"), device)
+        .and_then(|()| decodes::<B, OptimRecord<B>>(file("optim"), device))
+        .and_then(|()| decodes::<B, SchedulerRecord<B>>(file("scheduler"), device))
+        .err()
+}
+
+/// Whether the checkpoint file `stem` (without extension) exists and decodes as `R`.
+fn decodes<B: AutodiffBackend, R: burn::record::Record<B>>(stem: std::path::PathBuf, device: &B::Device) -> Result<(), String> {
+    use burn::record::{FileRecorder, Recorder};
+    let file = stem.with_extension(<CheckpointRecorder as FileRecorder<B>>::file_extension());
+    if !file.is_file() {
+        return Err(format!("{} is missing", file.display()));
     }
-    None
+    // A decoder may panic on some damage instead of returning an error: both count.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Recorder::<B>::load::<R>(&CheckpointRecorder::new(), stem, device))) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("{}: {e}", file.display())),
+        Err(_) => Err(format!("{}: the decoder panicked (damaged file)", file.display())),
+    }
 }
