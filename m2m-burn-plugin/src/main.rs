@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use m2m_burn_plugin::backend::BackendChoice;
-use m2m_burn_plugin::data::DatasetName;
+use m2m_burn_plugin::data::{images, DatasetName};
 use m2m_burn_plugin::run::diagnose::{imported_spec, run_translate, Targets, TranslateOptions, TranslateSummary};
 use m2m_burn_plugin::model::import::{import_net, ImportError, StateDict};
 use m2m_burn_plugin::model::save_classifier;
@@ -95,6 +95,23 @@ enum Command {
     /// Translate named images with M2m's translation through g and f (no training), and
     /// report g's confidence, L2 distance and acceptance per translation and target class.
     Translate(Box<TranslateArgs>),
+    /// Write a built-in data set as PNG files in a layout `dataset.images` reads: one
+    /// subfolder per class, or split files (see docs/recipes.md).
+    ExportImages {
+        #[arg(long)]
+        dataset: DatasetArg,
+        /// The folder with the data set's files (default: where recipes look).
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// The folder to write (`train/`, `test/`; or `images/` and `train.txt`, `test.txt`).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "class-folders")]
+        layout: LayoutArg,
+        /// Only the first N images of each class of each split.
+        #[arg(long)]
+        per_class: Option<usize>,
+    },
     /// Convert a PyTorch (legacy .t7 or zip .pt/.pth) or safetensors checkpoint into a
     /// model saved by m2m, and print where each tensor went.
     Import {
@@ -124,6 +141,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// An image-file layout of `m2m export-images`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LayoutArg {
+    ClassFolders,
+    SplitFiles,
 }
 
 /// A data set named on the command line.
@@ -396,6 +420,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let list: Vec<String> = outcome.failed.iter().map(|(n, e)| format!("  {n}: {e}")).collect();
                 anyhow::bail!("{} cells failed (their finished epochs are kept; run the suite again to retry):\n{}", outcome.failed.len(), list.join("\n"));
             }
+            Ok(())
+        }
+        Command::ExportImages { dataset, path, out, layout, per_class } => {
+            let dataset: DatasetName = dataset.into();
+            let dir = dataset.locate(path.as_deref())?;
+            let (train, test) = dataset.read(&dir)?;
+            let (train, test) = match per_class {
+                Some(n) => (train.first_per_class(n), test.first_per_class(n)),
+                None => (train, test),
+            };
+            let started = std::time::Instant::now();
+            let splits = [("train", &train), ("test", &test)];
+            let written = match layout {
+                LayoutArg::ClassFolders => images::export_class_folders(&out, &splits, &dataset.class_names())?,
+                LayoutArg::SplitFiles => images::export_split_files(&out, &splits)?,
+            };
+            println!("wrote {written} PNG files of {dataset:?} from {} to {} in {:.1} s", dir.display(), out.display(), started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Translate(args) => {

@@ -122,6 +122,17 @@ impl RunDir {
         self.write_json("state.json", state)
     }
 
+    /// The data format recorded in the run's data manifest (`None` for runs written
+    /// before manifests held it: those used a built-in data set's standard format).
+    pub fn read_data_format<T: for<'de> Deserialize<'de>>(&self) -> anyhow::Result<Option<T>> {
+        #[derive(Deserialize)]
+        struct WithFormat<T> {
+            format: Option<T>,
+        }
+        let path = self.root.join("data-manifest.json");
+        Ok(read_json_opt::<WithFormat<T>>(&path)?.and_then(|m| m.format))
+    }
+
     pub fn read_state(&self) -> anyhow::Result<Option<RunState>> {
         read_json_opt(&self.state_path())
     }

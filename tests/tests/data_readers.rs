@@ -3,14 +3,15 @@
 
 use m2m_burn_plugin::data::cifar::{self, CifarKind};
 use m2m_burn_plugin::data::{
-    idx, Augmentation, DataError, DatasetName, DatasetSpec, EvalSplit, ImbalanceProfile, Selection,
+    idx, Augmentation, DataError, DataSource, DatasetName, DatasetSpec, EvalSplit, ImbalanceProfile, Normalization, Selection,
 };
 use m2m_tests::{gzip, write_cifar_dataset, write_idx_dataset};
 
 fn spec(name: DatasetName, path: Option<std::path::PathBuf>, ratio: f64) -> DatasetSpec {
     DatasetSpec {
-        name,
+        source: DataSource::Builtin(name),
         path,
+        normalization: Normalization::Standard,
         profile: ImbalanceProfile::Exponential,
         ratio,
         max_per_class: None,

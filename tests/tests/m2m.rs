@@ -189,7 +189,7 @@ fn probe_reports_attempts_on_training_batches() {
     std::fs::write(&p, recipe_text(&data, tmp.path(), "probe", 0, "m2m: (g: TrainErm(seed: 1), gamma: 1.0, from_epoch: 1),")).unwrap();
     let recipe = load_recipe(&p, &[]).unwrap();
     let g_path = tmp.path().join("g");
-    let spec = recipe.model_spec();
+    let spec = recipe.model_spec(&recipe.dataset.known_format().unwrap());
     m2m_burn_plugin::model::save_classifier(&spec.init::<Cpu>(&Default::default()), &spec, &g_path).unwrap();
     let stats = m2m_burn_plugin::run::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 2, &Default::default()).unwrap();
     assert_eq!(stats.slots, 64); // two batches of 32

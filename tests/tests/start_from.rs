@@ -50,7 +50,7 @@ fn f_continues_from_a_checkpoint_with_its_momentum() {
     write_idx_dataset(&data, 40, 20, false);
     // The network and momentum buffers of a "reference" checkpoint.
     let probe = load_recipe(&recipe(tmp.path(), &data, "probe", Path::new("x.t7")), &[]).unwrap();
-    let spec = probe.model_spec();
+    let spec = probe.model_spec(&probe.dataset.known_format().unwrap());
     let net: Net<Cpu> = spec.init(&Default::default());
     let sd = as_reference_state_dict(&net, false);
     let params: Vec<&Entry> = sd.iter().filter(|(k, ..)| !k.contains("running_") && !k.ends_with("num_batches_tracked")).collect();

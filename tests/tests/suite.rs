@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use m2m_burn_plugin::backend::Cpu;
-use m2m_burn_plugin::data::DatasetName;
 use m2m_burn_plugin::suite::{collect, csv, load_suite, markdown, run_suite, summarize, write_report, CellKey, CellResult, Metric, Shard, SuiteManifest};
 use m2m_burn_plugin::train::Progress;
 use m2m_core::metrics::ClassificationReport;
@@ -200,7 +199,7 @@ fn a_manifest_from_before_the_fingerprint_still_reports() {
     assert_eq!((r.suite.as_str(), r.total_cells), ("old", 0));
 }
 
-fn result(method: &str, dataset: DatasetName, seed: u64, recalls: [f64; 3], m2m: Option<(u64, u64)>) -> CellResult {
+fn result(method: &str, dataset: &str, seed: u64, recalls: [f64; 3], m2m: Option<(u64, u64)>) -> CellResult {
     let bacc = recalls.iter().sum::<f64>() / 3.0;
     let gm = recalls.iter().product::<f64>().powf(1.0 / 3.0);
     let test = ClassificationReport {
@@ -223,28 +222,28 @@ fn result(method: &str, dataset: DatasetName, seed: u64, recalls: [f64; 3], m2m:
         accepted: vec![0, accepted, 0],
         ..m2m_core::translation::GenerationStats::new(3)
     });
-    CellResult { key: CellKey { method: method.into(), dataset, ratio: 100.0, data_seed: 0, seed }, test, selected_on_test: false, m2m, translations: None }
+    CellResult { key: CellKey { method: method.into(), dataset: dataset.into(), ratio: 100.0, data_seed: 0, seed }, test, selected_on_test: false, m2m, translations: None }
 }
 
 #[test]
 fn report_formulas_mean_sample_std_delta_and_published_values() {
-    let keys = |m: &str, d| -> Vec<CellKey> {
-        (0..3).map(|s| CellKey { method: m.to_string(), dataset: d, ratio: 100.0, data_seed: 0, seed: s }).collect()
+    let keys = |m: &str, d: &str| -> Vec<CellKey> {
+        (0..3).map(|s| CellKey { method: m.to_string(), dataset: d.into(), ratio: 100.0, data_seed: 0, seed: s }).collect()
     };
     let mut cells: Vec<CellKey> = Vec::new();
-    for d in [DatasetName::Cifar10, DatasetName::FashionMnist] {
+    for d in ["Cifar10", "FashionMnist"] {
         cells.extend(keys("ERM", d));
         cells.extend(keys("M2m", d));
     }
     let manifest = SuiteManifest { name: "f".into(), fingerprint: String::new(), baseline: Some("ERM".into()), methods: vec!["ERM".into(), "M2m".into()], cells };
-    let c10 = DatasetName::Cifar10;
+    let c10 = "Cifar10";
     let results = vec![
         result("ERM", c10, 0, [0.9, 0.6, 0.3], None),
         result("ERM", c10, 1, [0.9, 0.6, 0.6], None),
         result("ERM", c10, 2, [0.9, 0.9, 0.6], None),
         result("M2m", c10, 0, [0.9, 0.9, 0.9], Some((10, 4))),
         result("M2m", c10, 1, [0.6, 0.9, 0.9], Some((30, 6))),
-        result("ERM", DatasetName::FashionMnist, 0, [1.0, 0.5, 0.0], None),
+        result("ERM", "FashionMnist", 0, [1.0, 0.5, 0.0], None),
     ];
     let r = summarize(&manifest, &results, vec!["M2m.FashionMnist.r100.d0.s0".into()]);
     let erm = r.summary("ERM", c10, 100.0).unwrap();
@@ -266,10 +265,10 @@ fn report_formulas_mean_sample_std_delta_and_published_values() {
     let g = m2m.m2m.as_ref().unwrap();
     assert_eq!((g.total_attempts(), g.total_accepted()), (80, 10));
     // A single run has no std; Fashion-MNIST has no published values, CIFAR-10 ERM has.
-    let f = r.summary("ERM", DatasetName::FashionMnist, 100.0).unwrap();
+    let f = r.summary("ERM", "FashionMnist", 100.0).unwrap();
     assert!(f.stat(Metric::BalancedAccuracy).unwrap().std.is_none() && f.published.is_none());
     assert!((erm.published.unwrap().balanced_accuracy - 70.36).abs() < 1e-9);
-    assert!(r.summary("M2m", DatasetName::FashionMnist, 100.0).unwrap().stat(Metric::BalancedAccuracy).is_none());
+    assert!(r.summary("M2m", "FashionMnist", 100.0).unwrap().stat(Metric::BalancedAccuracy).is_none());
 
     let md = markdown(&r, &[]);
     assert!(md.contains("| ERM | 70.00 ± 10.00 | 3/3 | – | 70.36 (published: LDAM-DRW"), "{md}");

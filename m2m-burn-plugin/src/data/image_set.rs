@@ -63,7 +63,18 @@ impl ImageSet {
         counts
     }
 
-    /// A new set holding the images at `indices`, in that order.
+    /// The first `n` images of each class (file order kept).
+    pub fn first_per_class(&self, n: usize) -> Self {
+        let mut seen = vec![0usize; self.num_classes];
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| {
+                seen[self.labels[i]] += 1;
+                seen[self.labels[i]] <= n
+            })
+            .collect();
+        self.select(&keep)
+    }
+
     /// This set followed by more images of the same shape (e.g. SMOTE's synthetic ones).
     pub fn extended(&self, pixels: Vec<u8>, labels: Vec<usize>) -> Self {
         assert_eq!(pixels.len(), labels.len() * self.image_len(), "extra images of the wrong size");
@@ -73,6 +84,7 @@ impl ImageSet {
         out
     }
 
+    /// A new set holding the images at `indices`, in that order.
     pub fn select(&self, indices: &[usize]) -> Self {
         let n = self.image_len();
         let mut pixels = Vec::with_capacity(indices.len() * n);

@@ -1,5 +1,5 @@
-//! Data: readers for the official file formats, long-tailed subsets, the M2m
-//! validation/test split, augmentation and the batch loader.
+//! Data: readers for the official file formats and for users' image files, long-tailed
+//! subsets, the validation/test split, input normalisation and augmentation.
 
 mod augment;
 pub mod cifar;
@@ -7,8 +7,10 @@ mod dataset;
 mod error;
 pub mod idx;
 mod image_set;
+pub mod images;
 mod longtail;
 mod named_images;
+mod source;
 
 use std::path::PathBuf;
 
@@ -20,6 +22,7 @@ pub use error::DataError;
 pub use image_set::ImageSet;
 pub use longtail::{fingerprint, select_indices, val_test_split, Selection};
 pub use named_images::NamedImages;
+pub use source::{channel_statistics, DataFormat, DataSource, Normalization, SourceSplits};
 pub use m2m_core::imbalance::ImbalanceProfile;
 
 /// How the test files are used for model selection and reporting.
@@ -31,13 +34,19 @@ pub enum EvalSplit {
     /// The whole test set serves as both (LDAM-DRW's protocol: selection on the test set,
     /// which the reports flag).
     FullTest,
+    /// Per class, the first `val_fraction` of the training files is validation (carved
+    /// out before the long-tailed subset is cut from the rest); the test set is the test.
+    ValFromTrain { val_fraction: f64 },
+    /// The data set's own validation split (image files with a `val` folder or file).
+    ValSplit,
 }
 
 /// A validated description of the training data of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetSpec {
-    pub name: DatasetName,
+    pub source: DataSource,
     pub path: Option<PathBuf>,
+    pub normalization: Normalization,
     pub profile: ImbalanceProfile,
     pub ratio: f64,
     /// Images per class before imbalance; `None` takes the smallest class of the files.
@@ -63,8 +72,11 @@ pub struct PreparedData {
 /// Provenance of the data of a run, written into its run directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataManifest {
-    pub dataset: DatasetName,
+    /// The data set's label ([`DataSource::label`]).
+    pub dataset: String,
     pub source: PathBuf,
+    /// Image shape, class names and the input normalisation the model uses.
+    pub format: DataFormat,
     pub train_counts: Vec<usize>,
     pub train_total: usize,
     pub imbalance_factor: f64,
@@ -75,16 +87,72 @@ pub struct DataManifest {
 }
 
 impl DatasetSpec {
-    /// Locates, reads and subsets the data.
-    pub fn prepare(&self) -> Result<PreparedData, DataError> {
-        let dir = self.name.locate(self.path.as_deref())?;
-        let (full_train, full_test) = self.name.read(&dir)?;
-        self.prepare_from(dir, full_train, full_test)
+    /// The data format when the recipe alone fixes it (a built-in set with standard or
+    /// given normalisation, image files with listed classes and given normalisation);
+    /// otherwise it is known once the data is prepared ([`DataManifest::format`]).
+    pub fn known_format(&self) -> Option<DataFormat> {
+        let (channels, height, width) = self.source.image_shape();
+        let class_names = match &self.source {
+            DataSource::Builtin(name) => name.class_names(),
+            DataSource::Images(f) => match &f.classes {
+                images::ClassList::Listed(names) => names.clone(),
+                images::ClassList::Sorted => return None,
+            },
+        };
+        let (mean, std) = match &self.normalization {
+            Normalization::Standard => self.source.standard_normalization()?,
+            Normalization::Given { mean, std } => (mean.clone(), std.clone()),
+            Normalization::FromTrain => return None,
+        };
+        Some(DataFormat { channels, height, width, class_names, mean, std })
     }
 
-    /// Subsets already-read data (split out so tests can feed sets they made).
-    pub fn prepare_from(&self, source: PathBuf, full_train: ImageSet, full_test: ImageSet) -> Result<PreparedData, DataError> {
-        let available = full_train.class_counts();
+    /// Locates, reads and subsets the data.
+    pub fn prepare(&self) -> Result<PreparedData, DataError> {
+        let dir = self.source.locate(self.path.as_deref())?;
+        let splits = self.source.read(&dir)?;
+        self.prepare_splits(dir, splits)
+    }
+
+    /// Subsets already-read train and test sets of a built-in data set (tests feed sets
+    /// they made).
+    pub fn prepare_from(&self, source: PathBuf, train: ImageSet, test: ImageSet) -> Result<PreparedData, DataError> {
+        let class_names = match &self.source {
+            DataSource::Builtin(name) => name.class_names(),
+            DataSource::Images(_) => (0..train.num_classes).map(|k| k.to_string()).collect(),
+        };
+        self.prepare_splits(source, SourceSplits { train, val: None, test, class_names })
+    }
+
+    /// Carves validation, cuts the long-tailed subset, splits the evaluation images and
+    /// settles the normalisation.
+    pub fn prepare_splits(&self, source: PathBuf, splits: SourceSplits) -> Result<PreparedData, DataError> {
+        let SourceSplits { train: full_train, val: own_val, test: full_test, class_names } = splits;
+        let label = self.source.label();
+        if let DataSource::Images(_) = &self.source {
+            if let ImbalanceProfile::Step { minority_start } = self.profile {
+                if minority_start == 0 || minority_start >= full_train.num_classes {
+                    return Err(DataError::Invalid(format!(
+                        "dataset.imbalance.minority_start = {minority_start} must be in 1..{} ({label} has {} classes)",
+                        full_train.num_classes, full_train.num_classes
+                    )));
+                }
+            }
+        }
+        let (pool, carved_val) = match self.eval_split {
+            EvalSplit::ValFromTrain { val_fraction } => {
+                let (v, rest) = val_test_split(&full_train.labels, full_train.num_classes, val_fraction);
+                if let Some(k) = (0..full_train.num_classes).find(|&k| !v.iter().any(|&i| full_train.labels[i] == k)) {
+                    return Err(DataError::Invalid(format!(
+                        "dataset.eval_split.val_fraction = {val_fraction} leaves class {k} (`{}`) of {label} with no validation image",
+                        class_names[k]
+                    )));
+                }
+                (full_train.select(&rest), Some(full_train.select(&v)))
+            }
+            _ => (full_train, None),
+        };
+        let available = pool.class_counts();
         let smallest = available.iter().copied().min().unwrap_or(0);
         let n_max = match self.max_per_class {
             Some(n) if n > smallest => {
@@ -96,39 +164,56 @@ impl DatasetSpec {
             Some(n) => n,
             None => smallest,
         };
-        let counts = m2m_core::imbalance::class_counts(n_max, full_train.num_classes, self.ratio, self.profile);
+        let counts = m2m_core::imbalance::class_counts(n_max, pool.num_classes, self.ratio, self.profile);
         if let Some(k) = counts.iter().position(|&n| n == 0) {
             return Err(DataError::Invalid(format!(
                 "dataset.ratio = {} leaves class {k} with no training image (N_max = {n_max})",
                 self.ratio
             )));
         }
-        let chosen = select_indices(&full_train.labels, &counts, self.selection, self.data_seed);
-        let train = full_train.select(&chosen);
-        let full_test = match self.max_eval_per_class {
-            None => full_test,
-            Some(n) => {
-                let mut seen = vec![0usize; full_test.num_classes];
-                let keep: Vec<usize> = (0..full_test.len())
-                    .filter(|&i| {
-                        let y = full_test.labels[i];
-                        seen[y] += 1;
-                        seen[y] <= n
-                    })
-                    .collect();
-                full_test.select(&keep)
-            }
+        let chosen = select_indices(&pool.labels, &counts, self.selection, self.data_seed);
+        let train = pool.select(&chosen);
+        let cap = |set: ImageSet| match self.max_eval_per_class {
+            None => set,
+            Some(n) => set.first_per_class(n),
         };
+        let full_test = cap(full_test);
         let (val, test, selected_on_test) = match self.eval_split {
             EvalSplit::ValFromTest { val_fraction } => {
                 let (v, t) = val_test_split(&full_test.labels, full_test.num_classes, val_fraction);
                 (full_test.select(&v), full_test.select(&t), false)
             }
             EvalSplit::FullTest => (full_test.clone(), full_test, true),
+            EvalSplit::ValFromTrain { .. } => (cap(carved_val.expect("carved above")), full_test, false),
+            EvalSplit::ValSplit => match own_val {
+                Some(v) => (cap(v), full_test, false),
+                None => {
+                    return Err(DataError::Invalid(format!(
+                        "dataset.eval_split = ValSplit, but {label} has no validation split (image files with a `val` folder or file)"
+                    )))
+                }
+            },
         };
+        let (mean, std) = match &self.normalization {
+            Normalization::Given { mean, std } => (mean.clone(), std.clone()),
+            Normalization::FromTrain => {
+                let (mean, std) = channel_statistics(&train);
+                if let Some(c) = std.iter().position(|&s| s <= 0.0) {
+                    return Err(DataError::Invalid(format!(
+                        "dataset.normalization = FromTrain: channel {c} of {label}'s training images is constant (std 0); give `Given(mean: [..], std: [..])`"
+                    )));
+                }
+                (mean, std)
+            }
+            Normalization::Standard => self.source.standard_normalization().ok_or_else(|| {
+                DataError::Invalid(format!("dataset.normalization = Standard: {label} is not a built-in data set; use FromTrain or Given"))
+            })?,
+        };
+        let format = DataFormat { channels: train.channels, height: train.height, width: train.width, class_names, mean, std };
         let manifest = DataManifest {
-            dataset: self.name,
+            dataset: label,
             source,
+            format,
             train_total: train.len(),
             imbalance_factor: m2m_core::imbalance::imbalance_factor(&counts),
             train_counts: counts,

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::raw::*;
 use crate::backend::BackendChoice;
-use crate::data::{DatasetSpec, EvalSplit};
+use crate::data::images::{ClassList, ImageFiles};
+use crate::data::{DataFormat, DataSource, DatasetSpec, EvalSplit, Normalization};
 use crate::model::{Architecture, ModelSpec};
 
 /// A recipe field that is missing or out of range.
@@ -105,15 +106,15 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    pub fn model_spec(&self) -> ModelSpec {
-        let (mean, std) = self.dataset.name.normalization();
+    /// f's network for data of `format` (from the prepared data or a run's manifest).
+    pub fn model_spec(&self, format: &DataFormat) -> ModelSpec {
         ModelSpec {
             architecture: self.architecture,
             cosine_head: self.cosine_head,
-            in_channels: self.dataset.name.image_shape().0,
-            num_classes: self.dataset.name.num_classes(),
-            mean,
-            std,
+            in_channels: format.channels,
+            num_classes: format.num_classes(),
+            mean: format.mean.clone(),
+            std: format.std.clone(),
         }
     }
 }
@@ -133,47 +134,7 @@ impl RawRecipe {
         if name.is_empty() || name.contains(['/', '\\']) {
             return err("name", "must be non-empty and contain no path separator");
         }
-        let d = need(self.dataset.clone(), "dataset")?;
-        let dataset_name = need(d.name, "dataset.name")?;
-        let ratio = finite_in("dataset.ratio", need(d.ratio, "dataset.ratio")?, 1.0, f64::MAX, "a finite number >= 1")?;
-        let profile = need(d.imbalance, "dataset.imbalance")?;
-        if let ImbalanceProfile::Step { minority_start } = profile {
-            if minority_start == 0 || minority_start >= dataset_name.num_classes() {
-                return err(
-                    "dataset.imbalance.minority_start",
-                    format!("must be in 1..{} for {dataset_name:?}, got {minority_start}", dataset_name.num_classes()),
-                );
-            }
-        }
-        if d.max_per_class == Some(0) {
-            return err("dataset.max_per_class", "must be >= 1");
-        }
-        let eval_split = need(d.eval_split, "dataset.eval_split")?;
-        if let EvalSplit::ValFromTest { val_fraction } = eval_split {
-            if !(val_fraction.is_finite() && val_fraction > 0.0 && val_fraction < 1.0) {
-                return err("dataset.eval_split.val_fraction", format!("must be in (0, 1), got {val_fraction}"));
-            }
-        }
-        if d.max_eval_per_class == Some(0) {
-            return err("dataset.max_eval_per_class", "must be >= 1");
-        }
-        let augmentation = need(d.augmentation, "dataset.augmentation")?;
-        let (_, h, w) = dataset_name.image_shape();
-        if augmentation.crop_padding >= h.min(w) {
-            return err("dataset.augmentation.crop_padding", format!("must be smaller than the image ({h}x{w})"));
-        }
-        let dataset = DatasetSpec {
-            name: dataset_name,
-            path: d.path.clone(),
-            profile,
-            ratio,
-            max_per_class: d.max_per_class,
-            selection: need(d.selection, "dataset.selection")?,
-            data_seed: need(d.data_seed, "dataset.data_seed")?,
-            eval_split,
-            max_eval_per_class: d.max_eval_per_class,
-            augmentation,
-        };
+        let dataset = check_dataset(need(self.dataset.as_ref(), "dataset")?)?;
 
         let m = need(self.model.clone(), "model")?;
         let architecture = need(m.architecture, "model.architecture")?;
@@ -293,6 +254,114 @@ impl RawRecipe {
             raw,
         })
     }
+}
+
+fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
+    let source = match (d.name, &d.images) {
+        (Some(_), Some(_)) => return err("dataset.images", "a dataset is either a built-in `name` or `images`, not both"),
+        (None, None) => return err("dataset.name", "missing: name a built-in data set (FashionMnist, Mnist, Cifar10, Cifar100) or describe `images`"),
+        (Some(name), None) => DataSource::Builtin(name),
+        (None, Some(images)) => DataSource::Images(Box::new(check_images(images)?)),
+    };
+    let label = source.label();
+    if matches!(source, DataSource::Images(_)) && d.path.is_none() {
+        return err("dataset.path", "missing: image-file data sets need the folder that holds the images");
+    }
+    let ratio = finite_in("dataset.ratio", need(d.ratio, "dataset.ratio")?, 1.0, f64::MAX, "a finite number >= 1")?;
+    let profile = need(d.imbalance, "dataset.imbalance")?;
+    if let (ImbalanceProfile::Step { minority_start }, Some(classes)) = (profile, source.known_num_classes()) {
+        if minority_start == 0 || minority_start >= classes {
+            return err("dataset.imbalance.minority_start", format!("must be in 1..{classes} for {label}, got {minority_start}"));
+        }
+    }
+    if d.max_per_class == Some(0) {
+        return err("dataset.max_per_class", "must be >= 1");
+    }
+    let eval_split = need(d.eval_split, "dataset.eval_split")?;
+    match eval_split {
+        EvalSplit::ValFromTest { val_fraction } | EvalSplit::ValFromTrain { val_fraction } => {
+            if !(val_fraction.is_finite() && val_fraction > 0.0 && val_fraction < 1.0) {
+                return err("dataset.eval_split.val_fraction", format!("must be in (0, 1), got {val_fraction}"));
+            }
+        }
+        EvalSplit::ValSplit => {
+            let has_val = matches!(&source, DataSource::Images(f) if f.layout.has_val());
+            if !has_val {
+                return err("dataset.eval_split", format!("ValSplit needs a validation split of the data set's own (`val` in dataset.images.layout); {label} has none"));
+            }
+        }
+        EvalSplit::FullTest => {}
+    }
+    if d.max_eval_per_class == Some(0) {
+        return err("dataset.max_eval_per_class", "must be >= 1");
+    }
+    let augmentation = need(d.augmentation, "dataset.augmentation")?;
+    let (channels, h, w) = source.image_shape();
+    if augmentation.crop_padding >= h.min(w) {
+        return err("dataset.augmentation.crop_padding", format!("must be smaller than the image ({h}x{w})"));
+    }
+    let normalization = match (d.normalization.clone(), &source) {
+        (None, DataSource::Builtin(_)) => Normalization::Standard,
+        (None, DataSource::Images(_)) => Normalization::FromTrain,
+        (Some(Normalization::Standard), DataSource::Images(_)) => {
+            return err("dataset.normalization", format!("Standard is for built-in data sets; {label} needs FromTrain or Given(mean: [..], std: [..])"));
+        }
+        (Some(Normalization::Given { mean, std }), _) => {
+            if mean.len() != channels || std.len() != channels {
+                return err("dataset.normalization", format!("needs {channels} mean and {channels} std value(s) (one per channel), got {} and {}", mean.len(), std.len()));
+            }
+            if !mean.iter().all(|m| m.is_finite()) || !std.iter().all(|s| s.is_finite() && *s > 0.0) {
+                return err("dataset.normalization", format!("mean must be finite and std finite and > 0, got {mean:?} and {std:?}"));
+            }
+            Normalization::Given { mean, std }
+        }
+        (Some(n), _) => n,
+    };
+    Ok(DatasetSpec {
+        source,
+        path: d.path.clone(),
+        normalization,
+        profile,
+        ratio,
+        max_per_class: d.max_per_class,
+        selection: need(d.selection, "dataset.selection")?,
+        data_seed: need(d.data_seed, "dataset.data_seed")?,
+        eval_split,
+        max_eval_per_class: d.max_eval_per_class,
+        augmentation,
+    })
+}
+
+fn check_images(i: &RawImages) -> Result<ImageFiles, RecipeError> {
+    let name = need(i.name.clone(), "dataset.images.name")?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "+-_".contains(c)) {
+        return err("dataset.images.name", format!("`{name}`: use letters, digits, `+`, `-` and `_` (it names runs and report columns)"));
+    }
+    let classes = i.classes.clone().unwrap_or(ClassList::Sorted);
+    if let ClassList::Listed(names) = &classes {
+        if names.len() < 2 {
+            return err("dataset.images.classes", format!("must list at least two classes, got {}", names.len()));
+        }
+        if let Some(n) = names.iter().find(|n| n.trim().is_empty() || n.contains(['/', '\\'])) {
+            return err("dataset.images.classes", format!("`{n}`: class names must be non-empty and contain no path separator"));
+        }
+        if let Some(dup) = names.iter().enumerate().find_map(|(k, n)| names[..k].contains(n).then_some(n)) {
+            return err("dataset.images.classes", format!("`{dup}` appears twice"));
+        }
+    }
+    let size = need(i.size, "dataset.images.size")?;
+    if size.height == 0 || size.width == 0 || size.height > 4096 || size.width > 4096 {
+        return err("dataset.images.size", format!("height and width must be in 1..=4096, got {}x{}", size.height, size.width));
+    }
+    Ok(ImageFiles {
+        name,
+        layout: need(i.layout.clone(), "dataset.images.layout")?,
+        classes,
+        color: need(i.color, "dataset.images.color")?,
+        size,
+        fit: i.fit.unwrap_or(crate::data::images::Fit::Exact),
+        cache: i.cache.clone().unwrap_or_default(),
+    })
 }
 
 fn check_loss(raw: Option<&RawLoss>) -> Result<LossPlan, RecipeError> {

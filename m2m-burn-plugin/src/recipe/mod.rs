@@ -9,6 +9,6 @@ pub use check::{check_translation, LossPlan, M2mPlan, OptimizerSpec, Recipe, Rec
 pub(crate) use load::{ron_options, ron_pretty};
 pub use load::{load_recipe, parse_override, resolve_raw, to_ron, LoadError};
 pub use raw::{
-    BaselineSource, Merge, RawDataset, RawLoss, RawM2m, RawModel, RawOptimizer, RawRecipe, RawSampler, RawSchedule, RawStartFrom,
+    BaselineSource, Merge, RawDataset, RawImages, RawLoss, RawM2m, RawModel, RawOptimizer, RawRecipe, RawSampler, RawSchedule, RawStartFrom,
     RawWeighting,
 };

@@ -13,7 +13,8 @@ use m2m_core::weighting::ClassWeighting;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendChoice;
-use crate::data::{Augmentation, DatasetName, EvalSplit, Selection};
+use crate::data::images::{ClassList, Color, Fit, ImageCache, ImageLayout, ImageSize};
+use crate::data::{Augmentation, DatasetName, EvalSplit, Normalization, Selection};
 use crate::model::Architecture;
 
 /// Field-wise "take mine, else theirs" for the raw recipe tree.
@@ -69,7 +70,11 @@ merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, eval_logit_ad
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDataset {
+    /// A built-in data set; leave it out for `images`.
     pub name: Option<DatasetName>,
+    /// Users' image files (folders or split files) under `path`; instead of `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<RawImages>,
     pub path: Option<PathBuf>,
     pub imbalance: Option<ImbalanceProfile>,
     pub ratio: Option<f64>,
@@ -79,9 +84,31 @@ pub struct RawDataset {
     pub eval_split: Option<EvalSplit>,
     pub max_eval_per_class: Option<usize>,
     pub augmentation: Option<Augmentation>,
+    /// `Standard` (built-in sets' published values, their default), `FromTrain` (the
+    /// default for image files) or `Given(mean: [..], std: [..])`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<Normalization>,
 }
-merge_struct!(RawDataset { name, path, imbalance, ratio, max_per_class, selection, data_seed, eval_split, max_eval_per_class, augmentation }
-    nested {});
+merge_struct!(RawDataset { name, path, imbalance, ratio, max_per_class, selection, data_seed, eval_split, max_eval_per_class, augmentation, normalization }
+    nested { images });
+
+/// An image-file data set (see `crate::data::images`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImages {
+    /// The data set's name in run names and reports.
+    pub name: Option<String>,
+    pub layout: Option<ImageLayout>,
+    /// `Sorted` (the default) or `Listed([...])`.
+    pub classes: Option<ClassList>,
+    pub color: Option<Color>,
+    pub size: Option<ImageSize>,
+    /// `Exact` (the default), `Resize`, `CenterCrop` or `ResizeCenterCrop`.
+    pub fit: Option<Fit>,
+    /// `Auto` (the default), `Off` or `Folder("...")`.
+    pub cache: Option<ImageCache>,
+}
+merge_struct!(RawImages { name, layout, classes, color, size, fit, cache } nested {});
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -37,12 +37,18 @@ pub fn baseline_recipe(recipe: &Recipe, seed: u64) -> Recipe {
     raw.check().expect("a baseline recipe derived from a checked recipe is valid")
 }
 
-/// Loads (training it first when needed) the g of an M2m recipe.
-pub fn load_baseline<B: AutodiffBackend>(recipe: &Recipe, source: &BaselineSource, device: &B::Device, progress: Progress) -> anyhow::Result<Net<B>> {
+/// Loads (training it first when needed) the g of an M2m recipe whose f is `f_spec`.
+pub fn load_baseline<B: AutodiffBackend>(
+    recipe: &Recipe,
+    f_spec: &ModelSpec,
+    source: &BaselineSource,
+    device: &B::Device,
+    progress: Progress,
+) -> anyhow::Result<Net<B>> {
     match source {
         // g is an ERM classifier: a linear head whatever f's head is.
         BaselineSource::Checkpoint(path) => {
-            let (g, report) = load_any_classifier(&ModelSpec { cosine_head: false, ..recipe.model_spec() }, path, device)
+            let (g, report) = load_any_classifier(&ModelSpec { cosine_head: false, ..f_spec.clone() }, path, device)
                 .with_context(|| format!("m2m.g: loading the baseline classifier from {}", path.display()))?;
             if let Some(r) = report {
                 tracing::info!("m2m.g: imported {} ({}, {} tensors)", path.display(), r.format, r.mapping.len());

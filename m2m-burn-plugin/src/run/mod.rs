@@ -11,21 +11,21 @@ use burn::tensor::backend::AutodiffBackend;
 pub use baseline::{baseline_recipe, load_baseline};
 pub use crate::train::{Progress, RunOutcome};
 
-use crate::model::Net;
+use crate::model::{ModelSpec, Net};
 use crate::recipe::Recipe;
 use crate::train::train_recipe;
 
 /// Runs `recipe` on `device`: trains it (resuming an unfinished run of the same recipe),
 /// with M2m's g resolved first when the recipe needs one.
 pub fn run_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, progress: Progress) -> anyhow::Result<RunOutcome> {
-    let baseline = || match &recipe.m2m {
-        Some(plan) => load_baseline::<B>(recipe, &plan.g, &device, progress),
-        None => no_baseline(),
+    let baseline = |spec: &ModelSpec| match &recipe.m2m {
+        Some(plan) => load_baseline::<B>(recipe, spec, &plan.g, &device, progress),
+        None => no_baseline(spec),
     };
     train_recipe::<B>(recipe, device.clone(), progress, baseline)
 }
 
 /// For recipes without M2m (training never asks for g then).
-fn no_baseline<B: AutodiffBackend>() -> anyhow::Result<Net<B>> {
+fn no_baseline<B: AutodiffBackend>(_: &ModelSpec) -> anyhow::Result<Net<B>> {
     anyhow::bail!("this recipe has no `m2m` section, so it has no baseline classifier g")
 }

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::DatasetName;
-use crate::recipe::{resolve_raw, Merge, RawDataset, RawRecipe, Recipe};
+use crate::recipe::{resolve_raw, Merge, RawDataset, RawImages, RawRecipe, Recipe};
 
 /// One method of a suite: a name for the table and the recipe fields that make it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,7 +62,8 @@ pub enum SuiteError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellKey {
     pub method: String,
-    pub dataset: DatasetName,
+    /// The data set's label: a built-in set's name (`FashionMnist`) or `dataset.images.name`.
+    pub dataset: String,
     pub ratio: f64,
     pub data_seed: u64,
     pub seed: u64,
@@ -72,7 +72,7 @@ pub struct CellKey {
 impl CellKey {
     /// The run name of the cell: `METHOD.DATASET.rRATIO.dDATASEED.sSEED`.
     pub fn run_name(&self) -> String {
-        format!("{}.{:?}.r{}.d{}.s{}", self.method, self.dataset, self.ratio, self.data_seed, self.seed)
+        format!("{}.{}.r{}.d{}.s{}", self.method, self.dataset, self.ratio, self.data_seed, self.seed)
     }
 
 }
@@ -260,10 +260,12 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
                             ..Default::default()
                         };
                         let merged = cell.merge_over(m.recipe.clone().merge_over(base.clone()));
-                        let Some(name) = merged.dataset.as_ref().and_then(|d| d.name) else {
-                            return field(&format!("datasets[{di}].name"), "missing here and in the base recipe");
+                        let label = match merged.dataset.as_ref() {
+                            Some(RawDataset { name: Some(n), .. }) => format!("{n:?}"),
+                            Some(RawDataset { images: Some(RawImages { name: Some(n), .. }), .. }) => n.clone(),
+                            _ => return field(&format!("datasets[{di}].name"), "missing here and in the base recipe (a built-in `name`, or `images` with its `name`)"),
                         };
-                        let key = CellKey { method: m.name.clone(), dataset: name, ratio, data_seed, seed };
+                        let key = CellKey { method: m.name.clone(), dataset: label, ratio, data_seed, seed };
                         let mut merged = merged;
                         merged.name = Some(key.run_name());
                         let recipe = merged.check().map_err(|e| Expand::Cell(key.run_name(), e))?;

@@ -32,9 +32,9 @@ pub use scheduler::EpochScheduler;
 pub use start::{load_start, StartPoint, StartRecord};
 pub use strategy::{Components, ImbalancedStrategy, Optim};
 
-use crate::data::PreparedData;
+use crate::data::{DataFormat, DataSource, PreparedData};
 use crate::m2m::{M2m, M2mSchedule};
-use crate::model::{load_classifier, save_classifier, Net};
+use crate::model::{load_classifier, save_classifier, ModelSpec, Net};
 use crate::recipe::{to_ron, Recipe};
 
 /// The recorder of burn-train's checkpoints, also used to check them before resuming.
@@ -66,7 +66,7 @@ pub fn train_recipe<B: AutodiffBackend>(
     recipe: &Recipe,
     device: B::Device,
     progress: Progress,
-    baseline: impl FnOnce() -> anyhow::Result<Net<B>>,
+    baseline: impl FnOnce(&ModelSpec) -> anyhow::Result<Net<B>>,
 ) -> anyhow::Result<RunOutcome> {
     let run = RunDir::new(recipe.output_dir.join(&recipe.name));
     let resolved = to_ron(&recipe.raw);
@@ -93,7 +93,7 @@ pub fn train_recipe<B: AutodiffBackend>(
     let data = recipe.dataset.prepare().context("preparing the data set")?;
     let PreparedData { train, val, test, manifest } = data;
     tracing::info!(
-        "{:?}: {} training images, counts {:?} (imbalance {:.0}), {} validation, {} test",
+        "{}: {} training images, counts {:?} (imbalance {:.0}), {} validation, {} test",
         manifest.dataset,
         manifest.train_total,
         manifest.train_counts,
@@ -110,7 +110,7 @@ pub fn train_recipe<B: AutodiffBackend>(
     previous.retain(|r| r.epoch < completed);
 
     B::seed(&device, recipe.seed);
-    let spec = recipe.model_spec();
+    let spec = recipe.model_spec(&manifest.format);
     // A run from a checkpoint reads it only when it begins; a resumed one has its own.
     let start = match &recipe.start_from {
         Some(s) if completed == 0 => {
@@ -151,7 +151,7 @@ pub fn train_recipe<B: AutodiffBackend>(
     let m2m = match &recipe.m2m {
         None => None,
         Some(plan) => {
-            let g = baseline()?;
+            let g = baseline(&spec)?;
             let schedule = M2mSchedule { from_epoch: plan.from_epoch, seed: recipe.seed };
             Some((M2m::new(&g, manifest.train_counts.clone(), plan.translation.clone()), schedule))
         }
@@ -178,8 +178,8 @@ pub fn train_recipe<B: AutodiffBackend>(
         spec: spec.clone(),
         previous,
         first_epoch,
-        class_names: recipe.dataset.name.class_names(),
-        image_size: (recipe.dataset.name.image_shape().1, recipe.dataset.name.image_shape().2),
+        class_names: manifest.format.class_names.clone(),
+        image_size: (manifest.format.height, manifest.format.width),
         loss: recipe.loss,
         eval_logit_adjustment: recipe.eval_logit_adjustment,
         m2m,
@@ -238,7 +238,17 @@ pub fn train_recipe<B: AutodiffBackend>(
 /// Loads the best-validation model of a finished run (for evaluation or as M2m's g).
 pub fn load_best<B: burn::tensor::backend::Backend>(recipe: &Recipe, device: &B::Device) -> anyhow::Result<Net<B>> {
     let run = RunDir::new(recipe.output_dir.join(&recipe.name));
-    Ok(load_classifier(&recipe.model_spec(), &run.best_model_path(), device)?)
+    Ok(load_classifier(&recipe.model_spec(&run_format(recipe, &run)?), &run.best_model_path(), device)?)
+}
+
+/// The data format a run trained on: from its manifest, or (runs from before manifests
+/// recorded it) the built-in data set's standard format.
+fn run_format(recipe: &Recipe, run: &RunDir) -> anyhow::Result<DataFormat> {
+    match (run.read_data_format()?, &recipe.dataset.source) {
+        (Some(format), _) => Ok(format),
+        (None, DataSource::Builtin(name)) => Ok(name.format()),
+        (None, DataSource::Images(_)) => bail!("{}: data-manifest.json does not record the data format", run.root.display()),
+    }
 }
 
 /// The last finished epoch, at most `completed`, whose burn-train checkpoint (model,

@@ -29,7 +29,7 @@ pub fn probe_translation<B: AutodiffBackend>(
         bail!("{}: the recipe has no `m2m` section", recipe.name);
     };
     let data = recipe.dataset.prepare().context("preparing the data set")?;
-    let spec = recipe.model_spec();
+    let spec = recipe.model_spec(&data.manifest.format);
     // g is an ERM classifier: a linear head whatever f's head is.
     let g_spec = crate::model::ModelSpec { cosine_head: false, ..spec.clone() };
     let g = load_any_classifier::<B>(&g_spec, g_path, device)?.0;

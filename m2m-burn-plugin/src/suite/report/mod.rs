@@ -16,7 +16,6 @@ use m2m_core::translation::GenerationStats;
 
 use super::published::Published;
 use super::spec::CellKey;
-use crate::data::DatasetName;
 
 pub use collect::collect;
 pub use metric::{Metric, MetricStats, Stat};
@@ -39,7 +38,8 @@ pub struct CellResult {
 #[derive(Debug, Clone)]
 pub struct MethodSummary {
     pub method: String,
-    pub dataset: DatasetName,
+    /// The data set's label (see `CellKey::dataset`).
+    pub dataset: String,
     pub ratio: f64,
     /// Cells the suite has for this method and column, and how many finished.
     pub expected: usize,
@@ -70,7 +70,7 @@ pub struct Report {
     pub baseline: Option<String>,
     pub methods: Vec<String>,
     /// (dataset, ratio) columns in suite order.
-    pub columns: Vec<(DatasetName, f64)>,
+    pub columns: Vec<(String, f64)>,
     pub summaries: Vec<MethodSummary>,
     /// Run names of the cells without a `final.json` in any of the folders.
     pub missing: Vec<String>,
@@ -78,7 +78,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn summary(&self, method: &str, dataset: DatasetName, ratio: f64) -> Option<&MethodSummary> {
+    pub fn summary(&self, method: &str, dataset: &str, ratio: f64) -> Option<&MethodSummary> {
         self.summaries.iter().find(|s| s.method == method && s.dataset == dataset && s.ratio == ratio)
     }
 }

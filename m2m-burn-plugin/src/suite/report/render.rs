@@ -6,21 +6,20 @@ use anyhow::Context;
 
 use super::metric::{Metric, Stat};
 use super::{MethodSummary, Report};
-use crate::data::DatasetName;
 
-fn column_title(dataset: DatasetName, ratio: f64) -> String {
-    format!("{dataset:?} ρ={ratio}")
+fn column_title(dataset: &str, ratio: f64) -> String {
+    format!("{dataset} ρ={ratio}")
 }
 
-fn slug(dataset: DatasetName, ratio: f64) -> String {
-    format!("{dataset:?}-r{ratio}")
+fn slug(dataset: &str, ratio: f64) -> String {
+    format!("{dataset}-r{ratio}")
 }
 
 /// The balanced-accuracy table (Markdown): one row per method, per dataset/ratio the
 /// mean ± std, finished/expected runs, Δ to the baseline and the published value.
 pub fn balanced_accuracy_table(r: &Report) -> String {
     let mut md = String::from("| method |");
-    for &(d, ratio) in &r.columns {
+    for (d, ratio) in r.columns.iter().map(|(d, r)| (d.as_str(), *r)) {
         let delta = r.baseline.as_ref().map_or(String::new(), |b| format!(" Δ vs {b} |"));
         md.push_str(&format!(" {} | n |{delta} published |", column_title(d, ratio)));
     }
@@ -31,7 +30,7 @@ pub fn balanced_accuracy_table(r: &Report) -> String {
     md.push('\n');
     for m in &r.methods {
         md.push_str(&format!("| {m} |"));
-        for &(d, ratio) in &r.columns {
+        for (d, ratio) in r.columns.iter().map(|(d, r)| (d.as_str(), *r)) {
             let s = r.summary(m, d, ratio).expect("every method has every column");
             let bacc = s.stat(Metric::BalancedAccuracy).map_or("–".into(), |x| x.text());
             md.push_str(&format!(" {bacc} | {}/{} |", s.finished, s.expected));
@@ -64,7 +63,7 @@ pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
     }
     md.push_str("\n## Balanced accuracy\n\n");
     md.push_str(&balanced_accuracy_table(r));
-    for &(d, ratio) in &r.columns {
+    for (d, ratio) in r.columns.iter().map(|(d, r)| (d.as_str(), *r)) {
         md.push_str(&format!("\n## All metrics, {}\n\n| method |", column_title(d, ratio)));
         for m in Metric::ALL {
             md.push_str(&format!(" {} |", m.heading()));
@@ -116,7 +115,7 @@ pub fn csv(r: &Report) -> String {
         for (name, st) in rows {
             let is_bacc = name == "bacc";
             out.push_str(&format!(
-                "{},{},{:?},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 r.suite,
                 s.method,
                 s.dataset,
@@ -141,7 +140,7 @@ pub fn write_report(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
     let plot_dir = out.join("plots");
     std::fs::create_dir_all(&plot_dir).with_context(|| format!("creating {}", plot_dir.display()))?;
     let mut plots = Vec::new();
-    for &(d, ratio) in &r.columns {
+    for (d, ratio) in r.columns.iter().map(|(d, r)| (d.as_str(), *r)) {
         let rows: Vec<&MethodSummary> = r.summaries.iter().filter(|s| s.dataset == d && s.ratio == ratio && !s.per_class.is_empty()).collect();
         if !rows.is_empty() {
             let file = format!("per-class-{}.svg", slug(d, ratio));

@@ -2,22 +2,22 @@
 
 use super::metric::{Metric, MetricStats, Stat};
 use super::{CellResult, MethodSummary, Report};
-use crate::data::DatasetName;
 use crate::suite::published::published;
 use crate::suite::spec::{CellKey, SuiteManifest};
 
 /// Aggregates cell results per method and column (public for tests of the formulas).
 pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<String>) -> Report {
-    let mut columns: Vec<(DatasetName, f64)> = Vec::new();
+    let mut columns: Vec<(String, f64)> = Vec::new();
     for k in &manifest.cells {
-        if !columns.contains(&(k.dataset, k.ratio)) {
-            columns.push((k.dataset, k.ratio));
+        if !columns.iter().any(|(d, r)| *d == k.dataset && *r == k.ratio) {
+            columns.push((k.dataset.clone(), k.ratio));
         }
     }
     let mut summaries = Vec::new();
-    for &(dataset, ratio) in &columns {
+    for (dataset, ratio) in &columns {
+        let ratio = *ratio;
         for method in &manifest.methods {
-            let in_cell = |k: &CellKey| &k.method == method && k.dataset == dataset && k.ratio == ratio;
+            let in_cell = |k: &CellKey| &k.method == method && &k.dataset == dataset && k.ratio == ratio;
             let expected = manifest.cells.iter().filter(|k| in_cell(k)).count();
             let runs: Vec<&CellResult> = results.iter().filter(|r| in_cell(&r.key)).collect();
             let stats = MetricStats::over(&runs.iter().map(|r| &r.test).collect::<Vec<_>>());
@@ -34,7 +34,7 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
             });
             summaries.push(MethodSummary {
                 method: method.clone(),
-                dataset,
+                dataset: dataset.clone(),
                 ratio,
                 expected,
                 finished: runs.len(),
@@ -49,13 +49,13 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
         }
     }
     if let Some(b) = &manifest.baseline {
-        let base: Vec<((DatasetName, f64), Option<f64>)> = summaries
+        let base: Vec<((String, f64), Option<f64>)> = summaries
             .iter()
             .filter(|s| &s.method == b)
-            .map(|s| ((s.dataset, s.ratio), s.stat(Metric::BalancedAccuracy).map(|x| x.mean)))
+            .map(|s| ((s.dataset.clone(), s.ratio), s.stat(Metric::BalancedAccuracy).map(|x| x.mean)))
             .collect();
         for s in &mut summaries {
-            let reference = base.iter().find(|(c, _)| *c == (s.dataset, s.ratio)).and_then(|(_, v)| *v);
+            let reference = base.iter().find(|((d, r), _)| *d == s.dataset && *r == s.ratio).and_then(|(_, v)| *v);
             s.delta_bacc = match (s.stat(Metric::BalancedAccuracy), reference) {
                 (Some(x), Some(r)) if &s.method != b => Some(x.mean - r),
                 _ => None,

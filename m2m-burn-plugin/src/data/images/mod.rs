@@ -1,0 +1,138 @@
+//! Users' own images: a root folder with one subfolder per class, or split files listing
+//! `path label` lines (the layout of the M2m reference's CelebA-5 files), decoded with the
+//! `image` crate (PNG, JPEG; greyscale or RGB), fitted to the size the recipe states and
+//! cached in a compact file so that only the first run pays for decoding.
+//!
+//! One bad image stops the run: skipping it would silently change the class counts the
+//! long-tailed subset is cut from. The error names every bad file (the first ones in full).
+
+mod cache;
+mod decode;
+mod export;
+mod layout;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use cache::{default_cache_dir, ImageCache};
+pub use export::{class_folder_names, export_class_folders, export_split_files};
+pub use layout::ClassList;
+
+use super::{DataError, ImageSet};
+
+/// Greyscale (1 channel) or RGB (3 channels); images of the other kind are converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Color {
+    Grey,
+    Rgb,
+}
+
+impl Color {
+    pub fn channels(self) -> usize {
+        match self {
+            Color::Grey => 1,
+            Color::Rgb => 3,
+        }
+    }
+}
+
+/// The size every image is brought to (pixels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ImageSize {
+    pub height: usize,
+    pub width: usize,
+}
+
+/// How an image of another size is brought to [`ImageSize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Fit {
+    /// Every image must already have the size (mixed sizes are an error).
+    Exact,
+    /// Scaled to the size, aspect ratio not kept (bilinear, antialiased when shrinking).
+    Resize,
+    /// The central region of the size cut out; smaller images are an error.
+    CenterCrop,
+    /// Scaled so the shorter side fits, then the central region cut out (torchvision's
+    /// `Resize(min) + CenterCrop`).
+    ResizeCenterCrop,
+}
+
+/// Where the images of each split are listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ImageLayout {
+    /// `root/<train>/<class>/*.png|jpg`, the same for `test` and the optional `val`.
+    ClassFolders {
+        train: PathBuf,
+        test: PathBuf,
+        #[serde(default)]
+        val: Option<PathBuf>,
+    },
+    /// Text files with one `path label` line per image (`#` starts a comment line); paths
+    /// relative to the root, labels a class index or a name from `classes`. Listed paths
+    /// that start with `strip_prefix` are taken relative to the root instead (the
+    /// reference's CelebA-5 files list `/home/jaehyung/data/CelebA/image64/...`).
+    SplitFiles {
+        train: PathBuf,
+        test: PathBuf,
+        #[serde(default)]
+        val: Option<PathBuf>,
+        #[serde(default)]
+        strip_prefix: Option<String>,
+    },
+}
+
+impl ImageLayout {
+    pub fn has_val(&self) -> bool {
+        match self {
+            ImageLayout::ClassFolders { val, .. } | ImageLayout::SplitFiles { val, .. } => val.is_some(),
+        }
+    }
+}
+
+/// A checked image-file data set (recipe field `dataset.images`, root in `dataset.path`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageFiles {
+    /// The data set's name in run names, logs and reports.
+    pub name: String,
+    pub layout: ImageLayout,
+    pub classes: ClassList,
+    pub color: Color,
+    pub size: ImageSize,
+    pub fit: Fit,
+    pub cache: ImageCache,
+}
+
+/// The decoded splits of an image-file data set.
+#[derive(Debug, Clone)]
+pub struct ImageSplits {
+    pub train: ImageSet,
+    pub val: Option<ImageSet>,
+    pub test: ImageSet,
+    pub class_names: Vec<String>,
+}
+
+impl ImageFiles {
+    /// Lists, decodes (or reads from the cache) and fits every split under `root`.
+    pub fn read(&self, root: &Path) -> Result<ImageSplits, DataError> {
+        if !root.is_dir() {
+            return Err(DataError::NotFound {
+                dataset: self.name.clone(),
+                searched: format!("dataset.path = {}", root.display()),
+                hint: "dataset.path must be the folder that holds the images (or the split files' paths)".into(),
+            });
+        }
+        let listing = layout::list(root, &self.layout, &self.classes)?;
+        let classes = listing.class_names.len();
+        let read_split = |split: &layout::SplitListing| -> Result<ImageSet, DataError> {
+            let (pixels, labels) = cache::decode_cached(self, split)?;
+            ImageSet::new(self.color.channels(), self.size.height, self.size.width, classes, pixels, labels)
+        };
+        Ok(ImageSplits {
+            train: read_split(&listing.train)?,
+            val: listing.val.as_ref().map(read_split).transpose()?,
+            test: read_split(&listing.test)?,
+            class_names: listing.class_names,
+        })
+    }
+}
