@@ -37,6 +37,9 @@ struct RecipeArgs {
 enum Command {
     /// Validate a recipe and print it fully resolved (bases and overrides applied).
     Check(RecipeArgs),
+    /// Read and prepare a recipe's data (decoding image files into the cache) and print
+    /// what a run would train and evaluate on: counts, classes, normalisation.
+    Data(RecipeArgs),
     /// Resume (or finish) the run in RUN_DIR from its own resolved recipe.
     Resume {
         run_dir: PathBuf,
@@ -345,6 +348,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(a) => {
             let recipe = load_recipe(&a.recipe, &a.overrides)?;
             print!("{}", to_ron(&recipe.raw));
+            Ok(())
+        }
+        Command::Data(a) => {
+            let recipe = load_recipe(&a.recipe, &a.overrides)?;
+            let started = std::time::Instant::now();
+            let data = recipe.dataset.prepare()?;
+            let m = &data.manifest;
+            println!("{} from {} (prepared in {:.2} s)", m.dataset, m.source.display(), started.elapsed().as_secs_f64());
+            println!(
+                "images {}x{}x{}, {} classes, normalisation mean {:?} std {:?}",
+                m.format.channels,
+                m.format.height,
+                m.format.width,
+                m.format.num_classes(),
+                m.format.mean,
+                m.format.std
+            );
+            println!("training: {} images, imbalance {:.1}, subset {}", m.train_total, m.imbalance_factor, m.subset_fingerprint);
+            for (k, (name, n)) in m.format.class_names.iter().zip(&m.train_counts).enumerate() {
+                println!("  {k:>3} {name:<24} {n}");
+            }
+            println!("validation: {} images; test: {} images{}", m.val_size, m.test_size, if m.selected_on_test { " (selection on the test set)" } else { "" });
             Ok(())
         }
         Command::Probe { args, g, f, batches } => {

@@ -439,3 +439,27 @@ fn recipe_checks_of_the_images_section() {
     std::fs::write(&p, with_val).unwrap();
     assert!(load_recipe(&p, &[]).is_ok());
 }
+
+#[test]
+fn a_suite_runs_a_builtin_set_and_an_image_folder_side_by_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("base.ron"), m2m_tests::tiny_suite_base(&tmp.path().join("mnist"), 2)).unwrap();
+    let suite = tmp.path().join("s.ron");
+    std::fs::write(
+        &suite,
+        format!(
+            r#"(name: "mixed", base: "base.ron", output_dir: "{}", methods: [(name: "ERM")], seeds: [0],
+                datasets: [(), (images: (name: "Mine", layout: ClassFolders(train: "train", test: "test"), color: Grey,
+                                          size: (height: 28, width: 28)), path: "{}")])"#,
+            tmp.path().join("out").display(),
+            tmp.path().join("png").display()
+        ),
+    )
+    .unwrap();
+    let s = m2m_burn_plugin::suite::load_suite(&suite, None).unwrap();
+    let names: Vec<String> = s.cells.iter().map(|c| c.recipe.name.clone()).collect();
+    assert_eq!(names, vec!["ERM.Mnist.r4.d3.s0", "ERM.Mine.r4.d3.s0"]);
+    assert!(matches!(s.cells[1].recipe.dataset.source, DataSource::Images(_)));
+    assert_eq!(s.cells[1].recipe.dataset.normalization, Normalization::FromTrain);
+    assert_eq!(s.cells[0].recipe.dataset.normalization, Normalization::Standard);
+}

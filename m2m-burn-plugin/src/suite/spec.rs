@@ -248,6 +248,13 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
     let cells_dir = raw.output_dir.join("cells");
     let mut cells = Vec::new();
     for (di, d) in datasets.iter().enumerate() {
+        // An entry that names its data set (built-in `name` or `images`) replaces the
+        // base's, so that one suite can run built-in sets and image folders side by side.
+        let mut base = base.clone();
+        if let Some(b) = base.dataset.as_mut().filter(|_| d.name.is_some() || d.images.is_some()) {
+            b.name = None;
+            b.images = None;
+        }
         for &ratio in &ratios {
             for &data_seed in &data_seeds {
                 for &seed in &raw.seeds {
