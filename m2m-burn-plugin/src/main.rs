@@ -15,7 +15,7 @@ use m2m_burn_plugin::recipe::{check_translation, RawM2m};
 use m2m_core::translation::RandomStart;
 use m2m_burn_plugin::recipe::{load_recipe, to_ron};
 use m2m_burn_plugin::suite::{collect, load_suite, run_suite, write_report, Shard};
-use m2m_burn_plugin::run::{run_recipe, Progress};
+use m2m_burn_plugin::run::{run_recipe_with, Prefixes, Progress};
 
 #[derive(Parser)]
 #[command(name = "m2m", version, about = "M2m and imbalanced-classification baselines on burn")]
@@ -69,6 +69,10 @@ enum Command {
     Train {
         #[command(flatten)]
         args: RecipeArgs,
+        /// Keep the checkpoint after these epoch counts (e.g. `--keep-epochs 160`) so
+        /// that other recipes can start from this run there: `start_from: (run: ..., epoch: 160)`.
+        #[arg(long, value_delimiter = ',', value_name = "E,...")]
+        keep_epochs: Vec<usize>,
         /// cpu, cuda or cuda:N (default: the recipe's `backend`, else cpu).
         #[arg(long)]
         backend: Option<BackendChoice>,
@@ -408,11 +412,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     expected.display()
                 );
             }
-            train_and_report(&recipe, backend, no_dashboard)
+            train_and_report(&recipe, backend, no_dashboard, &Prefixes::default())
         }
-        Command::Train { args, backend, no_dashboard } => {
+        Command::Train { args, keep_epochs, backend, no_dashboard } => {
             let recipe = load_recipe(&args.recipe, &args.overrides)?;
-            train_and_report(&recipe, backend, no_dashboard)
+            if let Some(&bad) = keep_epochs.iter().find(|&&e| e == 0 || e >= recipe.epochs) {
+                anyhow::bail!("--keep-epochs {bad}: must be in 1..{} (schedule.epochs = {})", recipe.epochs, recipe.epochs);
+            }
+            train_and_report(&recipe, backend, no_dashboard, &Prefixes { keep: keep_epochs, fork_from: None })
         }
         Command::Suite { suite, shard, output_dir, backend, dry_run } => {
             let suite = load_suite(&suite, output_dir.as_deref())?;
@@ -557,11 +564,11 @@ fn suite_cuda(_: &m2m_burn_plugin::suite::Suite, _: Shard, _: usize) -> anyhow::
     anyhow::bail!("this m2m was built without CUDA support; rebuild with `cargo build --release --features cuda`")
 }
 
-fn train_and_report(recipe: &m2m_burn_plugin::recipe::Recipe, backend: Option<BackendChoice>, no_dashboard: bool) -> anyhow::Result<()> {
+fn train_and_report(recipe: &m2m_burn_plugin::recipe::Recipe, backend: Option<BackendChoice>, no_dashboard: bool, prefixes: &Prefixes) -> anyhow::Result<()> {
     let progress = if no_dashboard { Progress::Log } else { Progress::Auto };
     let outcome = match backend.unwrap_or(recipe.backend) {
-        BackendChoice::Cpu => run_recipe::<m2m_burn_plugin::backend::Cpu>(recipe, Default::default(), progress)?,
-        BackendChoice::Cuda { device } => train_cuda(recipe, device, progress)?,
+        BackendChoice::Cpu => run_recipe_with::<m2m_burn_plugin::backend::Cpu>(recipe, Default::default(), progress, prefixes)?,
+        BackendChoice::Cuda { device } => train_cuda(recipe, device, progress, prefixes)?,
     };
     let m = &outcome.metrics;
     println!("run: {}", outcome.run_dir.display());
@@ -595,12 +602,12 @@ fn translate_cuda(_: &TranslateOptions, _: usize) -> anyhow::Result<TranslateSum
 }
 
 #[cfg(feature = "cuda")]
-fn train_cuda(recipe: &m2m_burn_plugin::recipe::Recipe, device: usize, progress: Progress) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
+fn train_cuda(recipe: &m2m_burn_plugin::recipe::Recipe, device: usize, progress: Progress, prefixes: &Prefixes) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
     m2m_burn_plugin::backend::probe_cuda(device)?;
-    run_recipe::<m2m_burn_plugin::backend::Gpu>(recipe, burn::backend::cuda::CudaDevice::new(device), progress)
+    run_recipe_with::<m2m_burn_plugin::backend::Gpu>(recipe, burn::backend::cuda::CudaDevice::new(device), progress, prefixes)
 }
 
 #[cfg(not(feature = "cuda"))]
-fn train_cuda(_: &m2m_burn_plugin::recipe::Recipe, _: usize, _: Progress) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
+fn train_cuda(_: &m2m_burn_plugin::recipe::Recipe, _: usize, _: Progress, _: &Prefixes) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
     anyhow::bail!("this m2m was built without CUDA support; rebuild with `cargo build --release --features cuda`")
 }

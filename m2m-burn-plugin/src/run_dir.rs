@@ -54,6 +54,14 @@ pub struct FinalMetrics {
     pub mean_epoch_seconds: f64,
 }
 
+/// Where a forked run came from (`fork.json`): it took over the first `epoch` epochs of
+/// the run in `source` (records, best model, burn-train checkpoint) and trained the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForkRecord {
+    pub source: PathBuf,
+    pub epoch: usize,
+}
+
 /// Its file in the run directory: the latest M2m epoch's first accepted translations.
 const TRANSLATIONS_PNG: &str = "translations.png";
 
@@ -79,6 +87,21 @@ impl RunDir {
     }
     pub fn best_model_path(&self) -> PathBuf {
         self.root.join("model-best-val")
+    }
+    /// burn-train's checkpoint files of `epoch` completed epochs (`kind`: model, optim, scheduler).
+    pub fn checkpoint_path(&self, kind: &str, epoch: usize) -> PathBuf {
+        self.burn_dir().join("checkpoint").join(format!("{kind}-{epoch}.mpk"))
+    }
+    /// The best-validation model as it was after `epoch` epochs, kept for forks.
+    pub fn fork_best_model_path(&self, epoch: usize) -> PathBuf {
+        self.root.join("fork-points").join(format!("epoch-{epoch}")).join("model-best-val")
+    }
+    pub fn write_fork(&self, fork: &ForkRecord) -> anyhow::Result<()> {
+        self.write_json("fork.json", fork)
+    }
+    /// Where the run was forked from (`None`: it trained every epoch itself).
+    pub fn read_fork(&self) -> anyhow::Result<Option<ForkRecord>> {
+        read_json_opt(&self.root.join("fork.json"))
     }
     pub fn last_model_path(&self) -> PathBuf {
         self.root.join("model-last")

@@ -51,7 +51,8 @@ fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
     NamedMpkFileRecorder::new()
 }
 
-fn meta_path(path: &Path) -> PathBuf {
+/// The metadata file beside a model saved at `path` (without extension).
+pub fn meta_path(path: &Path) -> PathBuf {
     path.with_extension("meta.json")
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use batch_norm::BatchNorm2d;
 pub use m2m_core::classifier::{Classifier, Mode};
 pub use checkpoint::{
-    load_any_classifier, load_classifier, param_shapes, read_meta, resolve_model_source, save_classifier, CheckpointError, ModelMeta,
+    load_any_classifier, load_classifier, meta_path, param_shapes, read_meta, resolve_model_source, save_classifier, CheckpointError, ModelMeta,
     ModelSource,
 };
 pub use normed_linear::NormedLinear;

@@ -73,10 +73,21 @@ pub struct M2mPlan {
 
 /// f's checked starting point (see [`RawStartFrom`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StartFrom {
-    pub checkpoint: PathBuf,
-    /// The first epoch trained (0-based).
-    pub epoch: usize,
+pub enum StartFrom {
+    /// A network (and momentum) from a file; the epochs before `epoch` are not in the run.
+    Checkpoint { checkpoint: PathBuf, epoch: usize },
+    /// An exact fork of the run in `run` after `epoch` epochs: its records, best model
+    /// and burn-train checkpoint are taken over, as if this run had trained them.
+    Run { run: PathBuf, epoch: usize },
+}
+
+impl StartFrom {
+    /// The first epoch the run trains itself (0-based).
+    pub fn epoch(&self) -> usize {
+        match self {
+            StartFrom::Checkpoint { epoch, .. } | StartFrom::Run { epoch, .. } => *epoch,
+        }
+    }
 }
 
 /// A checked recipe: every value present and in range.
@@ -209,15 +220,20 @@ impl RawRecipe {
         let start_from = match &self.start_from {
             None => None,
             Some(st) => {
-                let checkpoint = need(st.checkpoint.clone(), "start_from.checkpoint")?;
-                if checkpoint.as_os_str().is_empty() {
-                    return err("start_from.checkpoint", "the path is empty");
-                }
                 let epoch = need(st.epoch, "start_from.epoch")?;
                 if epoch == 0 || epoch >= epochs {
                     return err("start_from.epoch", format!("must be in 1..{epochs} (schedule.epochs = {epochs} leaves nothing to train from {epoch}), got {epoch}"));
                 }
-                Some(StartFrom { checkpoint, epoch })
+                match (&st.checkpoint, &st.run) {
+                    (Some(_), Some(_)) => return err("start_from.run", "start from a `checkpoint` or from a `run`, not both"),
+                    (None, None) => return err("start_from.checkpoint", "missing: name a `checkpoint` file or a `run` directory to start from"),
+                    (Some(p), None) | (None, Some(p)) if p.as_os_str().is_empty() => {
+                        let field = if st.run.is_some() { "start_from.run" } else { "start_from.checkpoint" };
+                        return err(field, "the path is empty");
+                    }
+                    (Some(checkpoint), None) => Some(StartFrom::Checkpoint { checkpoint: checkpoint.clone(), epoch }),
+                    (None, Some(run)) => Some(StartFrom::Run { run: run.clone(), epoch }),
+                }
             }
         };
 

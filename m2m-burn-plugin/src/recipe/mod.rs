@@ -3,9 +3,11 @@
 
 mod check;
 mod load;
+mod prefix;
 mod raw;
 
 pub use check::{check_translation, LossPlan, M2mPlan, OptimizerSpec, Recipe, RecipeError, SamplerPlan, StartFrom};
+pub use prefix::shared_epochs;
 pub(crate) use load::{ron_options, ron_pretty};
 pub use load::{load_recipe, parse_override, resolve_raw, to_ron, LoadError};
 pub use raw::{

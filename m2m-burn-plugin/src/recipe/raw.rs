@@ -179,19 +179,25 @@ pub enum BaselineSource {
     Checkpoint(PathBuf),
 }
 
-/// f's starting point: the network (and SGD momentum, where the file has it) of a
-/// checkpoint, continued at 0-based epoch `epoch` with the recipe's LR schedule there
-/// (the reference's `--net_t`: its ERM network after 160 epochs, continued by M2m).
+/// f's starting point at 0-based epoch `epoch`: either the network (and SGD momentum,
+/// where the file has it) of a checkpoint, continued with the recipe's LR schedule there
+/// (the reference's `--net_t`: its ERM network after 160 epochs, continued by M2m), or an
+/// exact fork of another run whose recipe trains the same first `epoch` epochs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStartFrom {
     /// A PyTorch/safetensors ResNet-32 file, a model saved by m2m (path without extension)
     /// or a finished run directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<PathBuf>,
+    /// A run directory that kept its checkpoint of epoch `epoch` (`m2m train --keep-epochs`,
+    /// or a suite's prefix): the run continues it exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<PathBuf>,
     /// The first epoch to train (0-based): the checkpoint holds f after `epoch` epochs.
     pub epoch: Option<usize>,
 }
-merge_struct!(RawStartFrom { checkpoint, epoch } nested {});
+merge_struct!(RawStartFrom { checkpoint, run, epoch } nested {});
 
 /// M2m (spec §1): translation settings and the deferred start.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::model::{load_any_classifier, ModelSpec, Net};
 use crate::recipe::{to_ron, BaselineSource, Recipe};
-use crate::train::{load_best, train_recipe, Progress};
+use crate::train::{load_best, train_recipe, Prefixes, Progress};
 
 use super::no_baseline;
 
@@ -60,7 +60,7 @@ pub fn load_baseline<B: AutodiffBackend>(
             let run = g_recipe.output_dir.join(&g_recipe.name);
             tracing::info!("m2m.g: ERM baseline {} (trained once, then reused)", run.display());
             let lock = GLock::acquire(&run.with_extension("lock"))?;
-            train_recipe::<B>(&g_recipe, device.clone(), progress, no_baseline).context("m2m.g: training the ERM baseline")?;
+            train_recipe::<B>(&g_recipe, device.clone(), progress, &Prefixes::default(), no_baseline).context("m2m.g: training the ERM baseline")?;
             drop(lock);
             load_best(&g_recipe, device).context("m2m.g: loading the ERM baseline")
         }

@@ -2,6 +2,7 @@
 
 mod batch;
 mod eval;
+mod fork;
 mod renderer;
 mod scheduler;
 mod start;
@@ -19,7 +20,6 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::SgdConfig;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
-use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
 use m2m_core::metrics::ClassGroups;
@@ -29,13 +29,14 @@ pub use eval::{evaluate, logit_adjustment, Evaluation};
 pub use renderer::LogRenderer;
 pub use crate::run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDir, RunState};
 pub use scheduler::EpochScheduler;
+pub use fork::fork_unavailable;
 pub use start::{load_start, StartPoint, StartRecord};
 pub use strategy::{Components, ImbalancedStrategy, Optim};
 
 use crate::data::{DataFormat, DataSource, PreparedData};
 use crate::m2m::{M2m, M2mSchedule};
 use crate::model::{load_classifier, save_classifier, ModelSpec, Net};
-use crate::recipe::{to_ron, Recipe};
+use crate::recipe::{to_ron, Recipe, StartFrom};
 
 /// The recorder of burn-train's checkpoints, also used to check them before resuming.
 type CheckpointRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
@@ -47,6 +48,18 @@ pub enum Progress {
     Auto,
     /// Log lines only.
     Log,
+}
+
+/// How a run relates to other runs' first epochs (suites set both; `m2m train
+/// --keep-epochs` the first). Neither changes what the run computes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prefixes {
+    /// Epoch counts after which the run keeps its burn-train checkpoint and best model,
+    /// so that other runs can fork from it there.
+    pub keep: Vec<usize>,
+    /// Start a new run directory as an exact fork of this run directory after this many
+    /// epochs (as `start_from: (run: ..., epoch: ...)` does from a recipe).
+    pub fork_from: Option<(std::path::PathBuf, usize)>,
 }
 
 /// What a finished (or already finished) run reports.
@@ -66,11 +79,20 @@ pub fn train_recipe<B: AutodiffBackend>(
     recipe: &Recipe,
     device: B::Device,
     progress: Progress,
+    prefixes: &Prefixes,
     baseline: impl FnOnce(&ModelSpec) -> anyhow::Result<Net<B>>,
 ) -> anyhow::Result<RunOutcome> {
     let run = RunDir::new(recipe.output_dir.join(&recipe.name));
     let resolved = to_ron(&recipe.raw);
-    let state = run.read_state()?;
+    let mut state = run.read_state()?;
+    let fork_from = match &recipe.start_from {
+        Some(StartFrom::Run { run, epoch }) => Some((run.clone(), *epoch)),
+        _ => prefixes.fork_from.clone(),
+    };
+    if let (None, Some((source, epoch))) = (&state, fork_from) {
+        fork::start_fork(&RunDir::new(source), epoch, &run, recipe, &resolved)?;
+        state = run.read_state()?;
+    }
     if state.is_some() {
         // Compared as recipes, not as text: fields added to recipes by a newer m2m read
         // back as unset from an older run's file, so upgrading keeps runs resumable.
@@ -113,12 +135,12 @@ pub fn train_recipe<B: AutodiffBackend>(
     let spec = recipe.model_spec(&manifest.format);
     // A run from a checkpoint reads it only when it begins; a resumed one has its own.
     let start = match &recipe.start_from {
-        Some(s) if completed == 0 => {
-            let start = load_start::<B>(s, &spec, &device)?;
+        Some(StartFrom::Checkpoint { checkpoint, epoch }) if completed == 0 => {
+            let start = load_start::<B>(checkpoint, *epoch, &spec, &device)?;
             tracing::info!(
                 "f starts from {} at epoch {} ({}, momentum for {} of {} parameters)",
-                s.checkpoint.display(),
-                s.epoch,
+                checkpoint.display(),
+                epoch,
                 start.record.format,
                 start.record.momentum_buffers,
                 start.record.parameters
@@ -128,7 +150,12 @@ pub fn train_recipe<B: AutodiffBackend>(
         }
         _ => None,
     };
-    let first_epoch = recipe.start_from.as_ref().map_or(0, |s| s.epoch);
+    // A fork's first epochs are its own (taken over from the source); a run from a
+    // checkpoint has no records before its first epoch.
+    let first_epoch = match &recipe.start_from {
+        Some(StartFrom::Checkpoint { epoch, .. }) => *epoch,
+        _ => 0,
+    };
     let model: Net<B> = match &start {
         Some(s) => s.model.clone(),
         None => spec.init(&device),
@@ -178,6 +205,7 @@ pub fn train_recipe<B: AutodiffBackend>(
         spec: spec.clone(),
         previous,
         first_epoch,
+        fork_points: prefixes.keep.clone(),
         class_names: manifest.format.class_names.clone(),
         image_size: (manifest.format.height, manifest.format.width),
         loss: recipe.loss,
@@ -194,7 +222,7 @@ pub fn train_recipe<B: AutodiffBackend>(
     .metrics((AccuracyMetric::<Flex>::new(), LossMetric::<Flex>::new()))
     .metric_train_numeric(LearningRateMetric::new())
     .with_file_checkpointer(CheckpointRecorder::new())
-    .with_checkpointing_strategy(KeepLastNCheckpoints::new(2))
+    .with_checkpointing_strategy(fork::KeepForkPoints { keep: prefixes.keep.clone() })
     .with_application_logger(None)
     .num_epochs(recipe.epochs)
     .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)));

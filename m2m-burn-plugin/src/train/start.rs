@@ -4,6 +4,7 @@
 //! file's learning rate, optimizer settings and random-number state are not used.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use anyhow::Context;
 use burn::optim::momentum::MomentumState;
@@ -15,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::import::{is_transposed, momentum_buffers, param_ids_by_key, Decoded, ImportError, StateDict};
 use crate::model::{load_classifier, resolve_model_source, ModelSource, ModelSpec, Net};
-use crate::recipe::StartFrom;
 
 /// What a run started from, written to `start.json` in its run directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,19 +75,19 @@ fn velocity<B: AutodiffBackend, const D: usize>(t: &Decoded, device: &B::Device)
 }
 
 /// Loads f's starting point for `spec`.
-pub fn load_start<B: AutodiffBackend>(start: &StartFrom, spec: &ModelSpec, device: &B::Device) -> anyhow::Result<StartPoint<B>> {
-    let what = || format!("start_from.checkpoint: {}", start.checkpoint.display());
+pub fn load_start<B: AutodiffBackend>(checkpoint: &Path, epoch: usize, spec: &ModelSpec, device: &B::Device) -> anyhow::Result<StartPoint<B>> {
+    let what = || format!("start_from.checkpoint: {}", checkpoint.display());
     let mut not_carried = vec![
         "learning rate and optimizer settings (the recipe's schedule at this epoch applies)".to_string(),
         "random-number state (sampling and augmentation are seeded by the recipe's seed and the epoch)".to_string(),
     ];
-    match resolve_model_source(&start.checkpoint).with_context(what)? {
+    match resolve_model_source(checkpoint).with_context(what)? {
         ModelSource::Ours(path) => {
             let model = load_classifier::<B>(spec, &path, device).with_context(what)?;
             let parameters = trainable_tensors(&model);
             not_carried.push("SGD momentum (a model saved by m2m holds none; it starts at zero)".into());
             let record =
-                StartRecord { checkpoint: start.checkpoint.clone(), epoch: start.epoch, format: "m2m model".into(), momentum_buffers: 0, parameters, not_carried };
+                StartRecord { checkpoint: checkpoint.to_path_buf(), epoch, format: "m2m model".into(), momentum_buffers: 0, parameters, not_carried };
             Ok(StartPoint { model, momentum: None, record })
         }
         ModelSource::Foreign(path) => {
@@ -120,8 +120,8 @@ pub fn load_start<B: AutodiffBackend>(start: &StartFrom, spec: &ModelSpec, devic
                 not_carried.push("BatchNorm num_batches_tracked counters (our BatchNorm uses a fixed momentum)".into());
             }
             let record = StartRecord {
-                checkpoint: start.checkpoint.clone(),
-                epoch: start.epoch,
+                checkpoint: checkpoint.to_path_buf(),
+                epoch,
                 format: report.format.to_string(),
                 momentum_buffers: carried,
                 parameters,

@@ -51,6 +51,8 @@ pub struct ImbalancedStrategy<B: AutodiffBackend> {
     pub previous: Vec<EpochRecord>,
     /// The first epoch (0-based) this run trains: 0, or `start_from.epoch`.
     pub first_epoch: usize,
+    /// Epoch counts whose best model is snapshot for forks (see `super::fork`).
+    pub fork_points: Vec<usize>,
     /// Class names and image height and width, for the gallery of accepted translations.
     pub class_names: Vec<String>,
     pub image_size: (usize, usize),
@@ -104,6 +106,9 @@ impl<B: AutodiffBackend> ImbalancedStrategy<B> {
         self.run.write_records(records)?;
         if is_best {
             save_classifier(&learner.model(), &self.spec, &self.run.best_model_path())?;
+        }
+        if self.fork_points.contains(&epoch) {
+            super::fork::snapshot_best(&self.run, epoch)?;
         }
         if let Some(c) = tc.checkpointer.as_mut() {
             c.checkpoint(learner, epoch, tc.event_store);

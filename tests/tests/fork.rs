@@ -1,0 +1,133 @@
+//! Runs that start as a fork of another run's first epochs (`start_from: (run: ...)`, and
+//! what suites do): on the CPU backend a fork equals a from-scratch run bit for bit.
+
+use std::path::Path;
+
+use m2m_burn_plugin::backend::Cpu;
+use m2m_burn_plugin::model::{load_classifier, Net};
+use m2m_burn_plugin::recipe::{load_recipe, shared_epochs, Recipe};
+use m2m_burn_plugin::run::{run_recipe_with, Prefixes, Progress};
+use m2m_burn_plugin::train::{EpochRecord, FinalMetrics, RunDir};
+use m2m_tests::{flex_rng_lock, records, snapshot, write_idx_dataset};
+
+/// ERM on the tiny data set; `extra` adds the method's fields.
+fn recipe(dir: &Path, data: &Path, name: &str, extra: &str) -> Recipe {
+    let path = dir.join(format!("{name}.ron"));
+    let text = format!(
+        r#"(
+    name: "{name}",
+    dataset: (name: Mnist, path: "{}", imbalance: Exponential, ratio: 4.0, selection: SeededShuffle,
+              data_seed: 3, eval_split: ValFromTest(val_fraction: 0.2),
+              augmentation: (crop_padding: 2, horizontal_flip: true)),
+    model: (architecture: SmallCnn),
+    optimizer: (lr: 0.05, momentum: 0.9, weight_decay: 5e-4),
+    schedule: (epochs: 4, warmup_epochs: 1, milestones: [(epoch: 2, factor: 0.1)]),
+    batch_size: 32,
+    eval_batch_size: 64,
+    seed: 7,
+    output_dir: "{}",
+    {extra}
+)"#,
+        data.display(),
+        dir.join("runs").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    load_recipe(&path, &[]).unwrap()
+}
+
+fn run(r: &Recipe, prefixes: Prefixes) -> anyhow::Result<bool> {
+    run_recipe_with::<Cpu>(r, Default::default(), Progress::Log, &prefixes).map(|o| o.trained_now)
+}
+
+/// Everything of a record but its wall time.
+fn without_time(records: Vec<EpochRecord>) -> Vec<EpochRecord> {
+    records.into_iter().map(|r| EpochRecord { seconds: 0.0, ..r }).collect()
+}
+
+fn final_metrics(run: &Path) -> FinalMetrics {
+    let m = RunDir::new(run.to_path_buf()).read_final().unwrap().unwrap();
+    FinalMetrics { mean_epoch_seconds: 0.0, recipe: String::new(), last: EpochRecord { seconds: 0.0, ..m.last }, best_val: EpochRecord { seconds: 0.0, ..m.best_val }, ..m }
+}
+
+fn weights(r: &Recipe, run: &Path, file: &str) -> Vec<Vec<f32>> {
+    let spec = r.model_spec(&r.dataset.known_format().unwrap());
+    snapshot::<Cpu, Net<Cpu>>(&load_classifier::<Cpu>(&spec, &run.join(file), &Default::default()).unwrap())
+}
+
+const DRS: &str = "sampler: (kind: ClassBalanced, from_epoch: 2),";
+const DRW: &str = "loss: (weighting: (kind: EffectiveNumber(beta: 0.999), from_epoch: 2), weighted_mean: BatchSize),";
+
+#[test]
+fn forks_equal_from_scratch_runs_bit_for_bit() {
+    let _rng = flex_rng_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_idx_dataset(&data, 40, 20, false);
+    let runs = tmp.path().join("runs");
+    let erm = recipe(tmp.path(), &data, "erm", "");
+    assert!(run(&erm, Prefixes { keep: vec![2], fork_from: None }).unwrap());
+    // The fork point: burn's checkpoint of epoch 2 kept beyond the last two, and the best
+    // model as it was then.
+    assert!(runs.join("erm/burn/checkpoint/model-2.mpk").is_file() && !runs.join("erm/burn/checkpoint/model-1.mpk").exists());
+    assert!(runs.join("erm/fork-points/epoch-2/model-best-val.mpk").is_file());
+
+    for (method, extra) in [("drs", DRS), ("drw", DRW)] {
+        let scratch = recipe(tmp.path(), &data, &format!("{method}-scratch"), extra);
+        assert_eq!(shared_epochs(&erm, &scratch), 2, "{method}");
+        assert!(run(&scratch, Prefixes::default()).unwrap());
+        // Forked by the suite's mechanism (the run's recipe unchanged) and by the recipe field.
+        let by_suite = recipe(tmp.path(), &data, &format!("{method}-fork"), extra);
+        assert!(run(&by_suite, Prefixes { keep: vec![], fork_from: Some((runs.join("erm"), 2)) }).unwrap());
+        let field = format!("{extra} start_from: (run: \"{}\", epoch: 2),", runs.join("erm").display());
+        let by_recipe = recipe(tmp.path(), &data, &format!("{method}-field"), &field);
+        assert!(run(&by_recipe, Prefixes::default()).unwrap());
+        let reference = runs.join(format!("{method}-scratch"));
+        for fork in [format!("{method}-fork"), format!("{method}-field")] {
+            let dir = runs.join(&fork);
+            assert_eq!(without_time(records(&dir)), without_time(records(&reference)), "{fork}: metrics");
+            assert_eq!(final_metrics(&dir), final_metrics(&reference), "{fork}: final metrics");
+            for file in ["model-last", "model-best-val"] {
+                assert!(weights(&scratch, &dir, file) == weights(&scratch, &reference, file), "{fork}: {file}");
+            }
+            let record = RunDir::new(dir.clone()).read_fork().unwrap().unwrap();
+            assert_eq!((record.source, record.epoch), (runs.join("erm"), 2));
+            // The epochs after the fork were trained by the fork (not copied).
+            assert_ne!(records(&dir)[3].seconds, records(&reference)[3].seconds);
+        }
+        assert!(RunDir::new(reference).read_fork().unwrap().is_none());
+    }
+    // A finished fork is not trained again.
+    assert!(!run(&recipe(tmp.path(), &data, "drs-fork", DRS), Prefixes { keep: vec![], fork_from: Some((runs.join("erm"), 2)) }).unwrap());
+}
+
+#[test]
+fn forks_that_would_not_be_exact_are_refused() {
+    let _rng = flex_rng_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_idx_dataset(&data, 40, 20, false);
+    let runs = tmp.path().join("runs");
+    let erm = recipe(tmp.path(), &data, "erm", "");
+    assert!(run(&erm, Prefixes { keep: vec![2], fork_from: None }).unwrap());
+    let from = |name: &str, extra: &str, epoch: usize| {
+        let r = recipe(tmp.path(), &data, name, extra);
+        run(&r, Prefixes { keep: vec![], fork_from: Some((runs.join("erm"), epoch)) }).unwrap_err().to_string()
+    };
+    // DRS differs from epoch 2: a fork at 3 would not be exact.
+    let e = from("late", DRS, 3);
+    assert!(e.contains("epoch-3") || e.contains("epoch 3"), "{e}");
+    let e = from("other-seed", &format!("{DRS}").replace("sampler", "eval_logit_adjustment: 1.0, sampler"), 2);
+    assert!(e.contains("train differently from epoch 0"), "{e}");
+    // Nothing was written for the refused forks.
+    assert!(!runs.join("late").exists() && !runs.join("other-seed").exists());
+    // An epoch the source did not keep.
+    let e = from("unkept", DRS, 1);
+    assert!(e.contains("model-1.mpk is missing") && e.contains("--keep-epochs 1"), "{e}");
+    // A source that is not a run.
+    let r = recipe(tmp.path(), &data, "nowhere", DRS);
+    let e = run(&r, Prefixes { keep: vec![], fork_from: Some((tmp.path().join("missing"), 2)) }).unwrap_err().to_string();
+    assert!(e.contains("missing") && e.contains("has not finished an epoch"), "{e}");
+    // A fork at epoch 2 of a source with a different recipe checks the source's own recipe.
+    let e = from("wrong-shape", &DRS.replace("from_epoch: 2", "from_epoch: 1"), 2);
+    assert!(e.contains("train differently from epoch 1"), "{e}");
+}
