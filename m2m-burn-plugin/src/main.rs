@@ -14,7 +14,7 @@ use m2m_burn_plugin::model::save_classifier;
 use m2m_burn_plugin::recipe::{check_translation, RawM2m};
 use m2m_core::translation::RandomStart;
 use m2m_burn_plugin::recipe::{load_recipe, to_ron};
-use m2m_burn_plugin::suite::{collect, load_suite, run_suite, write_report, Shard};
+use m2m_burn_plugin::suite::{collect, load_suite, run_suite_with, write_report, Shard};
 use m2m_burn_plugin::run::{run_recipe_with, Prefixes, Progress};
 
 #[derive(Parser)]
@@ -98,6 +98,10 @@ enum Command {
         /// List the cells (and their shard) without training.
         #[arg(long)]
         dry_run: bool,
+        /// Train every cell from epoch 0 instead of forking cells from the first epochs
+        /// they share with an earlier cell (same results, more time).
+        #[arg(long)]
+        no_fork: bool,
     },
     /// Translate named images with M2m's translation through g and f (no training), and
     /// report g's confidence, L2 distance and acceptance per translation and target class.
@@ -421,26 +425,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             train_and_report(&recipe, backend, no_dashboard, &Prefixes { keep: keep_epochs, fork_from: None })
         }
-        Command::Suite { suite, shard, output_dir, backend, dry_run } => {
+        Command::Suite { suite, shard, output_dir, backend, dry_run, no_fork } => {
             let suite = load_suite(&suite, output_dir.as_deref())?;
             let shard = shard.unwrap_or(Shard::ALL);
             if dry_run {
+                let (plans, _) = m2m_burn_plugin::suite::plan_forks(&suite.cells);
                 for (j, c) in suite.cells.iter().enumerate() {
                     let mark = if shard.owns(j) { "*" } else { " " };
-                    println!("{mark} {j:4} shard {}/{}  {}", j % shard.count, shard.count, c.key.run_name());
+                    let fork = plans[j].map_or(String::new(), |p| format!("  (fork of {} after epoch {})", suite.cells[p.source].key.run_name(), p.epoch));
+                    println!("{mark} {j:4} shard {}/{}  {}{fork}", j % shard.count, shard.count, c.key.run_name());
                 }
                 println!("{} cells; * = in shard {}/{}", suite.cells.len(), shard.index, shard.count);
                 return Ok(());
             }
             let backend = backend.or_else(|| suite.cells.first().map(|c| c.recipe.backend)).unwrap_or(BackendChoice::Cpu);
             let outcome = match backend {
-                BackendChoice::Cpu => run_suite::<m2m_burn_plugin::backend::Cpu>(&suite, shard, Default::default(), Progress::Log)?,
-                BackendChoice::Cuda { device } => suite_cuda(&suite, shard, device)?,
+                BackendChoice::Cpu => run_suite_with::<m2m_burn_plugin::backend::Cpu>(&suite, shard, Default::default(), Progress::Log, !no_fork)?,
+                BackendChoice::Cuda { device } => suite_cuda(&suite, shard, device, !no_fork)?,
             };
             println!(
-                "suite {}: {} cells trained now, {} already finished, {} failed",
+                "suite {}: {} cells trained now ({} of them forked from another cell's first epochs), {} already finished, {} failed",
                 suite.name,
                 outcome.trained.len(),
+                outcome.forked.len(),
                 outcome.skipped.len(),
                 outcome.failed.len()
             );
@@ -554,13 +561,13 @@ fn print_table(report: &m2m_burn_plugin::suite::Report) {
 }
 
 #[cfg(feature = "cuda")]
-fn suite_cuda(suite: &m2m_burn_plugin::suite::Suite, shard: Shard, device: usize) -> anyhow::Result<m2m_burn_plugin::suite::SuiteOutcome> {
+fn suite_cuda(suite: &m2m_burn_plugin::suite::Suite, shard: Shard, device: usize, fork: bool) -> anyhow::Result<m2m_burn_plugin::suite::SuiteOutcome> {
     m2m_burn_plugin::backend::probe_cuda(device)?;
-    run_suite::<m2m_burn_plugin::backend::Gpu>(suite, shard, burn::backend::cuda::CudaDevice::new(device), Progress::Log)
+    run_suite_with::<m2m_burn_plugin::backend::Gpu>(suite, shard, burn::backend::cuda::CudaDevice::new(device), Progress::Log, fork)
 }
 
 #[cfg(not(feature = "cuda"))]
-fn suite_cuda(_: &m2m_burn_plugin::suite::Suite, _: Shard, _: usize) -> anyhow::Result<m2m_burn_plugin::suite::SuiteOutcome> {
+fn suite_cuda(_: &m2m_burn_plugin::suite::Suite, _: Shard, _: usize, _: bool) -> anyhow::Result<m2m_burn_plugin::suite::SuiteOutcome> {
     anyhow::bail!("this m2m was built without CUDA support; rebuild with `cargo build --release --features cuda`")
 }
 

@@ -222,7 +222,7 @@ fn result(method: &str, dataset: &str, seed: u64, recalls: [f64; 3], m2m: Option
         accepted: vec![0, accepted, 0],
         ..m2m_core::translation::GenerationStats::new(3)
     });
-    CellResult { key: CellKey { method: method.into(), dataset: dataset.into(), ratio: 100.0, data_seed: 0, seed }, test, selected_on_test: false, m2m, translations: None }
+    CellResult { key: CellKey { method: method.into(), dataset: dataset.into(), ratio: 100.0, data_seed: 0, seed }, test, selected_on_test: false, m2m, translations: None, forked_from: None }
 }
 
 #[test]

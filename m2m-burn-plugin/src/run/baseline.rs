@@ -3,8 +3,6 @@
 //! (data set and subset, model, optimiser, schedule, batch size, seed), so every M2m
 //! run on the same data reuses one g.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -12,6 +10,7 @@ use crate::model::{load_any_classifier, ModelSpec, Net};
 use crate::recipe::{to_ron, BaselineSource, Recipe};
 use crate::train::{load_best, train_recipe, Prefixes, Progress};
 
+use super::lock::RunLock;
 use super::no_baseline;
 
 /// The ERM recipe that trains g for `recipe`: the same data, model and schedule, the
@@ -59,70 +58,10 @@ pub fn load_baseline<B: AutodiffBackend>(
             let g_recipe = baseline_recipe(recipe, *seed);
             let run = g_recipe.output_dir.join(&g_recipe.name);
             tracing::info!("m2m.g: ERM baseline {} (trained once, then reused)", run.display());
-            let lock = GLock::acquire(&run.with_extension("lock"))?;
+            let lock = RunLock::acquire(&run, "m2m.g")?;
             train_recipe::<B>(&g_recipe, device.clone(), progress, &Prefixes::default(), no_baseline).context("m2m.g: training the ERM baseline")?;
             drop(lock);
             load_best(&g_recipe, device).context("m2m.g: loading the ERM baseline")
         }
-    }
-}
-
-/// Only one process trains a cached g at a time (suite shards sharing a folder); the
-/// others wait and then find it finished. The lock file holds `host pid`; a lock left by
-/// a dead process on this host is taken over.
-struct GLock(PathBuf);
-
-impl GLock {
-    fn acquire(path: &Path) -> anyhow::Result<GLock> {
-        let me = format!("{} {}", host(), std::process::id());
-        let mut told = false;
-        loop {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            }
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    f.write_all(me.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-                    return Ok(GLock(path.to_path_buf()));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(path).unwrap_or_default();
-                    if is_stale(&holder) {
-                        tracing::warn!("m2m.g: taking over {} left by a process that is gone ({holder})", path.display());
-                        let _ = std::fs::remove_file(path);
-                        continue;
-                    }
-                    if !told {
-                        tracing::info!(
-                            "m2m.g: another process ({holder}) is training this g; waiting. If none is, delete {}",
-                            path.display()
-                        );
-                        told = true;
-                    }
-                    std::thread::sleep(std::time::Duration::from_secs(5));
-                }
-                Err(e) => return Err(e).with_context(|| format!("creating the lock {}", path.display())),
-            }
-        }
-    }
-}
-
-impl Drop for GLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown-host".into())
-}
-
-/// A lock written by a process of this host that no longer runs.
-fn is_stale(holder: &str) -> bool {
-    let mut parts = holder.split_whitespace();
-    match (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok())) {
-        (Some(h), Some(pid)) => h == host() && !Path::new(&format!("/proc/{pid}")).exists(),
-        _ => false,
     }
 }

@@ -5,10 +5,12 @@
 
 mod baseline;
 pub mod diagnose;
+mod lock;
 
 use burn::tensor::backend::AutodiffBackend;
 
 pub use baseline::{baseline_recipe, load_baseline};
+pub use lock::RunLock;
 pub use crate::train::{Prefixes, Progress, RunOutcome};
 
 use crate::model::{ModelSpec, Net};

@@ -1,11 +1,18 @@
 //! Running a suite: every cell of this shard in order, skipping finished cells and
-//! resuming interrupted ones (through `run_recipe`), and going on past a failed cell.
+//! resuming interrupted ones (through `run_recipe_with`), and going on past a failed cell.
+//! Cells that share their first epochs with an earlier cell start as its fork
+//! ([`super::prefix`]); a source another shard has not trained yet is trained here first.
+//! Each cell trains under its run directory's lock, so shards sharing a folder never train
+//! one cell twice at the same time.
 
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::spec::{suite_to_ron, Shard, Suite};
-use crate::run::{run_recipe, Progress};
+use super::prefix::{plan_forks, ForkPlan};
+use super::spec::{suite_to_ron, Cell, Shard, Suite};
+use crate::run::{run_recipe_with, Prefixes, Progress, RunLock, RunOutcome};
+use crate::train::fork_unavailable;
+use crate::run_dir::RunDir;
 
 /// What one `m2m suite` invocation did.
 #[derive(Debug, Default)]
@@ -16,6 +23,8 @@ pub struct SuiteOutcome {
     pub skipped: Vec<String>,
     /// Cells that stopped with an error, and why.
     pub failed: Vec<(String, String)>,
+    /// Cells that started as a fork of another cell: (cell, source cell, epoch).
+    pub forked: Vec<(String, String, usize)>,
 }
 
 /// Writes the suite's manifest (what `m2m report` reads) and its resolved file.
@@ -32,16 +41,41 @@ pub fn write_manifest(suite: &Suite) -> anyhow::Result<()> {
 /// written (atomically, last); killing the process at any point loses at most the epoch
 /// in progress of one cell, which the next invocation resumes.
 pub fn run_suite<B: AutodiffBackend>(suite: &Suite, shard: Shard, device: B::Device, progress: Progress) -> anyhow::Result<SuiteOutcome> {
+    run_suite_with::<B>(suite, shard, device, progress, true)
+}
+
+/// [`run_suite`], with `fork_prefixes: false` training every cell from epoch 0 (the same
+/// results, more time: for timing the saving or checking it).
+pub fn run_suite_with<B: AutodiffBackend>(suite: &Suite, shard: Shard, device: B::Device, progress: Progress, fork_prefixes: bool) -> anyhow::Result<SuiteOutcome> {
     write_manifest(suite)?;
-    let mine: Vec<_> = suite.cells.iter().enumerate().filter(|(j, _)| shard.owns(*j)).map(|(_, c)| c).collect();
-    tracing::info!("suite {}: {} of {} cells in shard {}/{}", suite.name, mine.len(), suite.cells.len(), shard.index, shard.count);
+    let (plans, keep) = if fork_prefixes { plan_forks(&suite.cells) } else { (vec![None; suite.cells.len()], vec![Vec::new(); suite.cells.len()]) };
+    let mine: Vec<usize> = (0..suite.cells.len()).filter(|&j| shard.owns(j)).collect();
+    let forks = plans.iter().filter(|p| p.is_some()).count();
+    tracing::info!(
+        "suite {}: {} of {} cells in shard {}/{}; {forks} cells fork from another cell's first epochs",
+        suite.name,
+        mine.len(),
+        suite.cells.len(),
+        shard.index,
+        shard.count
+    );
+    let runner = Runner::<B> { suite, keep: &keep, device, progress };
     let mut outcome = SuiteOutcome::default();
-    for (i, cell) in mine.iter().enumerate() {
+    for (i, &j) in mine.iter().enumerate() {
+        let cell = &suite.cells[j];
         let name = cell.key.run_name();
         tracing::info!("suite {}: cell {}/{}: {name}", suite.name, i + 1, mine.len());
-        match run_recipe::<B>(&cell.recipe, device.clone(), progress) {
-            Ok(o) if o.trained_now => outcome.trained.push(name),
-            Ok(_) => outcome.skipped.push(name),
+        match runner.run_cell(j, plans[j]) {
+            Ok((o, forked)) => {
+                if let Some(p) = forked {
+                    outcome.forked.push((name.clone(), suite.cells[p.source].key.run_name(), p.epoch));
+                }
+                if o.trained_now {
+                    outcome.trained.push(name)
+                } else {
+                    outcome.skipped.push(name)
+                }
+            }
             Err(e) => {
                 tracing::error!("cell {name} failed: {e:#}");
                 outcome.failed.push((name, format!("{e:#}")));
@@ -49,4 +83,53 @@ pub fn run_suite<B: AutodiffBackend>(suite: &Suite, shard: Shard, device: B::Dev
         }
     }
     Ok(outcome)
+}
+
+struct Runner<'a, B: AutodiffBackend> {
+    suite: &'a Suite,
+    keep: &'a [Vec<usize>],
+    device: B::Device,
+    progress: Progress,
+}
+
+impl<B: AutodiffBackend> Runner<'_, B> {
+    fn dir(&self, cell: &Cell) -> std::path::PathBuf {
+        cell.recipe.output_dir.join(&cell.recipe.name)
+    }
+
+    /// Trains (or finishes, or skips) cell `j` under its lock, keeping its fork points.
+    fn train(&self, j: usize, fork_from: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<RunOutcome> {
+        let cell = &self.suite.cells[j];
+        let _lock = RunLock::acquire(&self.dir(cell), &cell.key.run_name())?;
+        let prefixes = Prefixes { keep: self.keep[j].clone(), fork_from };
+        run_recipe_with::<B>(&cell.recipe, self.device.clone(), self.progress, &prefixes)
+    }
+
+    /// Cell `j`, as a fork when its plan says so and the source's fork point is (or, after
+    /// training the source here, becomes) available; otherwise from scratch, which
+    /// computes the same. Returns the fork it started as, if it started now as one.
+    fn run_cell(&self, j: usize, plan: Option<ForkPlan>) -> anyhow::Result<(RunOutcome, Option<ForkPlan>)> {
+        let cell = &self.suite.cells[j];
+        let fresh = !RunDir::new(self.dir(cell)).root.join("state.json").is_file();
+        let Some(p) = plan.filter(|_| fresh) else {
+            return Ok((self.train(j, None)?, None));
+        };
+        let source = &self.suite.cells[p.source];
+        let source_dir = RunDir::new(self.dir(source));
+        if fork_unavailable(&source_dir, p.epoch).is_some() {
+            // Another shard's cell, or one that failed earlier: train (or wait for) it here.
+            tracing::info!("{}: training its prefix source {} first", cell.key.run_name(), source.key.run_name());
+            if let Err(e) = self.train(p.source, None) {
+                tracing::warn!("{}: the prefix source {} failed ({e:#}); training from epoch 0", cell.key.run_name(), source.key.run_name());
+            }
+        }
+        match fork_unavailable(&source_dir, p.epoch) {
+            None => Ok((self.train(j, Some((source_dir.root, p.epoch)))?, Some(p))),
+            Some(why) => {
+                // E.g. a source finished by an older m2m, which kept no fork points.
+                tracing::info!("{}: cannot fork from {} ({why}); training from epoch 0", cell.key.run_name(), source.key.run_name());
+                Ok((self.train(j, None)?, None))
+            }
+        }
+    }
 }

@@ -26,7 +26,8 @@ fn read_cell(run: &RunDir, key: &CellKey) -> anyhow::Result<CellResult> {
         }
     }
     let translations = Some(run.translations_path()).filter(|p| p.is_file());
-    Ok(CellResult { key: key.clone(), test: fin.best_val.test, selected_on_test: fin.selected_on_test, m2m, translations })
+    let forked_from = run.read_fork()?.map(|f| (f.source.file_name().map_or_else(|| f.source.display().to_string(), |n| n.to_string_lossy().into_owned()), f.epoch));
+    Ok(CellResult { key: key.clone(), test: fin.best_val.test, selected_on_test: fin.selected_on_test, m2m, translations, forked_from })
 }
 
 /// Reads the finished cells of a suite from one folder or from the folders of its shards

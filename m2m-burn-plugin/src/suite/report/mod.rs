@@ -32,6 +32,8 @@ pub struct CellResult {
     pub m2m: Option<GenerationStats>,
     /// The cell's picture of accepted translations (M2m cells that accepted any).
     pub translations: Option<PathBuf>,
+    /// The run (folder name) whose first epochs this cell took over, and how many.
+    pub forked_from: Option<(String, usize)>,
 }
 
 /// One method on one dataset/ratio.
@@ -75,6 +77,8 @@ pub struct Report {
     /// Run names of the cells without a `final.json` in any of the folders.
     pub missing: Vec<String>,
     pub total_cells: usize,
+    /// Finished cells that started as a fork: (cell, source run, epochs taken over).
+    pub forked: Vec<(String, String, usize)>,
 }
 
 impl Report {

@@ -58,6 +58,15 @@ pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
         "\n\nTest metrics (%) at each run's best-validation epoch, mean ± sample std over runs (seeds and data seeds); \
          `n` counts finished runs. Published values are quoted from papers, not measured here.\n",
     );
+    if !r.forked.is_empty() {
+        md.push_str(&format!(
+            "\n{} cells started as exact forks of another cell's first epochs (the shared prefix trained once):\n\n",
+            r.forked.len()
+        ));
+        for (cell, source, epoch) in &r.forked {
+            md.push_str(&format!("- `{cell}` from `{source}` after epoch {epoch}\n"));
+        }
+    }
     if r.summaries.iter().any(|s| s.selected_on_test) {
         md.push_str("\n**Note:** some runs selected their epoch on the test set (no validation split).\n");
     }

@@ -70,6 +70,7 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
         summaries,
         missing,
         total_cells: manifest.cells.len(),
+        forked: results.iter().filter_map(|r| r.forked_from.clone().map(|(source, epoch)| (r.key.run_name(), source, epoch))).collect(),
     }
 }
 
