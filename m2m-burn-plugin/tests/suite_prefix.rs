@@ -24,7 +24,7 @@ fn write_suite(dir: &Path) -> PathBuf {
         (name: "ERM"),
         (name: "DRS", recipe: (sampler: (kind: ClassBalanced, from_epoch: 3))),
         (name: "DRW", recipe: (loss: (weighting: (kind: EffectiveNumber(beta: 0.999), from_epoch: 3), weighted_mean: BatchSize))),
-        (name: "M2m", recipe: (m2m: (g: TrainErm(seed: 5), gamma: 0.5, steps: 2, from_epoch: 3))),
+        (name: "M2m", recipe: (m2m: (g: Method("ERM"), gamma: 0.5, steps: 2, from_epoch: 3))),
     ])"#,
     )
     .unwrap();
@@ -63,7 +63,7 @@ fn assert_same_cells(a: &Path, b: &Path) {
     }
 }
 
-/// Trainings from epoch 0 in a log (ERM's prefix, g, and any cell not forked).
+/// Trainings from epoch 0 in a log (ERM, and any cell not forked).
 fn from_scratch(log: &str) -> usize {
     log.lines().filter(|l| l.contains(" epoch 1/5 lr ")).count()
 }
@@ -73,10 +73,11 @@ fn suites_train_the_shared_prefix_once_exactly_also_when_killed_or_sharded() {
     let tmp = tempfile::tempdir().unwrap();
     let suite = write_suite(tmp.path());
 
-    // One process: ERM and g train from epoch 0; DRS, DRW and M2m fork from ERM after epoch 3.
+    // One process: only ERM trains from epoch 0; DRS, DRW and M2m fork from it after
+    // epoch 3, and M2m's g is the ERM cell's best model (no separate ERM for g).
     let reference = tmp.path().join("reference");
     let log = finish(spawn(&suite, &reference, None, &tmp.path().join("reference.log")), &tmp.path().join("reference.log"));
-    assert_eq!(from_scratch(&log), 2, "ERM and g only:\n{log}");
+    assert_eq!(from_scratch(&log), 1, "ERM only:\n{log}");
     assert!(log.contains("4 cells trained now (3 of them forked"), "{log}");
     for cell in &CELLS[1..] {
         let fork = RunDir::new(reference.join("cells").join(cell)).read_fork().unwrap().expect("forked");
@@ -115,6 +116,8 @@ fn suites_train_the_shared_prefix_once_exactly_also_when_killed_or_sharded() {
     let log = finish(spawn(&suite, &killed, None, &log_path), &log_path);
     assert!(log.contains("taking over") || !killed.join("cells").join(format!("{}.lock", CELLS[0])).exists(), "{log}");
     assert_same_cells(&killed, &reference);
+    let m2m_recipe = std::fs::read_to_string(reference.join("cells").join(CELLS[3]).join("recipe.resolved.ron")).unwrap();
+    assert!(m2m_recipe.contains(&format!("Checkpoint(\"{}\")", reference.join("cells").join(CELLS[0]).display())), "{m2m_recipe}");
 
     // Two shards started together on one folder: shard 1 owns DRS and M2m, whose source
     // ERM belongs to shard 0; whichever reaches ERM first trains it, the other waits.
@@ -122,7 +125,7 @@ fn suites_train_the_shared_prefix_once_exactly_also_when_killed_or_sharded() {
     let logs = [tmp.path().join("shard0.log"), tmp.path().join("shard1.log")];
     let children = [spawn(&suite, &shared, Some("0/2"), &logs[0]), spawn(&suite, &shared, Some("1/2"), &logs[1])];
     let texts: Vec<String> = children.into_iter().zip(&logs).map(|(c, l)| finish(c, l)).collect();
-    assert_eq!(texts.iter().map(|t| from_scratch(t)).sum::<usize>(), 2, "ERM and g each trained once:\n{}", texts.join("\n"));
+    assert_eq!(texts.iter().map(|t| from_scratch(t)).sum::<usize>(), 1, "ERM trained once:\n{}", texts.join("\n"));
     assert_same_cells(&shared, &reference);
     for cell in &CELLS[1..] {
         assert!(RunDir::new(shared.join("cells").join(cell)).read_fork().unwrap().is_some(), "{cell} forked");

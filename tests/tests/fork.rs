@@ -131,3 +131,32 @@ fn forks_that_would_not_be_exact_are_refused() {
     let e = from("wrong-shape", &DRS.replace("from_epoch: 2", "from_epoch: 1"), 2);
     assert!(e.contains("train differently from epoch 1"), "{e}");
 }
+
+#[test]
+fn a_suite_resolves_g_from_another_methods_cell() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("base.ron"), m2m_tests::tiny_suite_base(&tmp.path().join("data"), 3)).unwrap();
+    let write = |methods: &str| {
+        let p = tmp.path().join("s.ron");
+        std::fs::write(&p, format!(r#"(name: "g", base: "base.ron", output_dir: "{}", seeds: [0, 1], methods: [{methods}])"#, tmp.path().join("out").display())).unwrap();
+        m2m_burn_plugin::suite::load_suite(&p, None)
+    };
+    let m2m = r#"(name: "M2m", recipe: (m2m: (g: Method("ERM"), from_epoch: 1)))"#;
+    let suite = write(&format!(r#"(name: "ERM"), {m2m}"#)).unwrap();
+    let g_of = |i: usize| match &suite.cells[i].recipe.m2m.as_ref().unwrap().g {
+        m2m_burn_plugin::recipe::BaselineSource::Checkpoint(p) => p.clone(),
+        other => panic!("{other:?}"),
+    };
+    // Each M2m cell takes the ERM cell of its own seed.
+    assert_eq!(g_of(1), tmp.path().join("out/cells/ERM.Mnist.r4.d3.s0"));
+    assert_eq!(g_of(3), tmp.path().join("out/cells/ERM.Mnist.r4.d3.s1"));
+    let e = write(&format!(r#"(name: "ERM"), {}"#, m2m.replace("\"ERM\")", "\"CE\")"))).unwrap_err().to_string();
+    assert!(e.contains("m2m.g") && e.contains("\"CE\""), "{e}");
+    let e = write(&m2m.replace("\"ERM\")", "\"M2m\")")).unwrap_err().to_string();
+    assert!(e.contains("without M2m"), "{e}");
+    // Outside a suite the name means nothing.
+    let r = tmp.path().join("r.ron");
+    std::fs::write(&r, format!("(base: \"base.ron\", name: \"x\", seed: 0, m2m: (g: Method(\"ERM\"), from_epoch: 1))")).unwrap();
+    let e = load_recipe(&r, &[]).unwrap_err().to_string();
+    assert!(e.contains("m2m.g") && e.contains("only suites"), "{e}");
+}

@@ -444,10 +444,12 @@ fn check_m2m(m: &RawM2m, epochs: usize) -> Result<M2mPlan, RecipeError> {
     if from_epoch > epochs {
         return err("m2m.from_epoch", format!("{from_epoch} is past schedule.epochs = {epochs}"));
     }
-    if let BaselineSource::Checkpoint(p) = &g {
-        if p.as_os_str().is_empty() {
-            return err("m2m.g", "the checkpoint path is empty");
+    match &g {
+        BaselineSource::Checkpoint(p) if p.as_os_str().is_empty() => return err("m2m.g", "the checkpoint path is empty"),
+        BaselineSource::Method(m) => {
+            return err("m2m.g", format!("Method({m:?}) names a suite method: only suites resolve it (use TrainErm or Checkpoint here)"))
         }
+        _ => {}
     }
     Ok(M2mPlan { g, translation, from_epoch })
 }

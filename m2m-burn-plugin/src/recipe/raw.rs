@@ -177,6 +177,10 @@ pub enum BaselineSource {
     /// a finished run directory (its best-validation model), or a PyTorch (legacy `.t7`,
     /// zip `.pt`/`.pth`) or safetensors ResNet-32 checkpoint, imported on load.
     Checkpoint(PathBuf),
+    /// In a suite: the best-validation model of this method's cell with the same data
+    /// set, ratio, data seed and seed (`Method("ERM")`, as the reference's run.sh uses its
+    /// ERM run). The suite resolves it to that cell's folder and trains that cell first.
+    Method(String),
 }
 
 /// f's starting point at 0-based epoch `epoch`: either the network (and SGD momentum,

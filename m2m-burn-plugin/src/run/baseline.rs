@@ -54,6 +54,7 @@ pub fn load_baseline<B: AutodiffBackend>(
             }
             Ok(g)
         }
+        BaselineSource::Method(m) => anyhow::bail!("m2m.g: Method({m:?}) is resolved by suites only"),
         BaselineSource::TrainErm { seed } => {
             let g_recipe = baseline_recipe(recipe, *seed);
             let run = g_recipe.output_dir.join(&g_recipe.name);

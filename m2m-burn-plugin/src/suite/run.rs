@@ -97,6 +97,12 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         cell.recipe.output_dir.join(&cell.recipe.name)
     }
 
+    /// The cell whose best model is `cell`'s g, if any.
+    fn g_cell(&self, cell: &Cell) -> Option<usize> {
+        let crate::recipe::BaselineSource::Checkpoint(path) = &cell.recipe.m2m.as_ref()?.g else { return None };
+        self.suite.cells.iter().position(|c| &self.dir(c) == path)
+    }
+
     /// Trains (or finishes, or skips) cell `j` under its lock, keeping its fork points.
     fn train(&self, j: usize, fork_from: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<RunOutcome> {
         let cell = &self.suite.cells[j];
@@ -110,6 +116,13 @@ impl<B: AutodiffBackend> Runner<'_, B> {
     /// computes the same. Returns the fork it started as, if it started now as one.
     fn run_cell(&self, j: usize, plan: Option<ForkPlan>) -> anyhow::Result<(RunOutcome, Option<ForkPlan>)> {
         let cell = &self.suite.cells[j];
+        // g from another cell (`g: Method(...)`): that cell finishes first.
+        if let Some(g) = self.g_cell(cell) {
+            if !RunDir::new(self.dir(&self.suite.cells[g])).is_finished() {
+                tracing::info!("{}: training its g, {}, first", cell.key.run_name(), self.suite.cells[g].key.run_name());
+                self.train(g, None).with_context(|| format!("training {}, the g of {}", self.suite.cells[g].key.run_name(), cell.key.run_name()))?;
+            }
+        }
         let fresh = !RunDir::new(self.dir(cell)).root.join("state.json").is_file();
         let Some(p) = plan.filter(|_| fresh) else {
             return Ok((self.train(j, None)?, None));

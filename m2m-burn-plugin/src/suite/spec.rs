@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::recipe::{resolve_raw, Merge, RawDataset, RawImages, RawRecipe, Recipe};
+use crate::recipe::{resolve_raw, BaselineSource, Merge, RawDataset, RawImages, RawRecipe, Recipe};
 
 /// One method of a suite: a name for the table and the recipe fields that make it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -275,6 +275,19 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
                         let key = CellKey { method: m.name.clone(), dataset: label, ratio, data_seed, seed };
                         let mut merged = merged;
                         merged.name = Some(key.run_name());
+                        // g from another method's cell of this data and seed.
+                        if let Some(m2m) = merged.m2m.as_mut() {
+                            if let Some(BaselineSource::Method(g_method)) = &m2m.g {
+                                let Some(gm) = raw.methods.iter().find(|x| &x.name == g_method) else {
+                                    return field(&format!("methods[{}].recipe.m2m.g", raw.methods.iter().position(|x| x.name == m.name).unwrap_or(0)), format!("Method({g_method:?}) is not one of the methods {names:?}"));
+                                };
+                                if gm.recipe.m2m.is_some() || gm.name == m.name {
+                                    return field("methods", format!("{}: m2m.g = Method({g_method:?}) must name a method without M2m", m.name));
+                                }
+                                let g_key = CellKey { method: g_method.clone(), ..key.clone() };
+                                m2m.g = Some(BaselineSource::Checkpoint(cells_dir.join(g_key.run_name())));
+                            }
+                        }
                         let recipe = merged.check().map_err(|e| Expand::Cell(key.run_name(), e))?;
                         cells.push(Cell { key, recipe });
                     }
