@@ -116,10 +116,10 @@ fn forks_that_would_not_be_exact_are_refused() {
     // DRS differs from epoch 2: a fork at 3 would not be exact.
     let e = from("late", DRS, 3);
     assert!(e.contains("epoch-3") || e.contains("epoch 3"), "{e}");
-    let e = from("other-seed", &format!("{DRS}").replace("sampler", "eval_logit_adjustment: 1.0, sampler"), 2);
+    let e = from("other-eval", &DRS.replace("sampler", "eval_logit_adjustment: 1.0, sampler"), 2);
     assert!(e.contains("train differently from epoch 0"), "{e}");
     // Nothing was written for the refused forks.
-    assert!(!runs.join("late").exists() && !runs.join("other-seed").exists());
+    assert!(!runs.join("late").exists() && !runs.join("other-eval").exists());
     // An epoch the source did not keep.
     let e = from("unkept", DRS, 1);
     assert!(e.contains("model-1.mpk is missing") && e.contains("--keep-epochs 1"), "{e}");
@@ -156,7 +156,7 @@ fn a_suite_resolves_g_from_another_methods_cell() {
     assert!(e.contains("without M2m"), "{e}");
     // Outside a suite the name means nothing.
     let r = tmp.path().join("r.ron");
-    std::fs::write(&r, format!("(base: \"base.ron\", name: \"x\", seed: 0, m2m: (g: Method(\"ERM\"), from_epoch: 1))")).unwrap();
+    std::fs::write(&r, "(base: \"base.ron\", name: \"x\", seed: 0, m2m: (g: Method(\"ERM\"), from_epoch: 1))").unwrap();
     let e = load_recipe(&r, &[]).unwrap_err().to_string();
     assert!(e.contains("m2m.g") && e.contains("only suites"), "{e}");
 }
