@@ -57,15 +57,22 @@ fn weights(r: &Recipe, run: &Path, file: &str) -> Vec<Vec<f32>> {
 const DRS: &str = "sampler: (kind: ClassBalanced, from_epoch: 2),";
 const DRW: &str = "loss: (weighting: (kind: EffectiveNumber(beta: 0.999), from_epoch: 2), weighted_mean: BatchSize),";
 
-#[test]
-fn forks_equal_from_scratch_runs_bit_for_bit() {
-    let _rng = flex_rng_lock();
+/// A folder with the tiny data set and a finished ERM run that kept its fork point at
+/// epoch 2: (folder, data, runs folder, the ERM recipe).
+fn erm_with_fork_point() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf, Recipe) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, false);
     let runs = tmp.path().join("runs");
     let erm = recipe(tmp.path(), &data, "erm", "");
     assert!(run(&erm, Prefixes { keep: vec![2], fork_from: None }).unwrap());
+    (tmp, data, runs, erm)
+}
+
+#[test]
+fn forks_equal_from_scratch_runs_bit_for_bit() {
+    let _rng = flex_rng_lock();
+    let (tmp, data, runs, erm) = erm_with_fork_point();
     // The fork point: burn's checkpoint of epoch 2 kept beyond the last two, and the best
     // model as it was then.
     assert!(runs.join("erm/burn/checkpoint/model-2.mpk").is_file() && !runs.join("erm/burn/checkpoint/model-1.mpk").exists());
@@ -103,12 +110,7 @@ fn forks_equal_from_scratch_runs_bit_for_bit() {
 #[test]
 fn forks_that_would_not_be_exact_are_refused() {
     let _rng = flex_rng_lock();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    write_idx_dataset(&data, 40, 20, false);
-    let runs = tmp.path().join("runs");
-    let erm = recipe(tmp.path(), &data, "erm", "");
-    assert!(run(&erm, Prefixes { keep: vec![2], fork_from: None }).unwrap());
+    let (tmp, data, runs, _) = erm_with_fork_point();
     let from = |name: &str, extra: &str, epoch: usize| {
         let r = recipe(tmp.path(), &data, name, extra);
         run(&r, Prefixes { keep: vec![], fork_from: Some((runs.join("erm"), epoch)) }).unwrap_err().to_string()

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::images::{ImageFiles, ImageSplits};
+use super::images::ImageFiles;
 use super::{DataError, DatasetName, ImageSet};
 
 /// The images of a run.
@@ -75,10 +75,7 @@ impl DataSource {
                 let (train, test) = name.read(dir)?;
                 Ok(SourceSplits { train, val: None, test, class_names: name.class_names() })
             }
-            DataSource::Images(f) => {
-                let ImageSplits { train, val, test, class_names } = f.read(dir)?;
-                Ok(SourceSplits { train, val, test, class_names })
-            }
+            DataSource::Images(f) => f.read(dir),
         }
     }
 

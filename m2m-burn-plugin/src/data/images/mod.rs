@@ -19,7 +19,7 @@ pub use cache::{default_cache_dir, ImageCache};
 pub use export::{class_folder_names, export_class_folders, export_split_files};
 pub use layout::ClassList;
 
-use super::{DataError, ImageSet};
+use super::{DataError, ImageSet, SourceSplits};
 
 /// Greyscale (1 channel) or RGB (3 channels); images of the other kind are converted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -103,18 +103,9 @@ pub struct ImageFiles {
     pub cache: ImageCache,
 }
 
-/// The decoded splits of an image-file data set.
-#[derive(Debug, Clone)]
-pub struct ImageSplits {
-    pub train: ImageSet,
-    pub val: Option<ImageSet>,
-    pub test: ImageSet,
-    pub class_names: Vec<String>,
-}
-
 impl ImageFiles {
     /// Lists, decodes (or reads from the cache) and fits every split under `root`.
-    pub fn read(&self, root: &Path) -> Result<ImageSplits, DataError> {
+    pub fn read(&self, root: &Path) -> Result<SourceSplits, DataError> {
         if !root.is_dir() {
             return Err(DataError::NotFound {
                 dataset: self.name.clone(),
@@ -128,7 +119,7 @@ impl ImageFiles {
             let (pixels, labels) = cache::decode_cached(self, split)?;
             ImageSet::new(self.color.channels(), self.size.height, self.size.width, classes, pixels, labels)
         };
-        Ok(ImageSplits {
+        Ok(SourceSplits {
             train: read_split(&listing.train)?,
             val: listing.val.as_ref().map(read_split).transpose()?,
             test: read_split(&listing.test)?,
