@@ -408,7 +408,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resume { run_dir, backend, no_dashboard } => {
             let path = m2m_burn_plugin::run_dir::RunDir::new(run_dir.clone()).recipe_path();
             let recipe = load_recipe(&path, &[])?;
-            let expected = recipe.output_dir.join(&recipe.name);
+            let expected = recipe.run_dir();
             if std::fs::canonicalize(&expected).ok() != std::fs::canonicalize(&run_dir).ok() {
                 anyhow::bail!(
                     "{} belongs to the run directory {} (its output_dir/name); resume it from there",

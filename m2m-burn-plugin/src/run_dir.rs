@@ -88,7 +88,8 @@ impl RunDir {
     pub fn best_model_path(&self) -> PathBuf {
         self.root.join("model-best-val")
     }
-    /// burn-train's checkpoint files of `epoch` completed epochs (`kind`: model, optim, scheduler).
+    /// burn-train's checkpoint files of `epoch` completed epochs (`kind`: model, optim,
+    /// scheduler), as its `NamedMpkFileRecorder` names them.
     pub fn checkpoint_path(&self, kind: &str, epoch: usize) -> PathBuf {
         self.burn_dir().join("checkpoint").join(format!("{kind}-{epoch}.mpk"))
     }

@@ -81,15 +81,6 @@ pub enum StartFrom {
     Run { run: PathBuf, epoch: usize },
 }
 
-impl StartFrom {
-    /// The first epoch the run trains itself (0-based).
-    pub fn epoch(&self) -> usize {
-        match self {
-            StartFrom::Checkpoint { epoch, .. } | StartFrom::Run { epoch, .. } => *epoch,
-        }
-    }
-}
-
 /// A checked recipe: every value present and in range.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recipe {
@@ -117,6 +108,11 @@ pub struct Recipe {
 }
 
 impl Recipe {
+    /// The run directory, `output_dir/name`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.output_dir.join(&self.name)
+    }
+
     /// f's network for data of `format` (from the prepared data or a run's manifest).
     pub fn model_spec(&self, format: &DataFormat) -> ModelSpec {
         ModelSpec {

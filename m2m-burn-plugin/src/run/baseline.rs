@@ -57,7 +57,7 @@ pub fn load_baseline<B: AutodiffBackend>(
         BaselineSource::Method(m) => anyhow::bail!("m2m.g: Method({m:?}) is resolved by suites only"),
         BaselineSource::TrainErm { seed } => {
             let g_recipe = baseline_recipe(recipe, *seed);
-            let run = g_recipe.output_dir.join(&g_recipe.name);
+            let run = g_recipe.run_dir();
             tracing::info!("m2m.g: ERM baseline {} (trained once, then reused)", run.display());
             let lock = RunLock::acquire(&run, "m2m.g")?;
             train_recipe::<B>(&g_recipe, device.clone(), progress, &Prefixes::default(), no_baseline).context("m2m.g: training the ERM baseline")?;

@@ -93,20 +93,16 @@ struct Runner<'a, B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> Runner<'_, B> {
-    fn dir(&self, cell: &Cell) -> std::path::PathBuf {
-        cell.recipe.output_dir.join(&cell.recipe.name)
-    }
-
     /// The cell whose best model is `cell`'s g, if any.
     fn g_cell(&self, cell: &Cell) -> Option<usize> {
         let crate::recipe::BaselineSource::Checkpoint(path) = &cell.recipe.m2m.as_ref()?.g else { return None };
-        self.suite.cells.iter().position(|c| &self.dir(c) == path)
+        self.suite.cells.iter().position(|c| &c.recipe.run_dir() == path)
     }
 
     /// Trains (or finishes, or skips) cell `j` under its lock, keeping its fork points.
     fn train(&self, j: usize, fork_from: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<RunOutcome> {
         let cell = &self.suite.cells[j];
-        let _lock = RunLock::acquire(&self.dir(cell), &cell.key.run_name())?;
+        let _lock = RunLock::acquire(&cell.recipe.run_dir(), &cell.key.run_name())?;
         let prefixes = Prefixes { keep: self.keep[j].clone(), fork_from };
         run_recipe_with::<B>(&cell.recipe, self.device.clone(), self.progress, &prefixes)
     }
@@ -118,17 +114,17 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         let cell = &self.suite.cells[j];
         // g from another cell (`g: Method(...)`): that cell finishes first.
         if let Some(g) = self.g_cell(cell) {
-            if !RunDir::new(self.dir(&self.suite.cells[g])).is_finished() {
+            if !RunDir::new(self.suite.cells[g].recipe.run_dir()).is_finished() {
                 tracing::info!("{}: training its g, {}, first", cell.key.run_name(), self.suite.cells[g].key.run_name());
                 self.train(g, None).with_context(|| format!("training {}, the g of {}", self.suite.cells[g].key.run_name(), cell.key.run_name()))?;
             }
         }
-        let fresh = !RunDir::new(self.dir(cell)).root.join("state.json").is_file();
+        let fresh = RunDir::new(cell.recipe.run_dir()).read_state()?.is_none();
         let Some(p) = plan.filter(|_| fresh) else {
             return Ok((self.train(j, None)?, None));
         };
         let source = &self.suite.cells[p.source];
-        let source_dir = RunDir::new(self.dir(source));
+        let source_dir = RunDir::new(source.recipe.run_dir());
         if fork_unavailable(&source_dir, p.epoch).is_some() {
             // Another shard's cell, or one that failed earlier: train (or wait for) it here.
             tracing::info!("{}: training its prefix source {} first", cell.key.run_name(), source.key.run_name());

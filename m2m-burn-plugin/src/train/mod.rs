@@ -82,7 +82,7 @@ pub fn train_recipe<B: AutodiffBackend>(
     prefixes: &Prefixes,
     baseline: impl FnOnce(&ModelSpec) -> anyhow::Result<Net<B>>,
 ) -> anyhow::Result<RunOutcome> {
-    let run = RunDir::new(recipe.output_dir.join(&recipe.name));
+    let run = RunDir::new(recipe.run_dir());
     let resolved = to_ron(&recipe.raw);
     let mut state = run.read_state()?;
     let fork_from = match &recipe.start_from {
@@ -265,7 +265,7 @@ pub fn train_recipe<B: AutodiffBackend>(
 
 /// Loads the best-validation model of a finished run (for evaluation or as M2m's g).
 pub fn load_best<B: burn::tensor::backend::Backend>(recipe: &Recipe, device: &B::Device) -> anyhow::Result<Net<B>> {
-    let run = RunDir::new(recipe.output_dir.join(&recipe.name));
+    let run = RunDir::new(recipe.run_dir());
     Ok(load_classifier(&recipe.model_spec(&run_format(recipe, &run)?), &run.best_model_path(), device)?)
 }
 
@@ -286,9 +286,8 @@ fn run_format(recipe: &Recipe, run: &RunDir) -> anyhow::Result<DataFormat> {
 /// restoring it. The run falls back to the newest intact epoch (burn keeps the last two),
 /// or starts over when none is intact, and says which file it skipped and why.
 fn resumable_epoch<B: AutodiffBackend>(run: &RunDir, completed: usize, device: &B::Device) -> usize {
-    let dir = run.burn_dir().join("checkpoint");
     for e in (1..=completed).rev() {
-        match checkpoint_problem::<B>(&dir, e, device) {
+        match checkpoint_problem::<B>(run, e, device) {
             None => {
                 if e < completed {
                     tracing::warn!("{}: resuming after epoch {e} instead of {completed}", run.root.display());
@@ -304,24 +303,25 @@ fn resumable_epoch<B: AutodiffBackend>(run: &RunDir, completed: usize, device: &
     0
 }
 
-/// Why burn-train could not restore epoch `e` from `dir` (`None`: it can).
-fn checkpoint_problem<B: AutodiffBackend>(dir: &std::path::Path, e: usize, device: &B::Device) -> Option<String> {
+/// Why burn-train could not restore epoch `e` of `run` (`None`: it can).
+fn checkpoint_problem<B: AutodiffBackend>(run: &RunDir, e: usize, device: &B::Device) -> Option<String> {
     use burn::optim::lr_scheduler::LrScheduler;
     use burn::optim::Optimizer;
     type ModelRecord<B> = <Net<B> as burn::module::Module<B>>::Record;
     type OptimRecord<B> = <Optim<B> as Optimizer<Net<B>, B>>::Record;
     type SchedulerRecord<B> = <EpochScheduler as LrScheduler>::Record<B>;
-    let file = |kind: &str| dir.join(format!("{kind}-{e}"));
+    let file = |kind: &str| run.checkpoint_path(kind, e);
     decodes::<B, ModelRecord<B>>(file("model"), device)
         .and_then(|()| decodes::<B, OptimRecord<B>>(file("optim"), device))
         .and_then(|()| decodes::<B, SchedulerRecord<B>>(file("scheduler"), device))
         .err()
 }
 
-/// Whether the checkpoint file `stem` (without extension) exists and decodes as `R`.
-fn decodes<B: AutodiffBackend, R: burn::record::Record<B>>(stem: std::path::PathBuf, device: &B::Device) -> Result<(), String> {
-    use burn::record::{FileRecorder, Recorder};
-    let file = stem.with_extension(<CheckpointRecorder as FileRecorder<B>>::file_extension());
+/// Whether the checkpoint `file` exists and decodes as `R`.
+fn decodes<B: AutodiffBackend, R: burn::record::Record<B>>(file: std::path::PathBuf, device: &B::Device) -> Result<(), String> {
+    use burn::record::Recorder;
+    // burn's recorder adds the extension itself.
+    let stem = file.with_extension("");
     if !file.is_file() {
         return Err(format!("{} is missing", file.display()));
     }
