@@ -92,19 +92,19 @@ impl DatasetSpec {
     /// otherwise it is known once the data is prepared ([`DataManifest::format`]).
     pub fn known_format(&self) -> Option<DataFormat> {
         let (channels, height, width) = self.source.image_shape();
-        let class_names = match &self.source {
-            DataSource::Builtin(name) => name.class_names(),
-            DataSource::Images(f) => match &f.classes {
-                images::ClassList::Listed(names) => names.clone(),
-                images::ClassList::Sorted => return None,
-            },
-        };
-        let (mean, std) = match &self.normalization {
-            Normalization::Standard => self.source.standard_normalization()?,
-            Normalization::Given { mean, std } => (mean.clone(), std.clone()),
-            Normalization::FromTrain => return None,
-        };
+        let class_names = self.source.known_class_names()?;
+        let (mean, std) = self.fixed_normalization()?;
         Some(DataFormat { channels, height, width, class_names, mean, std })
+    }
+
+    /// The normalisation when it does not depend on the training images (`Standard` of a
+    /// built-in set, or `Given`).
+    fn fixed_normalization(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        match &self.normalization {
+            Normalization::Standard => self.source.standard_normalization(),
+            Normalization::Given { mean, std } => Some((mean.clone(), std.clone())),
+            Normalization::FromTrain => None,
+        }
     }
 
     /// Locates, reads and subsets the data.
@@ -129,26 +129,26 @@ impl DatasetSpec {
     pub fn prepare_splits(&self, source: PathBuf, splits: SourceSplits) -> Result<PreparedData, DataError> {
         let SourceSplits { train: full_train, val: own_val, test: full_test, class_names } = splits;
         let label = self.source.label();
-        if let DataSource::Images(_) = &self.source {
-            if let ImbalanceProfile::Step { minority_start } = self.profile {
-                if minority_start == 0 || minority_start >= full_train.num_classes {
-                    return Err(DataError::Invalid(format!(
-                        "dataset.imbalance.minority_start = {minority_start} must be in 1..{} ({label} has {} classes)",
-                        full_train.num_classes, full_train.num_classes
-                    )));
-                }
+        // Checked with the recipe when it fixes the classes; here for class lists read from files.
+        if let ImbalanceProfile::Step { minority_start } = self.profile {
+            if minority_start == 0 || minority_start >= full_train.num_classes {
+                return Err(DataError::Invalid(format!(
+                    "dataset.imbalance.minority_start = {minority_start} must be in 1..{} ({label} has {} classes)",
+                    full_train.num_classes, full_train.num_classes
+                )));
             }
         }
         let (pool, carved_val) = match self.eval_split {
             EvalSplit::ValFromTrain { val_fraction } => {
                 let (v, rest) = val_test_split(&full_train.labels, full_train.num_classes, val_fraction);
-                if let Some(k) = (0..full_train.num_classes).find(|&k| !v.iter().any(|&i| full_train.labels[i] == k)) {
+                let carved = full_train.select(&v);
+                if let Some(k) = carved.class_counts().iter().position(|&n| n == 0) {
                     return Err(DataError::Invalid(format!(
                         "dataset.eval_split.val_fraction = {val_fraction} leaves class {k} (`{}`) of {label} with no validation image",
                         class_names[k]
                     )));
                 }
-                (full_train.select(&rest), Some(full_train.select(&v)))
+                (full_train.select(&rest), Some(carved))
             }
             _ => (full_train, None),
         };
@@ -195,7 +195,6 @@ impl DatasetSpec {
             },
         };
         let (mean, std) = match &self.normalization {
-            Normalization::Given { mean, std } => (mean.clone(), std.clone()),
             Normalization::FromTrain => {
                 let (mean, std) = channel_statistics(&train);
                 if let Some(c) = std.iter().position(|&s| s <= 0.0) {
@@ -205,7 +204,7 @@ impl DatasetSpec {
                 }
                 (mean, std)
             }
-            Normalization::Standard => self.source.standard_normalization().ok_or_else(|| {
+            _ => self.fixed_normalization().ok_or_else(|| {
                 DataError::Invalid(format!("dataset.normalization = Standard: {label} is not a built-in data set; use FromTrain or Given"))
             })?,
         };

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::cifar::{self, CifarKind};
+use super::images::{channel_major, Color};
 use super::{idx, DataError, DatasetName, ImageSet};
 
 /// Images with a name each (the file name, or `file#index`).
@@ -96,15 +97,7 @@ fn read_png_folder(dir: &Path, prefix: Option<&str>, (c, h, w): (usize, usize, u
         if (img.width() as usize, img.height() as usize) != (w, h) {
             return Err(DataError::corrupt(&path, format!("the image is {}x{}, the data set's images are {w}x{h}", img.width(), img.height())));
         }
-        // Channel-major bytes, as every ImageSet holds them.
-        if c == 1 {
-            pixels.extend(img.to_luma8().into_raw());
-        } else {
-            let rgb = img.to_rgb8().into_raw();
-            for ch in 0..3 {
-                pixels.extend(rgb.iter().skip(ch).step_by(3));
-            }
-        }
+        pixels.extend(channel_major(&img, if c == 1 { Color::Grey } else { Color::Rgb }));
         labels.push(label);
         names.push(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     }

@@ -44,12 +44,13 @@ impl DataSource {
         }
     }
 
-    /// The number of classes when the recipe alone fixes it.
-    pub fn known_num_classes(&self) -> Option<usize> {
+    /// The class names by label when the recipe alone fixes them (not for image files
+    /// whose classes are the sorted folder names or labels).
+    pub fn known_class_names(&self) -> Option<Vec<String>> {
         match self {
-            DataSource::Builtin(name) => Some(name.num_classes()),
+            DataSource::Builtin(name) => Some(name.class_names()),
             DataSource::Images(f) => match &f.classes {
-                super::images::ClassList::Listed(names) => Some(names.len()),
+                super::images::ClassList::Listed(names) => Some(names.clone()),
                 super::images::ClassList::Sorted => None,
             },
         }

@@ -281,7 +281,7 @@ fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
     }
     let ratio = finite_in("dataset.ratio", need(d.ratio, "dataset.ratio")?, 1.0, f64::MAX, "a finite number >= 1")?;
     let profile = need(d.imbalance, "dataset.imbalance")?;
-    if let (ImbalanceProfile::Step { minority_start }, Some(classes)) = (profile, source.known_num_classes()) {
+    if let (ImbalanceProfile::Step { minority_start }, Some(classes)) = (profile, source.known_class_names().map(|c| c.len())) {
         if minority_start == 0 || minority_start >= classes {
             return err("dataset.imbalance.minority_start", format!("must be in 1..{classes} for {label}, got {minority_start}"));
         }

@@ -34,9 +34,9 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 const MAGIC: &[u8; 8] = b"M2MIMGS1";
 
-/// The split's pixels and labels: from the cache when it holds this exact listing,
-/// else decoded (and cached).
-pub fn decode_cached(set: &ImageFiles, split: &SplitListing) -> Result<(Vec<u8>, Vec<usize>), DataError> {
+/// The split's pixels (in listing order): from the cache when it holds this exact
+/// listing, else decoded (and cached).
+pub fn decode_cached(set: &ImageFiles, split: &SplitListing) -> Result<Vec<u8>, DataError> {
     let what = format!("{} ({} split, {})", set.name, split.split, split.source.display());
     let dir = match &set.cache {
         ImageCache::Off => None,
@@ -48,7 +48,7 @@ pub fn decode_cached(set: &ImageFiles, split: &SplitListing) -> Result<(Vec<u8>,
         match read(f, set, split) {
             Ok(pixels) => {
                 tracing::info!("{what}: {} images from the cache {}", split.files.len(), f.display());
-                return Ok((pixels, split.labels.clone()));
+                return Ok(pixels);
             }
             Err(reason) => tracing::warn!("{}: unusable image cache ({reason}); decoding the images again", f.display()),
         }
@@ -59,7 +59,7 @@ pub fn decode_cached(set: &ImageFiles, split: &SplitListing) -> Result<(Vec<u8>,
             tracing::warn!("{}: cannot write the image cache ({e}); the next run decodes again", f.display());
         }
     }
-    Ok((pixels, split.labels.clone()))
+    Ok(pixels)
 }
 
 fn sanitised(name: &str) -> String {

@@ -83,8 +83,12 @@ pub fn decode_one(path: &Path, color: Color, size: ImageSize, fit: Fit) -> Resul
         .map_err(|e| format!("cannot read: {e}"))?
         .decode()
         .map_err(|e| format!("not a readable PNG/JPEG image: {e}"))?;
-    let img = fitted(img, size, fit)?;
-    Ok(match color {
+    Ok(channel_major(&fitted(img, size, fit)?, color))
+}
+
+/// An image's bytes as every `ImageSet` holds them: converted to `color`, channel-major.
+pub fn channel_major(img: &DynamicImage, color: Color) -> Vec<u8> {
+    match color {
         Color::Grey => img.to_luma8().into_raw(),
         Color::Rgb => {
             let rgb = img.to_rgb8().into_raw();
@@ -94,7 +98,7 @@ pub fn decode_one(path: &Path, color: Color, size: ImageSize, fit: Fit) -> Resul
             }
             planar
         }
-    })
+    }
 }
 
 fn fitted(img: DynamicImage, size: ImageSize, fit: Fit) -> Result<DynamicImage, String> {

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use cache::{default_cache_dir, ImageCache};
+pub(crate) use decode::channel_major;
 pub use export::{class_folder_names, export_class_folders, export_split_files};
 pub use layout::ClassList;
 
@@ -116,8 +117,8 @@ impl ImageFiles {
         let listing = layout::list(root, &self.layout, &self.classes)?;
         let classes = listing.class_names.len();
         let read_split = |split: &layout::SplitListing| -> Result<ImageSet, DataError> {
-            let (pixels, labels) = cache::decode_cached(self, split)?;
-            ImageSet::new(self.color.channels(), self.size.height, self.size.width, classes, pixels, labels)
+            let pixels = cache::decode_cached(self, split)?;
+            ImageSet::new(self.color.channels(), self.size.height, self.size.width, classes, pixels, split.labels.clone())
         };
         Ok(SourceSplits {
             train: read_split(&listing.train)?,
