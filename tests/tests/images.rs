@@ -48,6 +48,24 @@ fn files(layout: ImageLayout, color: Color, (h, w): (usize, usize), cache: Image
     }
 }
 
+/// A data set spec over `source` in `path`: FromTrain normalisation, exponential, the
+/// first images in order, the whole test set; tests change what they exercise.
+fn spec(source: DataSource, path: &Path) -> DatasetSpec {
+    DatasetSpec {
+        source,
+        path: Some(path.to_path_buf()),
+        normalization: Normalization::FromTrain,
+        profile: ImbalanceProfile::Exponential,
+        ratio: 1.0,
+        max_per_class: None,
+        selection: Selection::FirstInOrder,
+        data_seed: 0,
+        eval_split: EvalSplit::FullTest,
+        max_eval_per_class: None,
+        augmentation: Augmentation::NONE,
+    }
+}
+
 fn names(n: usize) -> Vec<String> {
     (0..n).map(|k| format!("class {k}")).collect()
 }
@@ -94,17 +112,13 @@ fn a_png_folder_of_a_builtin_set_prepares_like_the_builtin_set() {
     export_class_folders(&png, &[("train", &train), ("test", &test)], &DatasetName::Mnist.class_names()).unwrap();
     let (mean, std) = DatasetName::Mnist.normalization();
     let spec = |source, path: &Path| DatasetSpec {
-        source,
-        path: Some(path.to_path_buf()),
         normalization: Normalization::Given { mean: mean.clone(), std: std.clone() },
-        profile: ImbalanceProfile::Exponential,
         ratio: 10.0,
         max_per_class: Some(20),
         selection: Selection::SeededShuffle,
         data_seed: 3,
         eval_split: EvalSplit::ValFromTest { val_fraction: 0.2 },
-        max_eval_per_class: None,
-        augmentation: Augmentation::NONE,
+        ..spec(source, path)
     };
     let images = files(folders("train", "test", None), Color::Grey, (28, 28), ImageCache::Off);
     let a = spec(DataSource::Builtin(DatasetName::Mnist), &idx).prepare().unwrap();
@@ -123,19 +137,8 @@ fn normalisation_from_train_is_computed_on_the_long_tailed_subset() {
     let tmp = tempfile::tempdir().unwrap();
     let (train, test) = (synthetic(3, 10, 3, 6, 6, 5), synthetic(3, 4, 3, 6, 6, 6));
     export_class_folders(tmp.path(), &[("train", &train), ("test", &test)], &names(3)).unwrap();
-    let spec = DatasetSpec {
-        source: DataSource::Images(Box::new(files(folders("train", "test", None), Color::Rgb, (6, 6), ImageCache::Off))),
-        path: Some(tmp.path().to_path_buf()),
-        normalization: Normalization::FromTrain,
-        profile: ImbalanceProfile::Exponential,
-        ratio: 5.0,
-        max_per_class: None,
-        selection: Selection::FirstInOrder,
-        data_seed: 0,
-        eval_split: EvalSplit::FullTest,
-        max_eval_per_class: None,
-        augmentation: Augmentation::NONE,
-    };
+    let source = DataSource::Images(Box::new(files(folders("train", "test", None), Color::Rgb, (6, 6), ImageCache::Off)));
+    let spec = DatasetSpec { ratio: 5.0, ..spec(source, tmp.path()) };
     let data = spec.prepare().unwrap();
     assert_eq!(data.manifest.train_counts, vec![10, 4, 2]);
     let (mean, std) = channel_statistics(&data.train);
@@ -154,18 +157,9 @@ fn validation_from_a_val_folder_or_carved_from_train() {
     let tmp = tempfile::tempdir().unwrap();
     let (train, val, test) = (synthetic(2, 10, 1, 5, 5, 7), synthetic(2, 3, 1, 5, 5, 8), synthetic(2, 4, 1, 5, 5, 9));
     export_class_folders(tmp.path(), &[("train", &train), ("val", &val), ("test", &test)], &names(2)).unwrap();
-    let spec = |eval_split, with_val| DatasetSpec {
-        source: DataSource::Images(Box::new(files(folders("train", "test", with_val), Color::Grey, (5, 5), ImageCache::Off))),
-        path: Some(tmp.path().to_path_buf()),
-        normalization: Normalization::FromTrain,
-        profile: ImbalanceProfile::Balanced,
-        ratio: 1.0,
-        max_per_class: None,
-        selection: Selection::FirstInOrder,
-        data_seed: 0,
-        eval_split,
-        max_eval_per_class: None,
-        augmentation: Augmentation::NONE,
+    let spec = |eval_split, with_val| {
+        let source = DataSource::Images(Box::new(files(folders("train", "test", with_val), Color::Grey, (5, 5), ImageCache::Off)));
+        DatasetSpec { profile: ImbalanceProfile::Balanced, eval_split, ..spec(source, tmp.path()) }
     };
     let own = spec(EvalSplit::ValSplit, Some("val")).prepare().unwrap();
     assert_eq!(by_class(&own.val), by_class(&val));
