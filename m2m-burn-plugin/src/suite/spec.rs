@@ -258,7 +258,7 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
         for &ratio in &ratios {
             for &data_seed in &data_seeds {
                 for &seed in &raw.seeds {
-                    for m in &raw.methods {
+                    for (mi, m) in raw.methods.iter().enumerate() {
                         let dataset = RawDataset { ratio: Some(ratio), data_seed: Some(data_seed), ..d.clone() };
                         let cell = RawRecipe {
                             dataset: Some(dataset),
@@ -279,7 +279,7 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
                         if let Some(m2m) = merged.m2m.as_mut() {
                             if let Some(BaselineSource::Method(g_method)) = &m2m.g {
                                 let Some(gm) = raw.methods.iter().find(|x| &x.name == g_method) else {
-                                    return field(&format!("methods[{}].recipe.m2m.g", raw.methods.iter().position(|x| x.name == m.name).unwrap_or(0)), format!("Method({g_method:?}) is not one of the methods {names:?}"));
+                                    return field(&format!("methods[{mi}].recipe.m2m.g"), format!("Method({g_method:?}) is not one of the methods {names:?}"));
                                 };
                                 if gm.recipe.m2m.is_some() || gm.name == m.name {
                                     return field("methods", format!("{}: m2m.g = Method({g_method:?}) must name a method without M2m", m.name));
