@@ -1,9 +1,11 @@
 //! Models: ResNet-32 (CIFAR style), a small CNN, the cosine head, a BatchNorm with an
 //! explicit evaluation mode, and the [`Classifier`] trait that M2m and the trainer use.
 
-mod batch_norm;
+pub mod batch_norm;
+mod buffers;
 mod checkpoint;
 pub mod conv;
+mod cpu;
 pub mod import;
 mod normed_linear;
 mod resnet;
@@ -14,7 +16,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-pub use batch_norm::BatchNorm2d;
+pub use batch_norm::{BatchNorm2d, Then};
 pub use m2m_core::classifier::{Classifier, Mode};
 pub use checkpoint::{
     load_any_classifier, load_classifier, meta_path, param_shapes, read_meta, resolve_model_source, save_classifier, CheckpointError, ModelMeta,

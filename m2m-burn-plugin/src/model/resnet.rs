@@ -5,13 +5,12 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::Tensor;
 
 use super::conv::conv2d;
-use super::{BatchNorm2d, Mode, NormedLinear};
+use super::{BatchNorm2d, Mode, NormedLinear, Then};
 
 pub(crate) fn conv3x3<B: Backend>(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Conv2d<B> {
     Conv2dConfig::new([cin, cout], [3, 3])
@@ -47,8 +46,8 @@ impl<B: Backend> BasicBlock<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 4> {
-        let out = relu(self.bn_a.forward(conv2d(&self.conv_a, x.clone()), mode));
-        let out = self.bn_b.forward(conv2d(&self.conv_b, out), mode);
+        let out = self.bn_a.forward_then(conv2d(&self.conv_a, x.clone()), mode, Then::Relu);
+        let out = conv2d(&self.conv_b, out);
         let shortcut = if self.stride == 1 && self.extra_channels == 0 {
             x
         } else {
@@ -58,7 +57,7 @@ impl<B: Backend> BasicBlock<B> {
             let zeros = Tensor::zeros([n, self.extra_channels, h, w], &sub.device());
             Tensor::cat(vec![sub, zeros], 1)
         };
-        relu(out.add(shortcut))
+        self.bn_b.forward_then(out, mode, Then::AddRelu(shortcut))
     }
 }
 
@@ -120,7 +119,7 @@ impl<B: Backend> ResNet32<B> {
 
     /// Logits from normalised images.
     pub fn forward(&self, x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {
-        let mut x = relu(self.bn_1.forward(conv2d(&self.conv_1_3x3, x), mode));
+        let mut x = self.bn_1.forward_then(conv2d(&self.conv_1_3x3, x), mode, Then::Relu);
         for block in &self.stages {
             x = block.forward(x, mode);
         }

@@ -4,6 +4,8 @@
 
 use rayon::prelude::*;
 
+use crate::model::buffers::{par_filled, with_scratch};
+
 /// Shape of one convolution: input `[n, c_in, h, w]`, weight `[c_out, c_in, kh, kw]`,
 /// output `[n, c_out, oh, ow]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,30 +247,25 @@ fn transposed(m: &[f32], cols: usize) -> Mat {
 pub fn forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let (k, p) = (s.k(), s.p());
     assert_eq!((x.len(), weight.len()), (s.n * s.image(), s.c_out * k), "conv forward: shapes");
-    let mut out = vec![0.0; s.n * s.c_out * p];
-    out.par_chunks_mut(s.c_out * p).zip(x.par_chunks(s.image())).for_each_init(
-        || vec![0.0; k * p],
-        |cols, (out, image)| {
-            im2col(s, image, cols);
+    par_filled(s.n * s.c_out * p, s.c_out * p, |i, out| {
+        with_scratch(k * p, |cols| {
+            im2col(s, &x[i * s.image()..(i + 1) * s.image()], cols);
             gemm(out, false, s.c_out, p, k, row_major(weight, k), row_major(cols, p));
-        },
-    );
-    out
+        })
+    })
 }
 
 /// Gradient of the loss with respect to the input, from the output gradient.
 pub fn input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
     let (k, p) = (s.k(), s.p());
     assert_eq!((grad.len(), weight.len()), (s.n * s.c_out * p, s.c_out * k), "conv input gradient: shapes");
-    let mut x_grad = vec![0.0; s.n * s.image()];
-    x_grad.par_chunks_mut(s.image()).zip(grad.par_chunks(s.c_out * p)).for_each_init(
-        || vec![0.0; k * p],
-        |cols, (image, g)| {
+    par_filled(s.n * s.image(), s.image(), |i, image| {
+        with_scratch(k * p, |cols| {
+            let g = &grad[i * s.c_out * p..(i + 1) * s.c_out * p];
             gemm(cols, false, k, p, s.c_out, transposed(weight, k), row_major(g, p));
             col2im(s, cols, image);
-        },
-    );
-    x_grad
+        })
+    })
 }
 
 /// Images whose weight-gradient contributions one task sums. The partial sums are added
@@ -284,11 +281,13 @@ pub fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
         .par_chunks(s.image() * IMAGES_PER_PARTIAL)
         .zip(grad.par_chunks(s.c_out * p * IMAGES_PER_PARTIAL))
         .map(|(images, grads)| {
-            let (mut w_grad, mut cols) = (vec![0.0; s.c_out * k], vec![0.0; k * p]);
-            for (image, g) in images.chunks(s.image()).zip(grads.chunks(s.c_out * p)) {
-                im2col(s, image, &mut cols);
-                gemm(&mut w_grad, true, s.c_out, k, p, row_major(g, p), transposed(&cols, p));
-            }
+            let mut w_grad = vec![0.0; s.c_out * k];
+            with_scratch(k * p, |cols| {
+                for (image, g) in images.chunks(s.image()).zip(grads.chunks(s.c_out * p)) {
+                    im2col(s, image, cols);
+                    gemm(&mut w_grad, true, s.c_out, k, p, row_major(g, p), transposed(cols, p));
+                }
+            });
             w_grad
         })
         .collect();

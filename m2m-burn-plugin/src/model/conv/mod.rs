@@ -11,8 +11,6 @@
 
 pub mod kernels;
 
-use std::any::Any;
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -22,16 +20,15 @@ use burn::backend::Flex;
 use burn::nn::conv::Conv2d;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{DType, Tensor, TensorPrimitive};
 
 use self::kernels::ConvShape;
+use super::cpu::{cast, contiguous, enabled, from_vec, same, slice, FlexFloat, Kernel};
 use crate::backend::Cpu;
-
-type FlexFloat = burn_flex::FlexTensor;
 
 /// `conv.forward(x)`, on our kernels where the backend is the CPU one.
 pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let Some(geometry) = Geometry::of(conv) else {
+    let Some(geometry) = Geometry::of(conv).filter(|_| enabled(Kernel::Conv)) else {
         return conv.forward(x);
     };
     let weight = conv.weight.val();
@@ -40,28 +37,17 @@ pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     }
     let x = match cast::<_, Tensor<Cpu, 4>>(x) {
         Ok(x) => {
-            let weight = cast::<_, Tensor<Cpu, 4>>(weight).unwrap_or_else(|_| unreachable!("same backend"));
-            let out = autodiff_conv2d(x, weight, geometry);
-            return cast(out).unwrap_or_else(|_| unreachable!("same backend"));
+            return same(autodiff_conv2d(x, same(weight), geometry));
         }
         Err(x) => x,
     };
     match cast::<_, Tensor<Flex, 4>>(x) {
         Ok(x) => {
-            let weight = cast::<_, Tensor<Flex, 4>>(weight).unwrap_or_else(|_| unreachable!("same backend"));
+            let weight: Tensor<Flex, 4> = same(weight);
             let out = flex_forward(&x.into_primitive().tensor(), &weight.into_primitive().tensor(), geometry);
-            cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(out))).unwrap_or_else(|_| unreachable!("same backend"))
+            same(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(out)))
         }
         Err(x) => conv.forward(x),
-    }
-}
-
-/// `Ok` when `A` is `T` (a type-level match on the backend).
-fn cast<A: 'static, T: 'static>(value: A) -> Result<T, A> {
-    let mut slot = Some(value);
-    match (&mut slot as &mut dyn Any).downcast_mut::<Option<T>>() {
-        Some(t) => Ok(t.take().expect("just filled")),
-        None => Err(slot.expect("untouched")),
     }
 }
 
@@ -89,22 +75,8 @@ impl Geometry {
     }
 }
 
-/// A Flex tensor as a contiguous `f32` slice with its dimensions; no copy when the tensor
-/// is contiguous already (as every tensor our models pass is).
-fn contiguous(t: &FlexFloat) -> (FlexFloat, [usize; 4]) {
-    (t.to_contiguous(), t.layout().shape().dims::<4>())
-}
-
-fn slice(t: &FlexFloat) -> &[f32] {
-    t.as_slice::<f32>().expect("a contiguous f32 tensor (dtype checked before dispatch)")
-}
-
-fn from_vec(values: Vec<f32>, dims: [usize; 4]) -> FlexFloat {
-    FlexFloat::from_data(TensorData::new(values, dims))
-}
-
 fn flex_forward(x: &FlexFloat, weight: &FlexFloat, geometry: Geometry) -> FlexFloat {
-    let ((x, x_dims), (w, w_dims)) = (contiguous(x), contiguous(weight));
+    let ((x, x_dims), (w, w_dims)) = (contiguous::<4>(x), contiguous::<4>(weight));
     let shape = geometry.shape(x_dims, w_dims[0]);
     let [oh, ow] = shape.out_hw();
     from_vec(kernels::forward(&shape, slice(&x), slice(&w)), [shape.n, shape.c_out, oh, ow])
@@ -120,10 +92,10 @@ impl Backward<Flex, 2> for ConvBackward {
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let [node_x, node_weight] = ops.parents;
-        let (grad, _) = contiguous(&grads.consume::<Flex>(&ops.node));
+        let (grad, _) = contiguous::<4>(&grads.consume::<Flex>(&ops.node));
         let (x_state, weight_state, geometry) = ops.state;
-        let (x, x_dims) = contiguous(&checkpointer.retrieve_node_output::<FlexFloat>(x_state));
-        let (weight, w_dims) = contiguous(&checkpointer.retrieve_node_output::<FlexFloat>(weight_state));
+        let (x, x_dims) = contiguous::<4>(&checkpointer.retrieve_node_output::<FlexFloat>(x_state));
+        let (weight, w_dims) = contiguous::<4>(&checkpointer.retrieve_node_output::<FlexFloat>(weight_state));
         let shape = geometry.shape(x_dims, w_dims[0]);
         if let Some(node) = node_x {
             let x_grad = kernels::input_grad(&shape, slice(&grad), slice(&weight));
