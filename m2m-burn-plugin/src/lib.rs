@@ -7,6 +7,7 @@ pub mod fingerprint;
 pub mod fs;
 pub mod hook;
 pub mod m2m;
+pub mod malloc;
 pub mod model;
 pub mod nn;
 pub mod parity;

@@ -328,6 +328,7 @@ impl TranslateArgs {
 }
 
 fn main() -> ExitCode {
+    m2m_burn_plugin::malloc::keep_freed_buffers();
     let cli = Cli::parse();
     // burn's dashboard owns the terminal while it runs: log lines would tear it, so only
     // warnings go to stderr then (the epoch results are in the run directory anyway).
