@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# burn (m2m-bench, CPU backend) against its PyTorch twin (bench/pytorch/m2m_bench.py) on
+# burn (m2m-bench, CPU backend by default) against its PyTorch twin (bench/pytorch/m2m_bench.py) on
 # the same workload, alternated A B A B so that drift in the machine's load shows.
 #
 #   bench/side-by-side.sh [model] [batch] [channels] [size] [iterations]
@@ -12,8 +12,11 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$HOME/.cache/m2m/target}
-bin=$target/release/m2m-bench
-python=${M2M_PY_VENV:-$HOME/.cache/m2m/pyenv}/bin/python
+# M2M_BENCH_BIN and M2M_PYTHON name the two programs elsewhere (scripts/gpu-check.sh:
+# carried binaries, the GPU machine's own PyTorch). With M2M_BENCH_BACKEND=cuda and
+# M2M_BENCH_DEVICE=cuda both run on the GPU.
+bin=${M2M_BENCH_BIN:-$target/release/m2m-bench}
+python=${M2M_PYTHON:-${M2M_PY_VENV:-$HOME/.cache/m2m/pyenv}/bin/python}
 
 if [ ! -x "$bin" ]; then
     echo "no $bin; building it:"

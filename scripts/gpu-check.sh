@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
-# GPU check, for a machine with an NVIDIA GPU (driver + NVRTC) and no network.
+# GPU check, for a machine with an NVIDIA GPU (driver + NVRTC) and no network: one
+# prepared script for a short GPU lease (issue #12).
 #
 #   bash scripts/gpu-check.sh [--quick-suite]
-#   (env: SEEDS="0 1 2", RECIPES="erm drs m2m", BENCH_MODELS="small-cnn resnet32" ("" skips),
-#    DEADLINE=500 seconds after which no further run starts)
+#   (env: STAGES="parity warmup side-by-side epoch" (any subset, in this order),
+#    SHAPES="1 28,3 32", SEEDS="0 1 2", RECIPES="erm drs m2m",
+#    DEADLINE=540 seconds after which no further stage starts)
 #
-# Uses the x86-64 binaries in .device/ (m2m and m2m-bench built with
-# `cargo build --release --features cuda --bin m2m --bin m2m-bench`, stripped, optionally
-# xz-compressed), or builds them when cargo is available. Data: $M2M_DATA, else .device/data (Fashion-MNIST IDX files).
-# Compares CUDA with the CPU backend (logits, loss, input gradient, one SGD step; relative
-# error must stay under 1e-3), prints throughput of ERM and M2m iterations on CUDA; with --quick-suite it also trains
-# ERM, DRS and M2m on Fashion-MNIST-LT rho 100 (quick recipes, seeds 0-2) on CUDA.
-# Results go to $OUT (or ./gpu-check-out): bench.txt and runs.tar.gz.
+# Stages:
+#   parity        CUDA against the CPU backend, same weights and inputs (logits, loss,
+#                 input gradient, eval logits, one SGD step; relative error under 1e-3).
+#   warmup        m2m-bench on CUDA twice, first with an empty CubeCL cache (NVRTC
+#                 compilation and autotuning), then with the cache it filled: the cost of
+#                 warm-up, apart from the steady-state medians. The cache is kept in
+#                 $OUT/cubecl-cache.tar.gz to carry to the next machine
+#                 (M2M_CUBECL_CACHE, docs/benchmarks.md).
+#   side-by-side  m2m-bench on CUDA and its PyTorch twin on the same GPU, alternated
+#                 A B A B, each after its warm-up (bench/side-by-side.sh), per shape.
+#   epoch         `m2m train` end to end on CUDA, ResNet-32 on Fashion-MNIST-LT rho 100:
+#                 two ERM epochs (data, training, evaluation of validation and test; the
+#                 first includes warm-up), then one M2m epoch translating through the
+#                 ERM model.
+# With --quick-suite it then trains ERM, DRS and M2m (quick recipes, seeds 0-2) on CUDA.
+#
+# Binaries: .device/{m2m,m2m-bench}[.xz], x86-64, built here with
+#   cargo build --release --features cuda --bin m2m --bin m2m-bench
+# then stripped and xz-compressed (the device tool carries at most 64 MiB), or built on
+# the spot when cargo is there. Data: $M2M_DATA, else .device/data (Fashion-MNIST IDX).
+# PyTorch: python3 on the GPU machine (M2M_PYTHON to name another).
+# Results go to $OUT (or ./gpu-check-out): bench.txt, train.log, runs.tar.gz,
+# cubecl-cache.tar.gz.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-check-out}"
 mkdir -p "$OUT"
-# Binaries: .device/{m2m,m2m-bench}[.xz] (xz keeps them under the device tool's 64 MiB),
-# else a local cargo build.
 BIN=/tmp/m2m-bin
 mkdir -p "$BIN"
 for b in m2m m2m-bench; do
@@ -33,36 +49,84 @@ if [ ! -x "$BIN/m2m" ]; then
     BIN="${CARGO_TARGET_DIR:-target}/release"
 fi
 export M2M_DATA="${M2M_DATA:-$PWD/.device/data}"
+export M2M_CUBECL_CACHE=/tmp/m2m-cubecl-cache
+STAGES="${STAGES:-parity warmup side-by-side epoch}"
+DEADLINE="${DEADLINE:-540}"
 log() { echo "== $*" | tee -a "$OUT/bench.txt"; }
+wants() { [[ " $STAGES " == *" $1 "* ]]; }
+in_time() {
+    if [ "$SECONDS" -gt "$DEADLINE" ]; then log "deadline ($DEADLINE s) reached: skipping $1"; return 1; fi
+}
 
 log "$(date -u) $(uname -m)"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$OUT/bench.txt"
 ls /usr/local/cuda*/lib64/libnvrtc.so* 2>/dev/null | head -3 | tee -a "$OUT/bench.txt"
 
-log "CUDA vs CPU parity (same weights and inputs)"
-for model in small-cnn resnet32; do
-    timeout 300 "$BIN/m2m-bench" compare $model 64 1 28 2>&1 | tee -a "$OUT/bench.txt"
-done
+if wants parity && in_time parity; then
+    log "CUDA vs CPU parity (same weights and inputs)"
+    for model in small-cnn resnet32; do
+        timeout 300 "$BIN/m2m-bench" compare $model 64 1 28 2>&1 | tee -a "$OUT/bench.txt"
+    done
+fi
 
-log "throughput (CUDA)"
-for model in ${BENCH_MODELS-small-cnn resnet32}; do
-    M2M_BENCH_BACKEND=cuda timeout 300 "$BIN/m2m-bench" $model 128 1 28 5 2>&1 | tee -a "$OUT/bench.txt"
-done
+if wants warmup && in_time warmup; then
+    rm -rf "$M2M_CUBECL_CACHE"
+    for cache in empty filled; do
+        log "warm-up, CubeCL cache $cache: M2M_BENCH_BACKEND=cuda m2m-bench resnet32 128 1 28 3"
+        start=$(date +%s%N)
+        M2M_BENCH_BACKEND=cuda timeout 300 "$BIN/m2m-bench" resnet32 128 1 28 3 2>&1 | tee -a "$OUT/bench.txt"
+        echo "process wall $((($(date +%s%N) - start) / 1000000)) ms" | tee -a "$OUT/bench.txt"
+    done
+    du -sh "$M2M_CUBECL_CACHE" 2>&1 | tee -a "$OUT/bench.txt"
+    tar -czf "$OUT/cubecl-cache.tar.gz" -C "$M2M_CUBECL_CACHE" . 2>/dev/null
+fi
+
+if wants side-by-side; then
+    IFS=',' read -ra shapes <<<"${SHAPES:-1 28,3 32}"
+    for shape in "${shapes[@]}"; do
+        in_time "side-by-side $shape" || continue
+        log "side by side on this GPU: resnet32 128 $shape 5"
+        # shellcheck disable=SC2086
+        M2M_BENCH_BACKEND=cuda M2M_BENCH_DEVICE=cuda M2M_BENCH_BIN="$BIN/m2m-bench" M2M_PYTHON="${M2M_PYTHON:-python3}" \
+            timeout 300 bash bench/side-by-side.sh resnet32 128 $shape 5 2>&1 | tee -a "$OUT/bench.txt"
+    done
+fi
+
+RUNS=/tmp/m2m-gpu-runs
+# Seconds per epoch and what each epoch reached, from a run's metrics.csv.
+epochs() { cut -d, -f1,5,6,7,10,14,22-25 "$1/metrics.csv" 2>/dev/null | tee -a "$OUT/bench.txt"; }
+train() { # name, then m2m train arguments
+    local name=$1
+    shift
+    local start
+    start=$(date +%s)
+    timeout $((DEADLINE + 50 - SECONDS)) "$BIN/m2m" train "$@" --backend cuda --no-dashboard \
+        --set "name=\"$name\"" --set "output_dir=\"$RUNS\"" 2>>"$OUT/train.log" | tail -n 3 | tee -a "$OUT/bench.txt"
+    echo "wall $(($(date +%s) - start)) s" | tee -a "$OUT/bench.txt"
+    epochs "$RUNS/$name"
+    tar -czf "$OUT/runs.tar.gz" -C "$RUNS" --exclude='*.mpk' --exclude='burn' . 2>/dev/null
+}
+
+if wants epoch; then
+    rm -rf "$RUNS"
+    if in_time "ERM epochs"; then
+        log "m2m train: ResNet-32 ERM on Fashion-MNIST-LT rho 100, 2 epochs (epoch 0 includes warm-up)"
+        train erm-epochs recipes/erm-fmnist-lt100-resnet32.ron --set schedule.epochs=2 --set schedule.warmup_epochs=1 \
+            --set 'schedule.milestones=[]'
+    fi
+    if [ -f "$RUNS/erm-epochs/model-best-val.mpk" ] && in_time "M2m epoch"; then
+        log "m2m train: ResNet-32 M2m on Fashion-MNIST-LT rho 100, 1 epoch, g = the ERM run's model"
+        train m2m-epoch recipes/m2m-fmnist-lt100-resnet32.ron --set schedule.epochs=1 --set schedule.warmup_epochs=0 \
+            --set 'schedule.milestones=[]' --set m2m.from_epoch=0 --set "m2m.g=Checkpoint(\"$RUNS/erm-epochs/model-best-val\")"
+    fi
+fi
 
 if [ "${1:-}" = "--quick-suite" ]; then
-    RUNS=/tmp/m2m-gpu-runs
-    rm -rf "$RUNS"
-    # Stop starting runs after DEADLINE seconds (the device tool allows 600 per command).
-    DEADLINE="${DEADLINE:-500}"
     for seed in ${SEEDS:-0 1 2}; do
         for recipe in ${RECIPES:-erm drs m2m}; do
-            if [ "$SECONDS" -gt "$DEADLINE" ]; then log "deadline reached, skipping $recipe seed $seed"; continue; fi
+            in_time "$recipe seed $seed" || continue
             log "$recipe seed $seed"
-            start=$(date +%s)
-            timeout $(( DEADLINE + 60 - SECONDS )) "$BIN/m2m" train "recipes/$recipe-fmnist-lt100-quick.ron" --backend cuda --no-dashboard \
-                --set "seed=$seed" --set "name=\"$recipe-s$seed\"" --set "output_dir=\"$RUNS\"" 2>>"$OUT/train.log" | tee -a "$OUT/bench.txt"
-            echo "wall $(( $(date +%s) - start )) s" | tee -a "$OUT/bench.txt"
-            tar -czf "$OUT/runs.tar.gz" -C "$RUNS" --exclude='*.mpk' --exclude='burn' . 2>/dev/null
+            train "$recipe-s$seed" "recipes/$recipe-fmnist-lt100-quick.ron" --set "seed=$seed"
         done
     done
 fi

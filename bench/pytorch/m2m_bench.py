@@ -23,6 +23,9 @@ step (forward, input gradient, weight gradient, as autograd calls them through
 
 Threads: M2M_BENCH_THREADS, else RAYON_NUM_THREADS (so one variable limits both
 programs), else torch's default (OMP_NUM_THREADS or the core count).
+
+Device: M2M_BENCH_DEVICE=cuda runs the model benchmark on the GPU (the twin of
+`M2M_BENCH_BACKEND=cuda m2m-bench`); the `.item()` that ends each timing waits for it.
 """
 
 import copy
@@ -306,12 +309,15 @@ def main():
         f"mkldnn {torch.backends.mkldnn.is_available()}"
     )
 
+    device = torch.device(os.environ.get("M2M_BENCH_DEVICE") or "cpu")
+    if device.type == "cuda":
+        print(f"pytorch: device {torch.cuda.get_device_name(device)}")
     torch.manual_seed(0)
     backbone = ResNet32(channels, 10) if arch == "resnet32" else SmallCnn(channels, 10)
-    model = Net(backbone, channels).train()
+    model = Net(backbone, channels).train().to(device)
     optim = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, dampening=0.0)
-    x = torch.rand(batch, channels, size, size)
-    y = torch.arange(batch) % 10
+    x = torch.rand(batch, channels, size, size, device=device)
+    y = torch.arange(batch, device=device) % 10
 
     def train_step(images, labels):
         loss = F.cross_entropy(model(images), labels)
@@ -326,7 +332,7 @@ def main():
     tr = timed(lambda: train_step(x, y))
 
     # M2m: g is a frozen deep copy of f taken now (its own BN statistics, eval mode).
-    counts = torch.tensor(class_counts(), dtype=torch.float32)
+    counts = torch.tensor(class_counts(), dtype=torch.float32, device=device)
     g = copy.deepcopy(model).eval().requires_grad_(False)
     translated = []
 

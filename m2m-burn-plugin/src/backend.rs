@@ -31,6 +31,8 @@ impl std::str::FromStr for BackendChoice {
 #[cfg(feature = "cuda")]
 pub fn probe_cuda(index: usize) -> anyhow::Result<()> {
     use burn::tensor::Tensor;
+    let cache = configure_cubecl_cache();
+    tracing::info!("CubeCL caches (autotune results, compiled kernels): {}", cache.display());
     let device = burn::backend::cuda::CudaDevice::new(index);
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -54,4 +56,41 @@ pub fn probe_cuda(index: usize) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// The folder for CubeCL's autotune results and compiled kernels: `$M2M_CUBECL_CACHE`,
+/// else `~/.cache/m2m/cubecl`.
+#[cfg(feature = "cuda")]
+pub fn cubecl_cache_dir() -> std::path::PathBuf {
+    match std::env::var_os("M2M_CUBECL_CACHE") {
+        Some(dir) if !dir.is_empty() => dir.into(),
+        _ => std::env::var_os("HOME").map_or_else(|| std::path::PathBuf::from(".cubecl-cache"), |h| std::path::PathBuf::from(h).join(".cache/m2m/cubecl")),
+    }
+}
+
+/// Points CubeCL's autotune cache and its compiled-kernel (PTX) cache at
+/// [`cubecl_cache_dir`], so that the second run on a machine (or a machine given the
+/// folder) skips autotuning and NVRTC. CubeCL's defaults would put the autotune cache in
+/// the `target/` folder of the nearest Cargo project above the working directory and keep
+/// no PTX cache. Settings from a `cubecl.toml` (or a `[cubecl]` section of `burn.toml`)
+/// in the working directory or above win; `CUBECL_AUTOTUNE_LEVEL` (`minimal`, `balanced`
+/// (default), `extensive`, `full`) is read as CubeCL reads it. Takes effect only before
+/// the first CUDA operation; `probe_cuda` calls it. Returns the folder.
+#[cfg(feature = "cuda")]
+pub fn configure_cubecl_cache() -> std::path::PathBuf {
+    use burn::cubecl::config::cache::CacheConfig;
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+    let dir = cubecl_cache_dir();
+    let mut slot = CubeClRuntimeConfig::storage().lock();
+    if slot.is_none() {
+        let mut config = CubeClRuntimeConfig::from_current_dir();
+        if matches!(config.autotune.cache, CacheConfig::Target) {
+            config.autotune.cache = CacheConfig::File(dir.join("autotune"));
+        }
+        if config.compilation.cache.is_none() {
+            config.compilation.cache = Some(CacheConfig::File(dir.join("kernels")));
+        }
+        *slot = Some(std::sync::Arc::new(config.override_from_env()));
+    }
+    dir
 }

@@ -201,3 +201,35 @@ fn probe_reports_attempts_on_training_batches() {
     let e = m2m_burn_plugin::run::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 1, &Default::default()).unwrap_err();
     assert!(format!("{e:#}").contains("3 classes"), "{e:#}");
 }
+
+#[test]
+fn f_probabilities_on_accepted_slots_are_summed_on_the_device_and_read_once() {
+    use m2m_burn_plugin::m2m::{BatchGeneration, FProbabilities};
+    use m2m_core::translation::{GenerationStats, PlannedSlot};
+    type B = Cpu;
+    let device = Default::default();
+    let slot = |slot, target, seed_class| PlannedSlot { slot, target, seed: 0, seed_class, p_accept: 1.0 };
+    // Three classes, four slots; slots 1 and 3 accepted, slot 2 planned but rejected.
+    let rows = [[0.0f32, 1.0, 2.0], [2.0, 0.0, 0.0], [0.5, 0.5, 0.5], [1.0, 3.0, -1.0]];
+    let logits = Tensor::<B, 2>::from_floats(rows, &device);
+    let generation = BatchGeneration {
+        planned: vec![slot(1, 2, 0), slot(2, 1, 0), slot(3, 0, 1)],
+        confidence: vec![0.95, 0.5, 0.97],
+        accepted: vec![true, false, true],
+    };
+    let softmax = |r: [f32; 3], k: usize| {
+        let e: Vec<f64> = r.iter().map(|&v| (v as f64).exp()).collect();
+        e[k] / e.iter().sum::<f64>()
+    };
+    let mut sums = FProbabilities::<B>::default();
+    sums.add(&logits, &generation);
+    sums.add(&logits, &BatchGeneration::default()); // nothing accepted: nothing added
+    sums.add(&logits, &generation);
+    let mut stats = GenerationStats::new(3);
+    stats.f_target_prob_sum = 1.0; // what earlier batches of the epoch left
+    sums.into_stats(&mut stats);
+    let target = 2.0 * (softmax(rows[1], 2) + softmax(rows[3], 0));
+    let seed = 2.0 * (softmax(rows[1], 0) + softmax(rows[3], 1));
+    assert!((stats.f_target_prob_sum - 1.0 - target).abs() < 1e-5, "{} vs {}", stats.f_target_prob_sum - 1.0, target);
+    assert!((stats.f_seed_prob_sum - seed).abs() < 1e-5, "{} vs {seed}", stats.f_seed_prob_sum);
+}

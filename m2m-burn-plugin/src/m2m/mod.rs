@@ -9,7 +9,7 @@ pub mod gallery;
 
 use burn::module::AutodiffModule;
 use burn::tensor::activation::softmax;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use m2m_core::classifier::Classifier;
 use m2m_core::translation::{accept, int_tensor, plan_slots, translate, GenerationStats, PlannedSlot, TranslationConfig};
@@ -144,21 +144,49 @@ impl BatchGeneration {
     }
 }
 
-/// Adds f's probabilities of the target and the seed class on the accepted slots, read
-/// from the logits of the training forward (the reference's `p_g_targ` / `p_g_orig`).
-pub fn record_f_probabilities<B: AutodiffBackend>(stats: &mut GenerationStats, logits: &Tensor<B, 2>, generation: &BatchGeneration) {
-    let slots: Vec<&PlannedSlot> = generation.accepted_slots().collect();
-    if slots.is_empty() {
-        return;
+/// f's probabilities of the target and the seed class on the accepted slots (the
+/// reference's `p_g_targ` / `p_g_orig`), read from the logits of the training forward.
+/// Summed on the device and read once, at the end of the epoch: a read per batch would
+/// wait for the device in the middle of every training step.
+#[derive(Debug)]
+pub struct FProbabilities<B: Backend> {
+    /// `[sum of p(target), sum of p(seed class)]` so far.
+    sums: Option<Tensor<B, 1>>,
+}
+
+impl<B: Backend> Default for FProbabilities<B> {
+    fn default() -> Self {
+        Self { sums: None }
     }
-    let device = logits.device();
-    let rows = int_tensor::<B>(&slots.iter().map(|p| p.slot).collect::<Vec<_>>(), &device);
-    let probs = softmax(logits.clone().detach().select(0, rows), 1).into_data().convert::<f32>();
-    let probs: Vec<f32> = probs.to_vec().expect("f32 data");
-    let c = logits.dims()[1];
-    for (i, p) in slots.iter().enumerate() {
-        stats.f_target_prob_sum += probs[i * c + p.target] as f64;
-        stats.f_seed_prob_sum += probs[i * c + p.seed_class] as f64;
+}
+
+impl<B: Backend> FProbabilities<B> {
+    pub fn add(&mut self, logits: &Tensor<B, 2>, generation: &BatchGeneration) {
+        let slots: Vec<&PlannedSlot> = generation.accepted_slots().collect();
+        if slots.is_empty() {
+            return;
+        }
+        let device = logits.device();
+        let k = slots.len();
+        let rows = int_tensor::<B>(&slots.iter().map(|p| p.slot).collect::<Vec<_>>(), &device);
+        let probs = softmax(logits.clone().detach().select(0, rows), 1);
+        // Columns [target, seed class] of each accepted row.
+        let columns: Vec<usize> = slots.iter().flat_map(|p| [p.target, p.seed_class]).collect();
+        let columns = int_tensor::<B>(&columns, &device).reshape([k, 2]);
+        let batch = probs.gather(1, columns).sum_dim(0).reshape([2]);
+        self.sums = Some(match self.sums.take() {
+            Some(s) => s.add(batch),
+            None => batch,
+        });
+    }
+
+    /// Adds the sums into `stats` (one read).
+    pub fn into_stats(self, stats: &mut GenerationStats) {
+        if let Some(sums) = self.sums {
+            let sums: Vec<f32> = sums.into_data().convert::<f32>().to_vec().expect("f32 data");
+            stats.f_target_prob_sum += sums[0] as f64;
+            stats.f_seed_prob_sum += sums[1] as f64;
+        }
     }
 }
 

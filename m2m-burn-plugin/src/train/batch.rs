@@ -125,7 +125,7 @@ impl<B: Backend> TrainLoader<B> {
                 }
             })
             .expect("spawning the prefetch thread");
-        PrefetchIter { rx, set: self.set.clone(), device: self.device.clone(), done: 0, total }
+        PrefetchIter { rx, set: self.set.clone(), device: self.device.clone(), done: 0, total, waited: std::time::Duration::ZERO }
     }
 }
 
@@ -135,12 +135,25 @@ pub struct PrefetchIter<B: Backend> {
     device: B::Device,
     done: usize,
     total: usize,
+    /// Time the training loop spent waiting for the prefetch thread.
+    waited: std::time::Duration,
+}
+
+impl<B: Backend> PrefetchIter<B> {
+    /// How long the consumer waited for batches so far: near zero when assembling and
+    /// augmenting the next batch takes less than a training step.
+    pub fn waited(&self) -> std::time::Duration {
+        self.waited
+    }
 }
 
 impl<B: Backend> Iterator for PrefetchIter<B> {
     type Item = ImageBatch<B>;
     fn next(&mut self) -> Option<ImageBatch<B>> {
-        let host = self.rx.recv().ok()?;
+        let started = std::time::Instant::now();
+        let host = self.rx.recv().ok();
+        self.waited += started.elapsed();
+        let host = host?;
         self.done += 1;
         Some(host.to_device(&self.set, &self.device))
     }

@@ -2,16 +2,20 @@
 
 use burn::tensor::backend::Backend;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use m2m_core::metrics::{ClassGroups, ClassificationReport, ConfusionMatrix};
 
 use super::batch::{EvalLoader, ImageBatch};
 use crate::model::{Classifier, Mode};
 
-/// Accumulates predictions batch by batch.
-pub struct Evaluation {
-    pub confusion: ConfusionMatrix,
-    loss_sum: f64,
+/// Accumulates predictions batch by batch. Losses and predictions stay on the device
+/// until [`report`](Self::report): two reads per evaluation instead of two per batch
+/// (each read waits for the device, which on CUDA stalls the queue of kernels).
+pub struct Evaluation<B: Backend> {
+    /// Per batch: sum of the cross-entropy over its images, and the predictions.
+    pending: Vec<(Tensor<B, 1>, Tensor<B, 1, Int>)>,
+    labels: Vec<usize>,
+    num_classes: usize,
     /// Added to every row of logits before predicting (post-hoc logit adjustment).
     offsets: Option<Vec<f32>>,
 }
@@ -22,9 +26,9 @@ pub fn logit_adjustment(tau: f64, counts: &[usize]) -> Option<Vec<f32>> {
     (tau > 0.0).then(|| m2m_core::imbalance::log_prior(counts).iter().map(|lp| (-tau * lp) as f32).collect())
 }
 
-impl Evaluation {
+impl<B: Backend> Evaluation<B> {
     pub fn new(num_classes: usize) -> Self {
-        Self { confusion: ConfusionMatrix::new(num_classes), loss_sum: 0.0, offsets: None }
+        Self { pending: Vec::new(), labels: Vec::new(), num_classes, offsets: None }
     }
 
     /// Predictions on logits shifted by `offsets` (see [`logit_adjustment`]).
@@ -34,7 +38,7 @@ impl Evaluation {
 
     /// Adds a batch's logits; returns the batch's mean cross-entropy (shape `[1]`) of
     /// the (adjusted) logits.
-    pub fn add<B: Backend>(&mut self, logits: Tensor<B, 2>, batch: &ImageBatch<B>) -> Tensor<B, 1> {
+    pub fn add(&mut self, logits: Tensor<B, 2>, batch: &ImageBatch<B>) -> Tensor<B, 1> {
         let n = batch.labels.len();
         let logits = match &self.offsets {
             Some(o) => {
@@ -44,18 +48,25 @@ impl Evaluation {
             None => logits,
         };
         let ce = CrossEntropyLossConfig::new().init(&logits.device()).forward(logits.clone(), batch.targets.clone());
-        self.loss_sum += ce.clone().into_scalar().elem::<f64>() * n as f64;
-        let preds = logits.argmax(1).reshape([n]).into_data();
-        let preds: Vec<i64> = preds.convert::<i64>().to_vec().expect("argmax gives integers");
-        for (&t, &p) in batch.labels.iter().zip(&preds) {
-            self.confusion.add(t, p as usize);
-        }
+        self.pending.push((ce.clone().mul_scalar(n as f64), logits.argmax(1).reshape([n])));
+        self.labels.extend_from_slice(&batch.labels);
         ce
     }
 
+    /// Reads the predictions and losses back (once) and reports them.
     pub fn report(&self, groups: &ClassGroups) -> ClassificationReport {
-        let n = self.confusion.total().max(1) as f64;
-        ClassificationReport::from_confusion(&self.confusion, groups, Some(self.loss_sum / n))
+        let mut confusion = ConfusionMatrix::new(self.num_classes);
+        let mut loss_sum = 0.0;
+        if !self.pending.is_empty() {
+            let (losses, preds): (Vec<_>, Vec<_>) = self.pending.iter().cloned().unzip();
+            loss_sum = Tensor::cat(losses, 0).sum().into_scalar().elem::<f64>();
+            let preds: Vec<i64> = Tensor::cat(preds, 0).into_data().convert::<i64>().to_vec().expect("argmax gives integers");
+            for (&t, &p) in self.labels.iter().zip(&preds) {
+                confusion.add(t, p as usize);
+            }
+        }
+        let n = confusion.total().max(1) as f64;
+        ClassificationReport::from_confusion(&confusion, groups, Some(loss_sum / n))
     }
 }
 

@@ -23,7 +23,7 @@ use super::eval::{evaluate, logit_adjustment, Evaluation};
 use crate::run_dir::{best_val, EpochRecord, RunDir, RunState};
 use super::scheduler::EpochScheduler;
 use crate::m2m::gallery::write_gallery;
-use crate::m2m::{record_f_probabilities, M2m, M2mSchedule};
+use crate::m2m::{FProbabilities, M2m, M2mSchedule};
 use crate::model::{save_classifier, Classifier, Mode, ModelSpec, Net};
 use crate::recipe::LossPlan;
 
@@ -151,6 +151,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
             let mut m2m = self.m2m.as_ref().and_then(|(m, schedule)| Some((m, schedule.epoch(e0, counts.len())?)));
             // The first accepted translations of the epoch, drawn into the run directory.
             let mut shown = Vec::new();
+            let mut f_probabilities = FProbabilities::<B>::default();
             let class_weights = self.loss.weights_at(e0, counts);
             let weights = class_weights.as_ref().map(|w| weight_tensor::<B>(w, &device));
             while let Some(batch) = iter.next() {
@@ -173,8 +174,8 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                     None => (batch.images, None),
                 };
                 let logits = model.logits(images, Mode::Train);
-                if let (Some((_, translations)), Some(generation)) = (m2m.as_mut(), generation.as_ref()) {
-                    record_f_probabilities(&mut translations.stats, &logits, generation);
+                if let Some(generation) = generation.as_ref() {
+                    f_probabilities.add(&logits, generation);
                 }
                 let loss = loss_fn.forward(logits.clone(), batch.targets.clone(), weights.as_ref());
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -203,6 +204,11 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                     break;
                 }
             }
+            tracing::debug!(
+                "epoch {e0}: waited {:.2} s for the input pipeline over {iteration} batches ({:.1} s of training)",
+                iter.waited().as_secs_f64(),
+                started.elapsed().as_secs_f64()
+            );
             event_processor.process_train(LearnerEvent::EndEpoch(epoch));
             if interrupter.should_stop() {
                 break;
@@ -251,7 +257,11 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 train_accuracy,
                 val: val_eval.report(&self.groups),
                 test,
-                m2m: m2m.map(|(_, t)| t.stats),
+                m2m: m2m.map(|(_, t)| {
+                    let mut stats = t.stats;
+                    f_probabilities.into_stats(&mut stats);
+                    stats
+                }),
             };
             let mut refs = TrainingComponentsRef { checkpointer: checkpointer.as_mut(), event_store: &event_store };
             if let Err(e) = self.finish_epoch(&learner, &mut refs, &mut records, record, epoch, num_epochs) {
