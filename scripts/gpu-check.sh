@@ -25,7 +25,8 @@
 #
 # Binaries: .device/{m2m,m2m-bench}[.xz], x86-64, built here with
 #   cargo build --release --features cuda --bin m2m --bin m2m-bench
-# then stripped and xz-compressed (the device tool carries at most 64 MiB), or built on
+# then stripped and xz-compressed (the device tool carries at most 64 MiB; git ignores
+# .device, so name it in the tool's `carry`), or built on
 # the spot when cargo is there. Data: $M2M_DATA, else .device/data (Fashion-MNIST IDX).
 # PyTorch: python3 on the GPU machine (M2M_PYTHON to name another).
 # Results go to $OUT (or ./gpu-check-out): bench.txt, train.log, runs.tar.gz,
