@@ -31,8 +31,10 @@ impl std::str::FromStr for BackendChoice {
 #[cfg(feature = "cuda")]
 pub fn probe_cuda(index: usize) -> anyhow::Result<()> {
     use burn::tensor::Tensor;
-    let cache = configure_cubecl_cache();
-    tracing::info!("CubeCL caches (autotune results, compiled kernels): {}", cache.display());
+    match configure_cubecl_cache() {
+        Some(dir) => tracing::info!("CubeCL caches (autotune results, compiled kernels): {}", dir.display()),
+        None => tracing::info!("no cache folder in the environment: CubeCL's own cache settings"),
+    }
     let device = burn::backend::cuda::CudaDevice::new(index);
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -59,12 +61,13 @@ pub fn probe_cuda(index: usize) -> anyhow::Result<()> {
 }
 
 /// The folder for CubeCL's autotune results and compiled kernels: `$M2M_CUBECL_CACHE`,
-/// else `~/.cache/m2m/cubecl`.
+/// else `cubecl` in m2m's cache folder ([`crate::fs::cache_dir`], `~/.cache/m2m/cubecl`
+/// by default).
 #[cfg(feature = "cuda")]
-pub fn cubecl_cache_dir() -> std::path::PathBuf {
+pub fn cubecl_cache_dir() -> Option<std::path::PathBuf> {
     match std::env::var_os("M2M_CUBECL_CACHE") {
-        Some(dir) if !dir.is_empty() => dir.into(),
-        _ => std::env::var_os("HOME").map_or_else(|| std::path::PathBuf::from(".cubecl-cache"), |h| std::path::PathBuf::from(h).join(".cache/m2m/cubecl")),
+        Some(dir) if !dir.is_empty() => Some(dir.into()),
+        _ => crate::fs::cache_dir().map(|d| d.join("cubecl")),
     }
 }
 
@@ -75,12 +78,13 @@ pub fn cubecl_cache_dir() -> std::path::PathBuf {
 /// no PTX cache. Settings from a `cubecl.toml` (or a `[cubecl]` section of `burn.toml`)
 /// in the working directory or above win; `CUBECL_AUTOTUNE_LEVEL` (`minimal`, `balanced`
 /// (default), `extensive`, `full`) is read as CubeCL reads it. Takes effect only before
-/// the first CUDA operation; `probe_cuda` calls it. Returns the folder.
+/// the first CUDA operation; `probe_cuda` calls it. Returns the folder, or `None` (and
+/// leaves CubeCL's settings alone) when the environment names no cache folder.
 #[cfg(feature = "cuda")]
-pub fn configure_cubecl_cache() -> std::path::PathBuf {
+pub fn configure_cubecl_cache() -> Option<std::path::PathBuf> {
     use burn::cubecl::config::cache::CacheConfig;
     use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
-    let dir = cubecl_cache_dir();
+    let dir = cubecl_cache_dir()?;
     let mut slot = CubeClRuntimeConfig::storage().lock();
     if slot.is_none() {
         let mut config = CubeClRuntimeConfig::from_current_dir();
@@ -92,5 +96,5 @@ pub fn configure_cubecl_cache() -> std::path::PathBuf {
         }
         *slot = Some(std::sync::Arc::new(config.override_from_env()));
     }
-    dir
+    Some(dir)
 }

@@ -1,8 +1,18 @@
 //! File-system helpers: every result file is written atomically (temporary file in the
-//! same folder, then rename), so killing the process never leaves a half-written file.
+//! same folder, then rename), so killing the process never leaves a half-written file;
+//! and the one folder our caches live under.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The folder m2m's caches go under (decoded images, CubeCL's kernels): `$M2M_CACHE`,
+/// else `$XDG_CACHE_HOME/m2m`, else `~/.cache/m2m`; `None` when the environment names none.
+pub fn cache_dir() -> Option<PathBuf> {
+    let env = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    env("M2M_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("m2m")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache").join("m2m")))
+}
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {

@@ -25,11 +25,7 @@ pub enum ImageCache {
 
 /// The folder [`ImageCache::Auto`] uses, when the environment names one.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let env = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    env("M2M_CACHE")
-        .map(|d| d.join("images"))
-        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("m2m").join("images")))
-        .or_else(|| env("HOME").map(|d| d.join(".cache").join("m2m").join("images")))
+    crate::fs::cache_dir().map(|d| d.join("images"))
 }
 
 const MAGIC: &[u8; 8] = b"M2MIMGS1";
