@@ -8,14 +8,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use m2m_burn_plugin::backend::BackendChoice;
 use m2m_burn_plugin::data::{images, DatasetName};
-use m2m_burn_plugin::run::diagnose::{imported_spec, run_translate, Targets, TranslateOptions, TranslateSummary};
 use m2m_burn_plugin::model::import::{import_net, ImportError, StateDict};
 use m2m_burn_plugin::model::save_classifier;
 use m2m_burn_plugin::recipe::{check_translation, RawM2m};
-use m2m_core::translation::RandomStart;
 use m2m_burn_plugin::recipe::{load_recipe, to_ron};
-use m2m_burn_plugin::suite::{collect, load_suite, run_suite_with, write_report, Shard};
+use m2m_burn_plugin::run::diagnose::{imported_spec, run_translate, Targets, TranslateOptions, TranslateSummary};
 use m2m_burn_plugin::run::{run_recipe_with, Prefixes, Progress};
+use m2m_burn_plugin::suite::{collect, load_suite, run_suite_with, write_report, Shard};
+use m2m_core::translation::RandomStart;
 
 #[derive(Parser)]
 #[command(name = "m2m", version, about = "M2m and imbalanced-classification baselines on burn")]
@@ -278,11 +278,22 @@ impl TranslateArgs {
                     (Some(c), None) => c.clone(),
                     (None, Some(r)) => {
                         anyhow::ensure!(r.is_finite() && r >= 1.0, "--ratio must be >= 1, got {r}");
-                        m2m_core::imbalance::class_counts(self.max_per_class, classes, r, m2m_core::imbalance::ImbalanceProfile::Exponential)
+                        m2m_core::imbalance::class_counts(
+                            self.max_per_class,
+                            classes,
+                            r,
+                            m2m_core::imbalance::ImbalanceProfile::Exponential,
+                        )
                     }
-                    _ => anyhow::bail!("--targets planned needs the training class counts: --counts N0,N1,... or --ratio R"),
+                    _ => anyhow::bail!(
+                        "--targets planned needs the training class counts: --counts N0,N1,... or --ratio R"
+                    ),
                 };
-                anyhow::ensure!(counts.len() == classes, "--counts has {} entries, {dataset:?} has {classes} classes", counts.len());
+                anyhow::ensure!(
+                    counts.len() == classes,
+                    "--counts has {} entries, {dataset:?} has {classes} classes",
+                    counts.len()
+                );
                 Targets::Planned { counts, beta: self.beta }
             }
             k => match k.parse::<usize>() {
@@ -305,7 +316,8 @@ impl TranslateArgs {
             ..RawM2m::default()
         };
         // The recipe's own checks, so that the flags are held to the same ranges.
-        let config = check_translation(&raw).map_err(|e| anyhow::anyhow!("--{}: {}", e.field.trim_start_matches("m2m.").replace('_', "-"), e.reason))?;
+        let config = check_translation(&raw)
+            .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.trim_start_matches("m2m.").replace('_', "-"), e.reason))?;
         Ok(TranslateOptions {
             g: self.g.clone(),
             f: self.f.clone(),
@@ -333,11 +345,15 @@ fn main() -> ExitCode {
     // burn's dashboard owns the terminal while it runs: log lines would tear it, so only
     // warnings go to stderr then (the epoch results are in the run directory anyway).
     let dashboard = std::io::stdout().is_terminal()
-        && matches!(cli.command, Command::Train { no_dashboard: false, .. } | Command::Resume { no_dashboard: false, .. });
+        && matches!(
+            cli.command,
+            Command::Train { no_dashboard: false, .. } | Command::Resume { no_dashboard: false, .. }
+        );
     let default_level = if dashboard { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         // Colour codes only on a terminal: logs redirected to a file or a pipe stay plain text.
@@ -364,7 +380,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let data = recipe.dataset.prepare()?;
             let m = &data.manifest;
-            println!("{} from {} (prepared in {:.2} s)", m.dataset, m.source.display(), started.elapsed().as_secs_f64());
+            println!(
+                "{} from {} (prepared in {:.2} s)",
+                m.dataset,
+                m.source.display(),
+                started.elapsed().as_secs_f64()
+            );
             println!(
                 "images {}x{}x{}, {} classes, normalisation mean {:?} std {:?}",
                 m.format.channels,
@@ -374,17 +395,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 m.format.mean,
                 m.format.std
             );
-            println!("training: {} images, imbalance {:.1}, subset {}", m.train_total, m.imbalance_factor, m.subset_fingerprint);
+            println!(
+                "training: {} images, imbalance {:.1}, subset {}",
+                m.train_total, m.imbalance_factor, m.subset_fingerprint
+            );
             for (k, (name, n)) in m.format.class_names.iter().zip(&m.train_counts).enumerate() {
                 println!("  {k:>3} {name:<24} {n}");
             }
-            println!("validation: {} images; test: {} images{}", m.val_size, m.test_size, if m.selected_on_test { " (selection on the test set)" } else { "" });
+            println!(
+                "validation: {} images; test: {} images{}",
+                m.val_size,
+                m.test_size,
+                if m.selected_on_test { " (selection on the test set)" } else { "" }
+            );
             Ok(())
         }
         Command::Probe { args, g, f, batches } => {
             let recipe = load_recipe(&args.recipe, &args.overrides)?;
             let device = Default::default();
-            let s = m2m_burn_plugin::run::diagnose::probe_translation::<m2m_burn_plugin::backend::Cpu>(&recipe, &g, f.as_deref(), batches, &device)?;
+            let s = m2m_burn_plugin::run::diagnose::probe_translation::<m2m_burn_plugin::backend::Cpu>(
+                &recipe,
+                &g,
+                f.as_deref(),
+                batches,
+                &device,
+            )?;
             let t = recipe.m2m.as_ref().map(|m| m.translation.clone()).unwrap_or_default();
             println!(
                 "step {} x {} steps, gamma {}, beta {}: accepted {}/{} ({:.2}%), mean g confidence on the target {:.3}",
@@ -422,7 +457,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train { args, keep_epochs, backend, no_dashboard } => {
             let recipe = load_recipe(&args.recipe, &args.overrides)?;
             if let Some(&bad) = keep_epochs.iter().find(|&&e| e == 0 || e >= recipe.epochs) {
-                anyhow::bail!("--keep-epochs {bad}: must be in 1..{} (schedule.epochs = {})", recipe.epochs, recipe.epochs);
+                anyhow::bail!(
+                    "--keep-epochs {bad}: must be in 1..{} (schedule.epochs = {})",
+                    recipe.epochs,
+                    recipe.epochs
+                );
             }
             train_and_report(&recipe, backend, no_dashboard, &Prefixes { keep: keep_epochs, fork_from: None })
         }
@@ -433,15 +472,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let (plans, _) = m2m_burn_plugin::suite::plan_forks(&suite.cells);
                 for (j, c) in suite.cells.iter().enumerate() {
                     let mark = if shard.owns(j) { "*" } else { " " };
-                    let fork = plans[j].map_or(String::new(), |p| format!("  (fork of {} after epoch {})", suite.cells[p.source].key.run_name(), p.epoch));
+                    let fork = plans[j].map_or(String::new(), |p| {
+                        format!("  (fork of {} after epoch {})", suite.cells[p.source].key.run_name(), p.epoch)
+                    });
                     println!("{mark} {j:4} shard {}/{}  {}{fork}", j % shard.count, shard.count, c.key.run_name());
                 }
                 println!("{} cells; * = in shard {}/{}", suite.cells.len(), shard.index, shard.count);
                 return Ok(());
             }
-            let backend = backend.or_else(|| suite.cells.first().map(|c| c.recipe.backend)).unwrap_or(BackendChoice::Cpu);
+            let backend =
+                backend.or_else(|| suite.cells.first().map(|c| c.recipe.backend)).unwrap_or(BackendChoice::Cpu);
             let outcome = match backend {
-                BackendChoice::Cpu => run_suite_with::<m2m_burn_plugin::backend::Cpu>(&suite, shard, Default::default(), Progress::Log, !no_fork)?,
+                BackendChoice::Cpu => run_suite_with::<m2m_burn_plugin::backend::Cpu>(
+                    &suite,
+                    shard,
+                    Default::default(),
+                    Progress::Log,
+                    !no_fork,
+                )?,
                 BackendChoice::Cuda { device } => suite_cuda(&suite, shard, device, !no_fork)?,
             };
             println!(
@@ -458,7 +506,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("report: {}", md.display());
             if !outcome.failed.is_empty() {
                 let list: Vec<String> = outcome.failed.iter().map(|(n, e)| format!("  {n}: {e}")).collect();
-                anyhow::bail!("{} cells failed (their finished epochs are kept; run the suite again to retry):\n{}", outcome.failed.len(), list.join("\n"));
+                anyhow::bail!(
+                    "{} cells failed (their finished epochs are kept; run the suite again to retry):\n{}",
+                    outcome.failed.len(),
+                    list.join("\n")
+                );
             }
             Ok(())
         }
@@ -476,7 +528,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 LayoutArg::ClassFolders => images::export_class_folders(&out, &splits, &dataset.class_names())?,
                 LayoutArg::SplitFiles => images::export_split_files(&out, &splits)?,
             };
-            println!("wrote {written} PNG files of {dataset:?} from {} to {} in {:.1} s", dir.display(), out.display(), started.elapsed().as_secs_f64());
+            println!(
+                "wrote {written} PNG files of {dataset:?} from {} to {} in {:.1} s",
+                dir.display(),
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Translate(args) => {
@@ -496,7 +553,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 c.gamma()
             );
             print!("{}", summary.table(&options.dataset.class_names()));
-            for (what, path) in [("translations", &options.json), ("logits", &options.logits), ("gallery", &options.gallery)] {
+            for (what, path) in
+                [("translations", &options.json), ("logits", &options.logits), ("gallery", &options.gallery)]
+            {
                 if let Some(p) = path {
                     println!("{what}: {}", p.display());
                 }
@@ -508,26 +567,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(d), _) => d.into(),
                 (None, 10) => DatasetName::Cifar10,
                 (None, 100) => DatasetName::Cifar100,
-                (None, k) => anyhow::bail!("--dataset is needed for a network with {k} classes (its normalisation and image shape)"),
+                (None, k) => anyhow::bail!(
+                    "--dataset is needed for a network with {k} classes (its normalisation and image shape)"
+                ),
             };
             anyhow::ensure!(
                 dataset.num_classes() == classes,
                 "--classes {classes}, but {dataset:?} has {} classes",
                 dataset.num_classes()
             );
-            anyhow::ensure!(architecture == "resnet32", "--architecture {architecture}: only resnet32 checkpoints can be imported");
+            anyhow::ensure!(
+                architecture == "resnet32",
+                "--architecture {architecture}: only resnet32 checkpoints can be imported"
+            );
             let sd = StateDict::read(&file)?;
             let spec = imported_spec(&sd, dataset);
             let device = Default::default();
-            let (net, report) = import_net::<m2m_burn_plugin::backend::Cpu>(&spec, &sd, &device).map_err(|kind| ImportError::new(&file, kind))?;
+            let (net, report) = import_net::<m2m_burn_plugin::backend::Cpu>(&spec, &sd, &device)
+                .map_err(|kind| ImportError::new(&file, kind))?;
             let model = out.join("model");
             save_classifier(&net, &spec, &model)?;
             let json = serde_json::to_string_pretty(&report)?;
             m2m_burn_plugin::fs::write_atomic(&out.join("import.json"), json.as_bytes())?;
-            println!("{}: {} ({})", file.display(), report.format, match &report.nested_under {
-                Some(k) => format!("state dict under {k:?}"),
-                None => "state dict at the top level".into(),
-            });
+            println!(
+                "{}: {} ({})",
+                file.display(),
+                report.format,
+                match &report.nested_under {
+                    Some(k) => format!("state dict under {k:?}"),
+                    None => "state dict at the top level".into(),
+                }
+            );
             print!("{}", report.table());
             if !report.ignored.is_empty() {
                 println!("ignored: {} BatchNorm num_batches_tracked counters", report.ignored.len());
@@ -562,20 +632,43 @@ fn print_table(report: &m2m_burn_plugin::suite::Report) {
 }
 
 #[cfg(feature = "cuda")]
-fn suite_cuda(suite: &m2m_burn_plugin::suite::Suite, shard: Shard, device: usize, fork: bool) -> anyhow::Result<m2m_burn_plugin::suite::SuiteOutcome> {
+fn suite_cuda(
+    suite: &m2m_burn_plugin::suite::Suite,
+    shard: Shard,
+    device: usize,
+    fork: bool,
+) -> anyhow::Result<m2m_burn_plugin::suite::SuiteOutcome> {
     m2m_burn_plugin::backend::probe_cuda(device)?;
-    run_suite_with::<m2m_burn_plugin::backend::Gpu>(suite, shard, burn::backend::cuda::CudaDevice::new(device), Progress::Log, fork)
+    run_suite_with::<m2m_burn_plugin::backend::Gpu>(
+        suite,
+        shard,
+        burn::backend::cuda::CudaDevice::new(device),
+        Progress::Log,
+        fork,
+    )
 }
 
 #[cfg(not(feature = "cuda"))]
-fn suite_cuda(_: &m2m_burn_plugin::suite::Suite, _: Shard, _: usize, _: bool) -> anyhow::Result<m2m_burn_plugin::suite::SuiteOutcome> {
+fn suite_cuda(
+    _: &m2m_burn_plugin::suite::Suite,
+    _: Shard,
+    _: usize,
+    _: bool,
+) -> anyhow::Result<m2m_burn_plugin::suite::SuiteOutcome> {
     anyhow::bail!("this m2m was built without CUDA support; rebuild with `cargo build --release --features cuda`")
 }
 
-fn train_and_report(recipe: &m2m_burn_plugin::recipe::Recipe, backend: Option<BackendChoice>, no_dashboard: bool, prefixes: &Prefixes) -> anyhow::Result<()> {
+fn train_and_report(
+    recipe: &m2m_burn_plugin::recipe::Recipe,
+    backend: Option<BackendChoice>,
+    no_dashboard: bool,
+    prefixes: &Prefixes,
+) -> anyhow::Result<()> {
     let progress = if no_dashboard { Progress::Log } else { Progress::Auto };
     let outcome = match backend.unwrap_or(recipe.backend) {
-        BackendChoice::Cpu => run_recipe_with::<m2m_burn_plugin::backend::Cpu>(recipe, Default::default(), progress, prefixes)?,
+        BackendChoice::Cpu => {
+            run_recipe_with::<m2m_burn_plugin::backend::Cpu>(recipe, Default::default(), progress, prefixes)?
+        }
         BackendChoice::Cuda { device } => train_cuda(recipe, device, progress, prefixes)?,
     };
     let m = &outcome.metrics;
@@ -610,12 +703,27 @@ fn translate_cuda(_: &TranslateOptions, _: usize) -> anyhow::Result<TranslateSum
 }
 
 #[cfg(feature = "cuda")]
-fn train_cuda(recipe: &m2m_burn_plugin::recipe::Recipe, device: usize, progress: Progress, prefixes: &Prefixes) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
+fn train_cuda(
+    recipe: &m2m_burn_plugin::recipe::Recipe,
+    device: usize,
+    progress: Progress,
+    prefixes: &Prefixes,
+) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
     m2m_burn_plugin::backend::probe_cuda(device)?;
-    run_recipe_with::<m2m_burn_plugin::backend::Gpu>(recipe, burn::backend::cuda::CudaDevice::new(device), progress, prefixes)
+    run_recipe_with::<m2m_burn_plugin::backend::Gpu>(
+        recipe,
+        burn::backend::cuda::CudaDevice::new(device),
+        progress,
+        prefixes,
+    )
 }
 
 #[cfg(not(feature = "cuda"))]
-fn train_cuda(_: &m2m_burn_plugin::recipe::Recipe, _: usize, _: Progress, _: &Prefixes) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
+fn train_cuda(
+    _: &m2m_burn_plugin::recipe::Recipe,
+    _: usize,
+    _: Progress,
+    _: &Prefixes,
+) -> anyhow::Result<m2m_burn_plugin::train::RunOutcome> {
     anyhow::bail!("this m2m was built without CUDA support; rebuild with `cargo build --release --features cuda`")
 }

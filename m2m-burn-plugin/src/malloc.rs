@@ -27,7 +27,9 @@ pub fn keep_freed_buffers() {
     {
         let own = std::env::vars_os().any(|(k, v)| {
             let k = k.to_string_lossy();
-            k == "GLIBC_TUNABLES" || (k.starts_with("MALLOC_") && k.ends_with('_')) || (k == "M2M_MALLOC" && v == "glibc")
+            k == "GLIBC_TUNABLES"
+                || (k.starts_with("MALLOC_") && k.ends_with('_'))
+                || (k == "M2M_MALLOC" && v == "glibc")
         });
         if own {
             return;

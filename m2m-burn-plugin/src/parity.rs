@@ -57,7 +57,9 @@ pub fn parity_outputs<B: AutodiffBackend>(
     let input_grad = x.grad_remove(&mut grads).expect("the input requires a gradient");
     let params = GradientsParams::from_grads(grads, &model);
     let logits_eval = model.logits(x.clone().detach(), Mode::Eval).inner();
-    let mut optim = SgdConfig::new().with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0))).init::<B, Net<B>>();
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
+        .init::<B, Net<B>>();
     let stepped = optim.step(0.01, model, params);
     let after = stepped.logits(x.detach(), Mode::Train).inner();
     Ok(ParityOutputs {

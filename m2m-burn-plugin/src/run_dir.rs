@@ -177,7 +177,10 @@ impl RunDir {
                 .lines()
                 .filter(|l| !l.trim().is_empty())
                 .enumerate()
-                .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}: corrupt record", path.display(), i + 1)))
+                .map(|(i, l)| {
+                    serde_json::from_str(l)
+                        .with_context(|| format!("{} line {}: corrupt record", path.display(), i + 1))
+                })
                 .collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),

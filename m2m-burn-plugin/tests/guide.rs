@@ -23,7 +23,10 @@ fn the_guide_trains_with_m2m_and_accepts_translations() {
     let out = tempfile::tempdir().unwrap();
     let device = Default::default();
     let config = |epochs| {
-        training::TrainingConfig::new(model::ModelConfig::new(10, 512), AdamConfig::new()).with_num_epochs(epochs).with_learning_rate(1e-3).with_num_workers(1)
+        training::TrainingConfig::new(model::ModelConfig::new(10, 512), AdamConfig::new())
+            .with_num_epochs(epochs)
+            .with_learning_rate(1e-3)
+            .with_num_workers(1)
     };
     let g_dir = out.path().join("g");
     training::train::<Cpu>(g_dir.to_str().unwrap(), config(6), device, train.clone(), test.clone());

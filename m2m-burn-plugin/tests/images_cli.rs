@@ -26,7 +26,11 @@ fn the_image_folder_suite_runs_on_png_files_of_fashion_mnist() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     // The commands of the recipe's header comment.
-    let out = m2m(tmp.path(), &cache, &["export-images", "--dataset", "fashion-mnist", "--per-class", "300", "--out", "data/fashion-mnist-png"]);
+    let out = m2m(
+        tmp.path(),
+        &cache,
+        &["export-images", "--dataset", "fashion-mnist", "--per-class", "300", "--out", "data/fashion-mnist-png"],
+    );
     assert!(out.contains("wrote 6000 PNG files"), "{out}");
     assert_eq!(std::fs::read_dir(tmp.path().join("data/fashion-mnist-png/train/9-Ankle boot")).unwrap().count(), 300);
     let suite = recipes.join("suites/images-fmnist-png.ron");
@@ -40,12 +44,17 @@ fn the_image_folder_suite_runs_on_png_files_of_fashion_mnist() {
     }
     // The data as the recipe describes it: the long tail cut from the PNG files, and the
     // normalisation computed from those training images and recorded.
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("cells/ERM.FashionPng.r100.d0.s0/data-manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("cells/ERM.FashionPng.r100.d0.s0/data-manifest.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(manifest["train_counts"], serde_json::json!([300, 179, 107, 64, 38, 23, 13, 8, 5, 3]));
     assert_eq!(manifest["format"]["class_names"][9], "9-Ankle boot");
     let mean = manifest["format"]["mean"][0].as_f64().unwrap();
-    assert!(mean > 0.2 && mean < 0.4 && mean != 0.2860_f32 as f64, "the training subset's own mean, not Fashion-MNIST's: {mean}");
+    assert!(
+        mean > 0.2 && mean < 0.4 && mean != 0.2860_f32 as f64,
+        "the training subset's own mean, not Fashion-MNIST's: {mean}"
+    );
     // Decoded once: every later cell (and g) read the cache.
     assert_eq!(std::fs::read_dir(cache.join("images")).unwrap().count(), 2, "{log}");
     assert!(log.contains("from the cache"), "{log}");

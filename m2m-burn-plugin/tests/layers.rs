@@ -56,12 +56,22 @@ fn no_two_modules_import_each_other() {
     for f in &files {
         let Some(m) = module_of(&src, f) else { continue };
         // Code only: comments may name any module.
-        let text: String = std::fs::read_to_string(f).unwrap().lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        let text: String = std::fs::read_to_string(f)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let deps = imports(&text, &modules);
         edges.entry(m.clone()).or_default().extend(deps.into_iter().filter(|d| *d != m));
     }
     // Depth-first search for a cycle; report the first one as a path.
-    fn visit(m: &str, edges: &BTreeMap<String, BTreeSet<String>>, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+    fn visit(
+        m: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
         if let Some(at) = path.iter().position(|p| p == m) {
             let mut cycle = path[at..].to_vec();
             cycle.push(m.to_string());
@@ -87,7 +97,9 @@ fn no_two_modules_import_each_other() {
         }
     }
     // The layers the docs describe: the algorithm layer and the hook never reach up.
-    for (low, high) in [("m2m", "train"), ("m2m", "run"), ("train", "run"), ("train", "suite"), ("hook", "train"), ("hook", "run")] {
+    for (low, high) in
+        [("m2m", "train"), ("m2m", "run"), ("train", "run"), ("train", "suite"), ("hook", "train"), ("hook", "run")]
+    {
         assert!(!edges.get(low).is_some_and(|d| d.contains(high)), "{low} imports {high}: {edges:#?}");
     }
 }

@@ -22,7 +22,10 @@ fn a_suite_killed_mid_cell_resumes_and_keeps_finished_cells() {
     let suite = tmp.path().join("suite.ron");
     std::fs::write(
         &suite,
-        format!(r#"(name: "k", base: "base.ron", output_dir: "{}", methods: [(name: "ERM")], seeds: [0, 1])"#, out.display()),
+        format!(
+            r#"(name: "k", base: "base.ron", output_dir: "{}", methods: [(name: "ERM")], seeds: [0, 1])"#,
+            out.display()
+        ),
     )
     .unwrap();
     let first = out.join("cells/ERM.Mnist.r4.d3.s0");
@@ -51,7 +54,12 @@ fn a_suite_killed_mid_cell_resumes_and_keeps_finished_cells() {
     let rerun = Command::new(env!("CARGO_BIN_EXE_m2m")).arg("suite").arg(&suite).output().unwrap();
     let stdout = String::from_utf8_lossy(&rerun.stdout);
     assert!(rerun.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&rerun.stderr));
-    assert!(stdout.contains("1 cells trained now (0 of them forked from another cell's first epochs), 1 already finished, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "1 cells trained now (0 of them forked from another cell's first epochs), 1 already finished, 0 failed"
+        ),
+        "{stdout}"
+    );
     assert_eq!(std::fs::read(first.join("final.json")).unwrap(), kept, "a finished cell was touched");
     let after = records(&second);
     assert_eq!(after.len(), 8);

@@ -58,7 +58,9 @@ fn assert_same_cells(a: &Path, b: &Path) {
         for model in ["model-last.mpk", "model-best-val.mpk"] {
             // The files hold burn's random parameter ids; the weights are compared in
             // tests/tests/fork.rs. Here: both exist.
-            assert!(a.join("cells").join(cell).join(model).is_file() && b.join("cells").join(cell).join(model).is_file());
+            assert!(
+                a.join("cells").join(cell).join(model).is_file() && b.join("cells").join(cell).join(model).is_file()
+            );
         }
     }
 }
@@ -76,7 +78,8 @@ fn suites_train_the_shared_prefix_once_exactly_also_when_killed_or_sharded() {
     // One process: only ERM trains from epoch 0; DRS, DRW and M2m fork from it after
     // epoch 3, and M2m's g is the ERM cell's best model (no separate ERM for g).
     let reference = tmp.path().join("reference");
-    let log = finish(spawn(&suite, &reference, None, &tmp.path().join("reference.log")), &tmp.path().join("reference.log"));
+    let log =
+        finish(spawn(&suite, &reference, None, &tmp.path().join("reference.log")), &tmp.path().join("reference.log"));
     assert_eq!(from_scratch(&log), 1, "ERM only:\n{log}");
     assert!(log.contains("4 cells trained now (3 of them forked"), "{log}");
     for cell in &CELLS[1..] {
@@ -84,7 +87,11 @@ fn suites_train_the_shared_prefix_once_exactly_also_when_killed_or_sharded() {
         assert_eq!((fork.source.file_name().unwrap().to_str().unwrap(), fork.epoch), (CELLS[0], 3));
     }
     let report = std::fs::read_to_string(reference.join("report.md")).unwrap();
-    assert!(report.contains("3 cells started as exact forks") && report.contains("`DRS.Mnist.r4.d3.s0` from `ERM.Mnist.r4.d3.s0` after epoch 3"), "{report}");
+    assert!(
+        report.contains("3 cells started as exact forks")
+            && report.contains("`DRS.Mnist.r4.d3.s0` from `ERM.Mnist.r4.d3.s0` after epoch 3"),
+        "{report}"
+    );
 
     // Each forked cell equals its recipe run from scratch, alone.
     for cell in &CELLS[1..] {
@@ -107,7 +114,10 @@ fn suites_train_the_shared_prefix_once_exactly_also_when_killed_or_sharded() {
     let state = killed.join("cells").join(CELLS[0]).join("state.json");
     let started = Instant::now();
     while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"completed_epochs\": 1")) {
-        assert!(started.elapsed() < Duration::from_secs(300) && child.try_wait().unwrap().is_none(), "ERM never finished epoch 1");
+        assert!(
+            started.elapsed() < Duration::from_secs(300) && child.try_wait().unwrap().is_none(),
+            "ERM never finished epoch 1"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -116,8 +126,12 @@ fn suites_train_the_shared_prefix_once_exactly_also_when_killed_or_sharded() {
     let log = finish(spawn(&suite, &killed, None, &log_path), &log_path);
     assert!(log.contains("taking over") || !killed.join("cells").join(format!("{}.lock", CELLS[0])).exists(), "{log}");
     assert_same_cells(&killed, &reference);
-    let m2m_recipe = std::fs::read_to_string(reference.join("cells").join(CELLS[3]).join("recipe.resolved.ron")).unwrap();
-    assert!(m2m_recipe.contains(&format!("Checkpoint(\"{}\")", reference.join("cells").join(CELLS[0]).display())), "{m2m_recipe}");
+    let m2m_recipe =
+        std::fs::read_to_string(reference.join("cells").join(CELLS[3]).join("recipe.resolved.ron")).unwrap();
+    assert!(
+        m2m_recipe.contains(&format!("Checkpoint(\"{}\")", reference.join("cells").join(CELLS[0]).display())),
+        "{m2m_recipe}"
+    );
 
     // Two shards started together on one folder: shard 1 owns DRS and M2m, whose source
     // ERM belongs to shard 0; whichever reaches ERM first trains it, the other waits.

@@ -20,12 +20,7 @@ pub enum ImbalanceProfile {
 ///
 /// Computed in f64 and truncated: this pins the CIFAR-10 ρ=100 total of 12406 and the
 /// CIFAR-100 ρ=100 total of 10847 (spec §2.1).
-pub fn class_counts(
-    n_max: usize,
-    num_classes: usize,
-    ratio: f64,
-    profile: ImbalanceProfile,
-) -> Vec<usize> {
+pub fn class_counts(n_max: usize, num_classes: usize, ratio: f64, profile: ImbalanceProfile) -> Vec<usize> {
     assert!(num_classes >= 1, "num_classes must be >= 1");
     assert!(ratio >= 1.0, "ratio must be >= 1");
     (0..num_classes)
@@ -74,11 +69,7 @@ pub fn expected_generated_slots(counts: &[usize], batch_size: usize) -> f64 {
     if present.is_empty() {
         return 0.0;
     }
-    let mean: f64 = present
-        .iter()
-        .map(|&k| generation_probability(counts, k))
-        .sum::<f64>()
-        / present.len() as f64;
+    let mean: f64 = present.iter().map(|&k| generation_probability(counts, k)).sum::<f64>() / present.len() as f64;
     batch_size as f64 * mean
 }
 

@@ -16,13 +16,20 @@ pub enum LossKind {
     /// `mean_i (1 - p_i)^γ ℓ_i` with `p_i = exp(-ℓ_i)` and `ℓ_i` the (weighted) CE of
     /// sample i, exactly as LDAM-DRW's `FocalLoss` (so with weights `p_i` is not the
     /// model's probability; spec §4.2). Always a plain mean over the batch.
-    Focal { gamma: f64 },
+    Focal {
+        gamma: f64,
+    },
     /// Label-distribution-aware margins `m_k = max_margin · (N_min / N_k)^(1/4)` taken
     /// off the target's logit, then CE on `scale ·` logits. Meant for the cosine head.
-    Ldam { max_margin: f64, scale: f64 },
+    Ldam {
+        max_margin: f64,
+        scale: f64,
+    },
     /// CE on `z + τ log π` with π the training class prior (Menon et al., ICLR 2021);
     /// τ = 1 is the balanced softmax. Predictions use the plain logits.
-    LogitAdjusted { tau: f64 },
+    LogitAdjusted {
+        tau: f64,
+    },
 }
 
 /// How a weighted loss is averaged over a batch. The two reference repositories differ
@@ -83,7 +90,12 @@ impl<B: Backend> ClassLoss<B> {
 
     /// The mean loss of a batch. `logits`: `[n, C]`; `targets`: `[n]`; `weights`: one per
     /// class, or `None` for unit weights.
-    pub fn forward(&self, logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>, weights: Option<&Tensor<B, 1>>) -> Tensor<B, 1> {
+    pub fn forward(
+        &self,
+        logits: Tensor<B, 2>,
+        targets: Tensor<B, 1, Int>,
+        weights: Option<&Tensor<B, 1>>,
+    ) -> Tensor<B, 1> {
         let [n, c] = logits.dims();
         let index = targets.clone().reshape([n, 1]);
         let mut z = logits;

@@ -107,7 +107,13 @@ pub fn into_batches(order: Vec<usize>, batch_size: usize) -> Vec<Vec<usize>> {
 /// The batches (sample indices) of `epoch` (0-based) of a run seeded with `seed`: the
 /// plan's sampler for that epoch, drawn from the run's [`SeedStream::Sampling`] stream.
 /// The `m2m` CLI's loader and the burn-train hook both take their batches from here.
-pub fn epoch_batches(index: &ClassIndex, plan: &Deferred<SamplerKind>, seed: u64, epoch: usize, batch_size: usize) -> Vec<Vec<usize>> {
+pub fn epoch_batches(
+    index: &ClassIndex,
+    plan: &Deferred<SamplerKind>,
+    seed: u64,
+    epoch: usize,
+    batch_size: usize,
+) -> Vec<Vec<usize>> {
     let order = index.epoch_order(plan.kind_at(epoch), &mut stream_rng(seed, epoch, SeedStream::Sampling));
     into_batches(order, batch_size)
 }

@@ -84,12 +84,7 @@ impl EpochLrSchedule {
         if epoch < self.warmup_epochs {
             return self.base_lr * (epoch + 1) as f64 / self.warmup_epochs as f64;
         }
-        let factor = self
-            .milestones
-            .iter()
-            .rev()
-            .find(|m| epoch >= m.epoch)
-            .map_or(1.0, |m| m.factor);
+        let factor = self.milestones.iter().rev().find(|m| epoch >= m.epoch).map_or(1.0, |m| m.factor);
         self.base_lr * factor
     }
 

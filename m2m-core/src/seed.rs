@@ -23,7 +23,8 @@ pub enum SeedStream {
 /// Mixes the run's seed, an epoch and a stream into an independent seed (SplitMix64's
 /// finaliser over a xor of odd multiples).
 pub fn derive_seed(seed: u64, epoch: usize, stream: SeedStream) -> u64 {
-    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut z =
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)

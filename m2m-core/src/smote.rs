@@ -17,7 +17,13 @@ pub struct Synthetic {
 /// in order and the neighbour rank cycles through 1..N_k-1 (the first pass uses every
 /// sample's nearest neighbour, the second its second nearest, ...). A class with one
 /// sample is copied; an empty class stays empty.
-pub fn smote<R: Rng + ?Sized>(pixels: &[u8], image_len: usize, labels: &[usize], num_classes: usize, rng: &mut R) -> Synthetic {
+pub fn smote<R: Rng + ?Sized>(
+    pixels: &[u8],
+    image_len: usize,
+    labels: &[usize],
+    num_classes: usize,
+    rng: &mut R,
+) -> Synthetic {
     assert_eq!(pixels.len(), image_len * labels.len(), "pixel buffer and labels disagree");
     let mut members = vec![Vec::new(); num_classes];
     for (i, &y) in labels.iter().enumerate() {
@@ -43,7 +49,8 @@ pub fn smote<R: Rng + ?Sized>(pixels: &[u8], image_len: usize, labels: &[usize],
             let nn = &neighbours[slot];
             let y = if nn.is_empty() { x } else { image(nn[pass % nn.len()]) };
             let lambda: f64 = rng.random();
-            out.pixels.extend(x.iter().zip(y).map(|(&a, &b)| (lambda * a as f64 + (1.0 - lambda) * b as f64).round() as u8));
+            out.pixels
+                .extend(x.iter().zip(y).map(|(&a, &b)| (lambda * a as f64 + (1.0 - lambda) * b as f64).round() as u8));
             out.labels.push(k);
         }
     }
@@ -82,7 +89,7 @@ mod tests {
         let labels = vec![0, 0, 0, 0, 1, 1, 1];
         let s = smote(&pixels, 2, &labels, 3, &mut StdRng::seed_from_u64(1));
         assert_eq!(s.labels, vec![1]); // 4 - 3 = 1 image for class 1, none for empty class 2
-        // x_0 = [10,10], its nearest neighbour is [20,20]: the new image lies between them.
+                                       // x_0 = [10,10], its nearest neighbour is [20,20]: the new image lies between them.
         assert!(s.pixels.iter().all(|&p| (10..=20).contains(&p)), "{:?}", s.pixels);
         assert_eq!(s.pixels[0], s.pixels[1]);
     }

@@ -268,7 +268,12 @@ pub fn start_noise<R: Rng + ?Sized>(shape: [usize; 4], rule: RandomStart, radius
     let scale_group = |delta: &mut Vec<f32>, idx: &dyn Fn(usize) -> Vec<std::ops::Range<usize>>, n: usize| {
         for group in 0..n {
             let ranges = idx(group);
-            let norm: f64 = ranges.iter().flat_map(|r| delta[r.clone()].iter()).map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+            let norm: f64 = ranges
+                .iter()
+                .flat_map(|r| delta[r.clone()].iter())
+                .map(|&v| (v as f64) * (v as f64))
+                .sum::<f64>()
+                .sqrt();
             if norm > radius {
                 // torch.renorm scales by maxnorm / (norm + 1e-7)
                 let s = (radius / (norm + 1e-7)) as f32;
@@ -473,7 +478,11 @@ mod tests {
         let (g, c, h, w) = (8, 3, 4, 4);
         let d = start_noise([g, c, h, w], RandomStart::ReferenceChannelwise, 0.5, &mut rng);
         for ch in 0..c {
-            let n: f64 = (0..g).flat_map(|i| d[(i * c + ch) * 16..(i * c + ch + 1) * 16].iter()).map(|&v| (v * v) as f64).sum::<f64>().sqrt();
+            let n: f64 = (0..g)
+                .flat_map(|i| d[(i * c + ch) * 16..(i * c + ch + 1) * 16].iter())
+                .map(|&v| (v * v) as f64)
+                .sum::<f64>()
+                .sqrt();
             assert!(n <= 0.5 + 1e-5, "channel {ch}: {n}");
         }
         let d = start_noise([g, c, h, w], RandomStart::PerSample, 0.5, &mut rng);
@@ -542,11 +551,7 @@ impl GenerationStats {
 
     /// Per class accepted / attempted; `None` for classes never attempted.
     pub fn acceptance_rate_per_class(&self) -> Vec<Option<f64>> {
-        self.attempts
-            .iter()
-            .zip(&self.accepted)
-            .map(|(&t, &a)| (t > 0).then(|| a as f64 / t as f64))
-            .collect()
+        self.attempts.iter().zip(&self.accepted).map(|(&t, &a)| (t > 0).then(|| a as f64 / t as f64)).collect()
     }
 
     pub fn mean_g_confidence(&self) -> Option<f64> {

@@ -65,7 +65,15 @@ fn translation_lowers_the_objective_within_bounds_and_leaves_the_models_alone() 
     let g = Tiny::<B>::new(&device);
     let (f_before, g_before) = (snapshot(&f), snapshot(&g));
     let seeds = Tensor::<B, 4>::random([3, 2, 4, 4], Distribution::Uniform(0.0, 1.0), &device);
-    let config = TranslationParams { steps: 10, step_size: 0.1, lambda: 0.5, random_start: RandomStart::PerSample, ..Default::default() }.check().unwrap();
+    let config = TranslationParams {
+        steps: 10,
+        step_size: 0.1,
+        lambda: 0.5,
+        random_start: RandomStart::PerSample,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
     let start = value(&f, &g, &seeds, config.lambda());
     let out = translate(&f, &g, seeds.clone(), &[2, 1, 2], &[0, 0, 1], &config, &mut StdRng::seed_from_u64(0));
     let end = value(&f, &g, &out.images, config.lambda());
@@ -104,6 +112,9 @@ fn input_gradient_matches_finite_differences() {
         };
         let numeric = (value(&f, &g, &shifted(eps), 0.7) - value(&f, &g, &shifted(-eps), 0.7)) / (2.0 * eps as f64);
         let analytic = grad[k] as f64;
-        assert!((numeric - analytic).abs() < 1e-3 + 1e-2 * analytic.abs(), "x[{k}]: numeric {numeric} vs analytic {analytic}");
+        assert!(
+            (numeric - analytic).abs() < 1e-3 + 1e-2 * analytic.abs(),
+            "x[{k}]: numeric {numeric} vs analytic {analytic}"
+        );
     }
 }

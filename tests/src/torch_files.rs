@@ -109,7 +109,8 @@ fn main_pickle(entries: &[Entry], layout: Layout, momentum: &[Entry], legacy: bo
             // torch < 1.? keyed the state by id(param); param_groups lists the same ids
             // in model.parameters() order (the state dict's order without buffers).
             let params: Vec<&String> = entries.iter().map(|e| &e.0).filter(|k| !is_buffer(k)).collect();
-            let id = |k: &str| 140_000_000_000i64 + 72 * params.iter().position(|p| *p == k).expect("a parameter") as i64;
+            let id =
+                |k: &str| 140_000_000_000i64 + 72 * params.iter().position(|p| *p == k).expect("a parameter") as i64;
             p.str("optimizer");
             p.op(b'}');
             p.op(b'(');
@@ -216,11 +217,15 @@ pub fn zip_bytes(entries: &[Entry], layout: Layout) -> Vec<u8> {
 
 /// A safetensors file (always flat).
 pub fn safetensors_bytes(entries: &[Entry]) -> Vec<u8> {
-    let data: Vec<(String, Vec<u8>, Vec<usize>)> =
-        entries.iter().map(|(k, s, v)| (k.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect(), s.clone())).collect();
+    let data: Vec<(String, Vec<u8>, Vec<usize>)> = entries
+        .iter()
+        .map(|(k, s, v)| (k.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect(), s.clone()))
+        .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = data
         .iter()
-        .map(|(k, b, s)| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+        .map(|(k, b, s)| {
+            (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        })
         .collect();
     safetensors::serialize(views, None).unwrap()
 }
@@ -256,7 +261,8 @@ pub fn as_reference_state_dict<B: Backend, M: Module<B>>(net: &M, cosine_head: b
     for (key, (shape, values)) in keys.into_iter().zip(tensors) {
         let (shape, values) = if key == "linear.weight" && !cosine_head {
             let (rows, cols) = (shape[0], shape[1]);
-            let t: Vec<f32> = (0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| values[r * cols + c]).collect();
+            let t: Vec<f32> =
+                (0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| values[r * cols + c]).collect();
             (vec![cols, rows], t)
         } else {
             (shape, values)

@@ -65,7 +65,14 @@ enum Epilogue {
 }
 
 /// One forward and backward of a loss that weighs every output differently.
-fn run(bn: &BatchNorm2d<Cpu>, x: &Tensor<Cpu, 4>, r: &Tensor<Cpu, 4>, mode: Mode, epilogue: Epilogue, fused: bool) -> Outcome {
+fn run(
+    bn: &BatchNorm2d<Cpu>,
+    x: &Tensor<Cpu, 4>,
+    r: &Tensor<Cpu, 4>,
+    mode: Mode,
+    epilogue: Epilogue,
+    fused: bool,
+) -> Outcome {
     let device = x.device();
     let x = x.clone().require_grad();
     let r = r.clone().require_grad();
@@ -76,7 +83,8 @@ fn run(bn: &BatchNorm2d<Cpu>, x: &Tensor<Cpu, 4>, r: &Tensor<Cpu, 4>, mode: Mode
     };
     let y = if fused { bn.forward_then(x.clone(), mode, then) } else { bn.forward_tensor_ops(x.clone(), mode, then) };
     let n: usize = y.dims().iter().product();
-    let weights = Tensor::<Cpu, 1>::from_floats((0..n).map(|i| (i % 7) as f32 - 2.5).collect::<Vec<_>>().as_slice(), &device);
+    let weights =
+        Tensor::<Cpu, 1>::from_floats((0..n).map(|i| (i % 7) as f32 - 2.5).collect::<Vec<_>>().as_slice(), &device);
     let grads = (y.clone().reshape([n]) * weights).sum().backward();
     Outcome {
         y: host(y.inner()),
@@ -90,8 +98,16 @@ fn run(bn: &BatchNorm2d<Cpu>, x: &Tensor<Cpu, 4>, r: &Tensor<Cpu, 4>, mode: Mode
 
 fn assert_close(ours: &Outcome, theirs: &Outcome, what: &str) {
     assert!(relative(&ours.y, &theirs.y) < 1e-5, "output, {what}: {}", relative(&ours.y, &theirs.y));
-    assert!(relative(&ours.x_grad, &theirs.x_grad) < 1e-4, "input gradient, {what}: {}", relative(&ours.x_grad, &theirs.x_grad));
-    for (name, a, b) in [("gamma", &ours.gamma_grad, &theirs.gamma_grad), ("beta", &ours.beta_grad, &theirs.beta_grad), ("residual", &ours.residual_grad, &theirs.residual_grad)] {
+    assert!(
+        relative(&ours.x_grad, &theirs.x_grad) < 1e-4,
+        "input gradient, {what}: {}",
+        relative(&ours.x_grad, &theirs.x_grad)
+    );
+    for (name, a, b) in [
+        ("gamma", &ours.gamma_grad, &theirs.gamma_grad),
+        ("beta", &ours.beta_grad, &theirs.beta_grad),
+        ("residual", &ours.residual_grad, &theirs.residual_grad),
+    ] {
         assert_eq!(a.is_some(), b.is_some(), "{name} gradient present, {what}");
         if let (Some(a), Some(b)) = (a, b) {
             assert!(relative(a, b) < 1e-4, "{name} gradient, {what}: {}", relative(a, b));
@@ -116,10 +132,18 @@ fn the_fused_op_gives_the_tensor_formulations_outputs_gradients_and_statistics()
                 let theirs = run(&theirs_bn, &x, &r, mode, epilogue, false);
                 assert_close(&ours, &theirs, &what);
                 // The statistics moved in training mode only (and were checked above).
-                assert_eq!(ours.running == [values[2].clone(), values[3].clone()].concat(), mode == Mode::Eval, "{what}");
+                assert_eq!(
+                    ours.running == [values[2].clone(), values[3].clone()].concat(),
+                    mode == Mode::Eval,
+                    "{what}"
+                );
                 // Two training steps in a row: the second uses the first's update.
                 if mode == Mode::Train {
-                    assert_close(&run(&ours_bn, &r, &x, mode, epilogue, true), &run(&theirs_bn, &r, &x, mode, epilogue, false), &what);
+                    assert_close(
+                        &run(&ours_bn, &r, &x, mode, epilogue, true),
+                        &run(&theirs_bn, &r, &x, mode, epilogue, false),
+                        &what,
+                    );
                 }
             }
         }
@@ -165,10 +189,12 @@ fn batch_statistics_keep_their_precision_far_from_zero() {
     // Values around 1000 with unit spread over ~100k entries: E[x^2] - E[x]^2 in f32 would
     // lose the variance; the two-pass statistics must not.
     let shape = BnShape { n: 128, c: 2, hw: 400 };
-    let x: Vec<f32> = (0..shape.len()).map(|i| 1000.0 + ((i * 7919) % 1000) as f32 / 1000.0 * 3.4641016 - 1.7320508).collect();
+    let x: Vec<f32> =
+        (0..shape.len()).map(|i| 1000.0 + ((i * 7919) % 1000) as f32 / 1000.0 * 3.4641016 - 1.7320508).collect();
     let (mean, var) = kernels::batch_stats(&shape, &x);
     for c in 0..2 {
-        let values: Vec<f64> = (0..shape.n).flat_map(|i| x[(i * 2 + c) * 400..][..400].iter().map(|&v| v as f64)).collect();
+        let values: Vec<f64> =
+            (0..shape.n).flat_map(|i| x[(i * 2 + c) * 400..][..400].iter().map(|&v| v as f64)).collect();
         let m = values.iter().sum::<f64>() / values.len() as f64;
         let v = values.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / values.len() as f64;
         assert!((mean[c] as f64 - m).abs() < 1e-3, "mean {} vs {m}", mean[c]);

@@ -6,9 +6,9 @@ use burn::backend::Flex;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
+use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::{ConvOptions, ModuleOps};
-use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor, TensorPrimitive};
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::model::conv::conv2d;
@@ -49,7 +49,11 @@ fn kernels_match_burn_on_every_shape_we_cover() {
     for s in shapes {
         let [oh, ow] = s.out_hw();
         let x = Tensor::<Flex, 4>::random([s.n, s.c_in, s.h, s.w], Distribution::Normal(0.0, 1.0), &device);
-        let w = Tensor::<Flex, 4>::random([s.c_out, s.c_in, s.kernel[0], s.kernel[1]], Distribution::Normal(0.0, 0.5), &device);
+        let w = Tensor::<Flex, 4>::random(
+            [s.c_out, s.c_in, s.kernel[0], s.kernel[1]],
+            Distribution::Normal(0.0, 0.5),
+            &device,
+        );
         let g = Tensor::<Flex, 4>::random([s.n, s.c_out, oh, ow], Distribution::Normal(0.0, 1.0), &device);
         let options = ConvOptions::new(s.stride, s.padding, [1, 1], 1);
         let prim = |t: &Tensor<Flex, 4>| t.clone().into_primitive().tensor();
@@ -58,9 +62,11 @@ fn kernels_match_burn_on_every_shape_we_cover() {
 
         let out = host(burn_conv2d(x.clone(), w.clone(), None, options.clone()));
         assert!(relative(&kernels::forward(&s, &xv, &wv), &out) < 1e-5, "forward {s:?}");
-        let x_grad = host(back(<Flex as ModuleOps<Flex>>::conv2d_x_backward(prim(&x), prim(&w), prim(&g), options.clone())));
+        let x_grad =
+            host(back(<Flex as ModuleOps<Flex>>::conv2d_x_backward(prim(&x), prim(&w), prim(&g), options.clone())));
         assert!(relative(&kernels::input_grad(&s, &gv, &wv), &x_grad) < 1e-5, "input gradient {s:?}");
-        let w_grad = host(back(<Flex as ModuleOps<Flex>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options)));
+        let w_grad =
+            host(back(<Flex as ModuleOps<Flex>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options)));
         assert!(relative(&kernels::weight_grad(&s, &xv, &gv), &w_grad) < 1e-5, "weight gradient {s:?}");
     }
 }
@@ -80,7 +86,9 @@ fn the_autodiff_op_gives_burns_outputs_and_gradients() {
         let conv = layer::<Cpu>(stride, bias);
         let x = Tensor::<Cpu, 4>::random([3, 3, 9, 8], Distribution::Normal(0.0, 1.0), &device);
         // A loss that weighs every output differently, so every gradient entry matters.
-        let weights = |n: usize| Tensor::<Cpu, 1>::from_floats((0..n).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>().as_slice(), &device);
+        let weights = |n: usize| {
+            Tensor::<Cpu, 1>::from_floats((0..n).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>().as_slice(), &device)
+        };
         let run = |ours: bool| {
             let x = x.clone().require_grad();
             let out = if ours { conv2d(&conv, x.clone()) } else { conv.forward(x.clone()) };
@@ -94,7 +102,16 @@ fn the_autodiff_op_gives_burns_outputs_and_gradients() {
         let (ours, theirs) = (run(true), run(false));
         // Bit for bit our kernel's output: the dispatch took our path (burn sums in
         // another order).
-        let shape = ConvShape { n: 3, c_in: 3, h: 9, w: 8, c_out: 5, kernel: [3, 3], stride: [stride, stride], padding: [1, 1] };
+        let shape = ConvShape {
+            n: 3,
+            c_in: 3,
+            h: 9,
+            w: 8,
+            c_out: 5,
+            kernel: [3, 3],
+            stride: [stride, stride],
+            padding: [1, 1],
+        };
         if !bias {
             assert_eq!(ours.0, kernels::forward(&shape, &host(x.clone().inner()), &host(conv.weight.val().inner())));
         }

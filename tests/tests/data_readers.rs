@@ -3,7 +3,8 @@
 
 use m2m_burn_plugin::data::cifar::{self, CifarKind};
 use m2m_burn_plugin::data::{
-    idx, Augmentation, DataError, DataSource, DatasetName, DatasetSpec, EvalSplit, ImbalanceProfile, Normalization, Selection,
+    idx, Augmentation, DataError, DataSource, DatasetName, DatasetSpec, EvalSplit, ImbalanceProfile, Normalization,
+    Selection,
 };
 use m2m_tests::{gzip, write_cifar_dataset, write_idx_dataset};
 
@@ -37,7 +38,14 @@ fn max_eval_per_class_keeps_the_first_test_images_of_each_class() {
     // are the same as without the cap, the test images a prefix of each class's.
     let full = spec(DatasetName::Mnist, None, 2.0).prepare_from(tmp.path().into(), train, test).unwrap();
     assert_eq!(full.test.len(), 270);
-    assert_eq!(p.val, full.val.select(&(0..full.val.len()).filter(|&i| full.val.labels[..=i].iter().filter(|&&y| y == full.val.labels[i]).count() <= 2).collect::<Vec<_>>()));
+    assert_eq!(
+        p.val,
+        full.val.select(
+            &(0..full.val.len())
+                .filter(|&i| full.val.labels[..=i].iter().filter(|&&y| y == full.val.labels[i]).count() <= 2)
+                .collect::<Vec<_>>()
+        )
+    );
     assert_eq!(p.manifest.test_size, 180);
 }
 
@@ -134,7 +142,7 @@ fn cifar100_uses_fine_labels_and_rejects_damage() {
     let (train, _) = DatasetName::Cifar100.read(tmp.path()).unwrap();
     assert_eq!(train.num_classes, 100);
     assert_eq!(train.labels[1], 7); // (1*7+0) % 100, the fine label
-    // A truncated file is not a whole number of records.
+                                    // A truncated file is not a whole number of records.
     let path = tmp.path().join("train.bin");
     let raw = std::fs::read(&path).unwrap();
     std::fs::write(&path, &raw[..raw.len() - 5]).unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::recipe::load_recipe;
 use m2m_burn_plugin::run::{run_recipe, Progress};
-use m2m_burn_plugin::train::{RunState};
+use m2m_burn_plugin::train::RunState;
 use m2m_tests::{records, write_idx_dataset};
 
 fn recipe_text(data: &Path, out: &Path, epochs: usize) -> String {
@@ -43,8 +43,17 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     let outcome = run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap();
     assert!(outcome.trained_now);
     let run = out.join("tiny");
-    for f in ["recipe.resolved.ron", "data-manifest.json", "metrics.csv", "metrics.jsonl", "final.json", "state.json",
-              "model-best-val.mpk", "model-best-val.meta.json", "model-last.mpk"] {
+    for f in [
+        "recipe.resolved.ron",
+        "data-manifest.json",
+        "metrics.csv",
+        "metrics.jsonl",
+        "final.json",
+        "state.json",
+        "model-best-val.mpk",
+        "model-best-val.meta.json",
+        "model-last.mpk",
+    ] {
         assert!(run.join(f).is_file(), "missing {f}");
     }
     let recs = records(&run);
@@ -53,19 +62,25 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     assert_eq!(format!("{:?}", recs[1].sampler), "Natural");
     assert_eq!(format!("{:?}", recs[2].sampler), "ClassBalanced");
     // The LR schedule: warm-up epoch 0 at lr0/1, x0.1 from epoch 2.
-    assert!((recs[0].lr - 0.05).abs() < 1e-12 && (recs[2].lr - 0.005).abs() < 1e-12, "{:?}", recs.iter().map(|r| r.lr).collect::<Vec<_>>());
+    assert!(
+        (recs[0].lr - 0.05).abs() < 1e-12 && (recs[2].lr - 0.005).abs() < 1e-12,
+        "{:?}",
+        recs.iter().map(|r| r.lr).collect::<Vec<_>>()
+    );
     // The learnable pattern is learnt.
     assert!(recs[2].test.balanced_accuracy > 0.5, "{}", recs[2].test.balanced_accuracy);
     // 4 val + 16 test per class; counts 40 -> 10 at rho 4.
     assert_eq!(recs[0].val.num_samples, 40);
     assert_eq!(recs[0].test.num_samples, 160);
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("data-manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("data-manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["train_counts"][0], 40);
     assert_eq!(manifest["train_counts"][9], 10);
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4);
     assert!(csv.starts_with("epoch,lr,sampler"));
-    let fin: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("final.json")).unwrap()).unwrap();
+    let fin: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("final.json")).unwrap()).unwrap();
     let best_epoch = fin["best_val"]["epoch"].as_u64().unwrap() as usize;
     let best_val = recs.iter().map(|r| r.val.balanced_accuracy).fold(f64::MIN, f64::max);
     assert_eq!(recs[best_epoch].val.balanced_accuracy, best_val);
@@ -76,7 +91,11 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     assert!(!again.trained_now);
     // ... also when its recipe file was written by an older m2m that lacked some fields.
     let resolved = std::fs::read_to_string(run.join("recipe.resolved.ron")).unwrap();
-    let older: String = resolved.lines().filter(|l| !l.contains("eval_logit_adjustment") && !l.contains("backend")).map(|l| format!("{l}\n")).collect();
+    let older: String = resolved
+        .lines()
+        .filter(|l| !l.contains("eval_logit_adjustment") && !l.contains("backend"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert_ne!(older, resolved);
     std::fs::write(run.join("recipe.resolved.ron"), older).unwrap();
     assert!(!run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
@@ -120,7 +139,12 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     assert_eq!(restarted.len(), 3);
     assert_ne!(restarted[0].seconds, recs[0].seconds, "epoch 0 was trained again");
     for (a, b) in restarted.iter().zip(&recs) {
-        assert_eq!((a.train_loss, &a.val, &a.test), (b.train_loss, &b.val, &b.test), "epoch {}: not the same training", a.epoch);
+        assert_eq!(
+            (a.train_loss, &a.val, &a.test),
+            (b.train_loss, &b.val, &b.test),
+            "epoch {}: not the same training",
+            a.epoch
+        );
     }
     let recs = restarted;
 

@@ -46,7 +46,13 @@ fn without_time(records: Vec<EpochRecord>) -> Vec<EpochRecord> {
 
 fn final_metrics(run: &Path) -> FinalMetrics {
     let m = RunDir::new(run.to_path_buf()).read_final().unwrap().unwrap();
-    FinalMetrics { mean_epoch_seconds: 0.0, recipe: String::new(), last: EpochRecord { seconds: 0.0, ..m.last }, best_val: EpochRecord { seconds: 0.0, ..m.best_val }, ..m }
+    FinalMetrics {
+        mean_epoch_seconds: 0.0,
+        recipe: String::new(),
+        last: EpochRecord { seconds: 0.0, ..m.last },
+        best_val: EpochRecord { seconds: 0.0, ..m.best_val },
+        ..m
+    }
 }
 
 fn weights(r: &Recipe, run: &Path, file: &str) -> Vec<Vec<f32>> {
@@ -75,7 +81,10 @@ fn forks_equal_from_scratch_runs_bit_for_bit() {
     let (tmp, data, runs, erm) = erm_with_fork_point();
     // The fork point: burn's checkpoint of epoch 2 kept beyond the last two, and the best
     // model as it was then.
-    assert!(runs.join("erm/burn/checkpoint/model-2.mpk").is_file() && !runs.join("erm/burn/checkpoint/model-1.mpk").exists());
+    assert!(
+        runs.join("erm/burn/checkpoint/model-2.mpk").is_file()
+            && !runs.join("erm/burn/checkpoint/model-1.mpk").exists()
+    );
     assert!(runs.join("erm/fork-points/epoch-2/model-best-val.mpk").is_file());
 
     for (method, extra) in [("drs", DRS), ("drw", DRW)] {
@@ -104,7 +113,11 @@ fn forks_equal_from_scratch_runs_bit_for_bit() {
         assert!(RunDir::new(reference).read_fork().unwrap().is_none());
     }
     // A finished fork is not trained again.
-    assert!(!run(&recipe(tmp.path(), &data, "drs-fork", DRS), Prefixes { keep: vec![], fork_from: Some((runs.join("erm"), 2)) }).unwrap());
+    assert!(!run(
+        &recipe(tmp.path(), &data, "drs-fork", DRS),
+        Prefixes { keep: vec![], fork_from: Some((runs.join("erm"), 2)) }
+    )
+    .unwrap());
 }
 
 #[test]
@@ -127,7 +140,8 @@ fn forks_that_would_not_be_exact_are_refused() {
     assert!(e.contains("model-1.mpk is missing") && e.contains("--keep-epochs 1"), "{e}");
     // A source that is not a run.
     let r = recipe(tmp.path(), &data, "nowhere", DRS);
-    let e = run(&r, Prefixes { keep: vec![], fork_from: Some((tmp.path().join("missing"), 2)) }).unwrap_err().to_string();
+    let e =
+        run(&r, Prefixes { keep: vec![], fork_from: Some((tmp.path().join("missing"), 2)) }).unwrap_err().to_string();
     assert!(e.contains("missing") && e.contains("has not finished an epoch"), "{e}");
     // A fork at epoch 2 of a source with a different recipe checks the source's own recipe.
     let e = from("wrong-shape", &DRS.replace("from_epoch: 2", "from_epoch: 1"), 2);
@@ -140,7 +154,14 @@ fn a_suite_resolves_g_from_another_methods_cell() {
     std::fs::write(tmp.path().join("base.ron"), m2m_tests::tiny_suite_base(&tmp.path().join("data"), 3)).unwrap();
     let write = |methods: &str| {
         let p = tmp.path().join("s.ron");
-        std::fs::write(&p, format!(r#"(name: "g", base: "base.ron", output_dir: "{}", seeds: [0, 1], methods: [{methods}])"#, tmp.path().join("out").display())).unwrap();
+        std::fs::write(
+            &p,
+            format!(
+                r#"(name: "g", base: "base.ron", output_dir: "{}", seeds: [0, 1], methods: [{methods}])"#,
+                tmp.path().join("out").display()
+            ),
+        )
+        .unwrap();
         m2m_burn_plugin::suite::load_suite(&p, None)
     };
     let m2m = r#"(name: "M2m", recipe: (m2m: (g: Method("ERM"), from_epoch: 1)))"#;

@@ -43,7 +43,11 @@ impl<B: Backend> Batcher<B, Item, ImageBatch<B>> for ItemBatcher {
         let n = items.len();
         let px: Vec<f32> = items.iter().flat_map(|it| it.pixels.iter().map(|&v| v as f32 / 255.0)).collect();
         let labels: Vec<usize> = items.iter().map(|it| it.label).collect();
-        ImageBatch { images: Tensor::from_data(TensorData::new(px, [n, 1, 28, 28]), device), targets: int_tensor(&labels, device), labels }
+        ImageBatch {
+            images: Tensor::from_data(TensorData::new(px, [n, 1, 28, 28]), device),
+            targets: int_tensor(&labels, device),
+            labels,
+        }
     }
 }
 
@@ -76,7 +80,14 @@ impl<B: AutodiffBackend> TrainStep for Spy<B> {
 }
 
 fn spec() -> ModelSpec {
-    ModelSpec { architecture: Architecture::SmallCnn, cosine_head: false, in_channels: 1, num_classes: 3, mean: vec![0.3], std: vec![0.3] }
+    ModelSpec {
+        architecture: Architecture::SmallCnn,
+        cosine_head: false,
+        in_channels: 1,
+        num_classes: 3,
+        mean: vec![0.3],
+        std: vec![0.3],
+    }
 }
 
 #[test]
@@ -95,7 +106,14 @@ fn the_hook_and_the_cli_give_the_same_batches_and_translations() {
     let (seed, from_epoch, batch, epochs) = (11, 1, 16, 3);
 
     // The CLI's path: its loader, the schedule's per-epoch stream, the generator.
-    let loader = TrainLoader::<Cpu>::new(Arc::new(set), Deferred::new(SamplerKind::ClassBalanced, from_epoch), Augmentation::NONE, batch, seed, device);
+    let loader = TrainLoader::<Cpu>::new(
+        Arc::new(set),
+        Deferred::new(SamplerKind::ClassBalanced, from_epoch),
+        Augmentation::NONE,
+        batch,
+        seed,
+        device,
+    );
     let schedule = M2mSchedule { from_epoch, seed };
     let m2m = M2m::new(&g, counts.clone(), config.clone());
     let f_cli = Net::<Cpu>::from_inner(f.valid());
@@ -114,9 +132,21 @@ fn the_hook_and_the_cli_give_the_same_batches_and_translations() {
     }
 
     // The hook's path: a user's Dataset and Batcher, the wrapped model's TrainStep.
-    let items: Vec<Item> = labels.iter().enumerate().map(|(i, &label)| Item { pixels: pixels[i * 784..(i + 1) * 784].to_vec(), label }).collect();
+    let items: Vec<Item> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &label)| Item { pixels: pixels[i * 784..(i + 1) * 784].to_vec(), label })
+        .collect();
     let settings = M2mSettings::new(from_epoch, batch).with_seed(seed).with_translation(config);
-    let hook = M2mHook::new(settings.clone(), Spy { net: g.clone() }, InMemDataset::new(items.clone()), ItemBatcher, |it: &Item| it.label, &device).unwrap();
+    let hook = M2mHook::new(
+        settings.clone(),
+        Spy { net: g.clone() },
+        InMemDataset::new(items.clone()),
+        ItemBatcher,
+        |it: &Item| it.label,
+        &device,
+    )
+    .unwrap();
     let model = hook.model(Spy { net: Net::<Cpu>::from_inner(f.valid()) }).unwrap();
     let loader = hook.dataloader();
     SEEN.lock().unwrap().clear();
@@ -141,14 +171,26 @@ fn the_hook_and_the_cli_give_the_same_batches_and_translations() {
     assert_eq!(hook_stats.len(), epochs - from_epoch);
     assert!(hook_stats.iter().all(|s| s.total_accepted() > 0), "translations accepted: {hook_stats:?}");
     // A run resumed after epoch 2 (burn-train's `.checkpoint(2)`) continues with epoch 2's batches.
-    let resumed = M2mHook::new(settings.resuming_after(2), Spy { net: g.clone() }, InMemDataset::new(items), ItemBatcher, |it: &Item| it.label, &device).unwrap();
+    let resumed = M2mHook::new(
+        settings.resuming_after(2),
+        Spy { net: g.clone() },
+        InMemDataset::new(items),
+        ItemBatcher,
+        |it: &Item| it.label,
+        &device,
+    )
+    .unwrap();
     let per_epoch = loader.num_items().div_ceil(batch);
     let epoch2: Vec<Vec<usize>> = resumed.dataloader().iter().map(|input| input.labels).collect();
     assert_eq!(epoch2, cli_labels[2 * per_epoch..3 * per_epoch].to_vec());
     // Epoch 0 is in natural order (every image once); M2m epochs are class-balanced.
     let mut first: Vec<usize> = cli_labels[..loader.num_items().div_ceil(batch)].concat();
     first.sort();
-    assert_eq!(first, { let mut l = labels.clone(); l.sort(); l });
+    assert_eq!(first, {
+        let mut l = labels.clone();
+        l.sort();
+        l
+    });
 }
 
 /// A small model with a chosen normalisation and dropout layer.
@@ -163,7 +205,12 @@ macro_rules! tiny {
         }
         impl<B: Backend> $name<B> {
             fn new(device: &B::Device) -> Self {
-                Self { conv: Conv2dConfig::new([1, 4], [3, 3]).init(device), norm: $norm_init(device), dropout: $drop_init, head: LinearConfig::new(4, 3).init(device) }
+                Self {
+                    conv: Conv2dConfig::new([1, 4], [3, 3]).init(device),
+                    norm: $norm_init(device),
+                    dropout: $drop_init,
+                    head: LinearConfig::new(4, 3).init(device),
+                }
             }
         }
         impl<B: Backend> Classifier<B> for $name<B> {
@@ -179,9 +226,27 @@ macro_rules! tiny {
     };
 }
 
-tiny!(BurnBn, burn::nn::BatchNorm<B>, |d| burn::nn::BatchNormConfig::new(4).init(d), m2m_burn_plugin::nn::Dropout, m2m_burn_plugin::nn::DropoutConfig::new(0.0).init());
-tiny!(BurnDrop, m2m_burn_plugin::nn::BatchNorm<B>, |d| m2m_burn_plugin::nn::BatchNormConfig::new(4).init(d), burn::nn::Dropout, burn::nn::DropoutConfig::new(0.5).init());
-tiny!(Ours, m2m_burn_plugin::nn::BatchNorm<B>, |d| m2m_burn_plugin::nn::BatchNormConfig::new(4).init(d), m2m_burn_plugin::nn::Dropout, m2m_burn_plugin::nn::DropoutConfig::new(0.5).init());
+tiny!(
+    BurnBn,
+    burn::nn::BatchNorm<B>,
+    |d| burn::nn::BatchNormConfig::new(4).init(d),
+    m2m_burn_plugin::nn::Dropout,
+    m2m_burn_plugin::nn::DropoutConfig::new(0.0).init()
+);
+tiny!(
+    BurnDrop,
+    m2m_burn_plugin::nn::BatchNorm<B>,
+    |d| m2m_burn_plugin::nn::BatchNormConfig::new(4).init(d),
+    burn::nn::Dropout,
+    burn::nn::DropoutConfig::new(0.5).init()
+);
+tiny!(
+    Ours,
+    m2m_burn_plugin::nn::BatchNorm<B>,
+    |d| m2m_burn_plugin::nn::BatchNormConfig::new(4).init(d),
+    m2m_burn_plugin::nn::Dropout,
+    m2m_burn_plugin::nn::DropoutConfig::new(0.5).init()
+);
 
 #[test]
 fn models_that_ignore_evaluation_mode_are_refused_at_start_up() {
@@ -204,11 +269,33 @@ fn models_that_ignore_evaluation_mode_are_refused_at_start_up() {
 
     // Through the hook: g is checked when the hook is built.
     let items: Vec<Item> = (0..8).map(|i| Item { pixels: bytes(784, i), label: (i % 3) as usize }).collect();
-    let r = M2mHook::new(M2mSettings::new(1, 4), BurnBn::<Cpu>::new(&device), InMemDataset::new(items.clone()), ItemBatcher, |it: &Item| it.label, &device);
+    let r = M2mHook::new(
+        M2mSettings::new(1, 4),
+        BurnBn::<Cpu>::new(&device),
+        InMemDataset::new(items.clone()),
+        ItemBatcher,
+        |it: &Item| it.label,
+        &device,
+    );
     assert!(matches!(r, Err(HookError::EvalMode(EvalModeError::BatchStatistics { model: "g", .. }))));
-    let r = M2mHook::new(M2mSettings::new(1, 4), Ours::<Cpu>::new(&device), InMemDataset::new(items.clone()), ItemBatcher, |it: &Item| it.label + 1, &device);
+    let r = M2mHook::new(
+        M2mSettings::new(1, 4),
+        Ours::<Cpu>::new(&device),
+        InMemDataset::new(items.clone()),
+        ItemBatcher,
+        |it: &Item| it.label + 1,
+        &device,
+    );
     assert!(matches!(r, Err(HookError::Label { index: 2, label: 3, classes: 3 })), "{:?}", r.err());
-    let hook = M2mHook::new(M2mSettings::new(1, 4), Ours::<Cpu>::new(&device), InMemDataset::new(items), ItemBatcher, |it: &Item| it.label, &device).unwrap();
+    let hook = M2mHook::new(
+        M2mSettings::new(1, 4),
+        Ours::<Cpu>::new(&device),
+        InMemDataset::new(items),
+        ItemBatcher,
+        |it: &Item| it.label,
+        &device,
+    )
+    .unwrap();
     hook.model(BurnBn::<Cpu>::new(&device).into_ours()).unwrap();
 }
 
@@ -232,9 +319,16 @@ fn the_drop_in_layers_compute_what_burns_compute_and_load_its_records() {
     let ours = m2m_burn_plugin::nn::BatchNormConfig::new(4).with_momentum(0.2).init::<Cpu>(&device);
     for step in 0..3 {
         let data = Tensor::<Cpu, 4>::random([5, 4, 3, 3], Distribution::Normal(1.0, 2.0), &device).into_data();
-        let (xa, xb) = (Tensor::<Cpu, 4>::from_data(data.clone(), &device).require_grad(), Tensor::<Cpu, 4>::from_data(data, &device).require_grad());
+        let (xa, xb) = (
+            Tensor::<Cpu, 4>::from_data(data.clone(), &device).require_grad(),
+            Tensor::<Cpu, 4>::from_data(data, &device).require_grad(),
+        );
         let (a, b) = (burn_bn.forward(xa.clone()), ours.forward(xb.clone()));
-        assert_eq!(a.clone().into_data().to_vec::<f32>().unwrap(), b.clone().into_data().to_vec::<f32>().unwrap(), "step {step}");
+        assert_eq!(
+            a.clone().into_data().to_vec::<f32>().unwrap(),
+            b.clone().into_data().to_vec::<f32>().unwrap(),
+            "step {step}"
+        );
         let (ga, gb) = (a.powf_scalar(2.0).sum().backward(), b.powf_scalar(2.0).sum().backward());
         assert_eq!(xa.grad(&ga).unwrap().into_data(), xb.grad(&gb).unwrap().into_data());
     }
@@ -280,7 +374,15 @@ fn a_failing_batcher_stops_the_epoch_loudly_instead_of_shortening_it() {
     }
     let items: Vec<Item> = (0..32).map(|i| Item { pixels: bytes(784, i), label: (i % 3) as usize }).collect();
     let g: Net<Cpu> = spec().init(&device);
-    let hook = M2mHook::new(M2mSettings::new(1, 4), g, InMemDataset::new(items), Failing(Default::default()), |it: &Item| it.label, &device).unwrap();
+    let hook = M2mHook::new(
+        M2mSettings::new(1, 4),
+        g,
+        InMemDataset::new(items),
+        Failing(Default::default()),
+        |it: &Item| it.label,
+        &device,
+    )
+    .unwrap();
     let loader = hook.dataloader();
     let seen = Mutex::new(0usize);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

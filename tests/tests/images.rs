@@ -8,8 +8,8 @@ use m2m_burn_plugin::data::images::{
     export_class_folders, export_split_files, ClassList, Color, Fit, ImageCache, ImageFiles, ImageLayout, ImageSize,
 };
 use m2m_burn_plugin::data::{
-    channel_statistics, Augmentation, DataSource, DatasetName, DatasetSpec, EvalSplit, ImageSet, ImbalanceProfile, Normalization,
-    Selection,
+    channel_statistics, Augmentation, DataSource, DatasetName, DatasetSpec, EvalSplit, ImageSet, ImbalanceProfile,
+    Normalization, Selection,
 };
 use m2m_burn_plugin::recipe::load_recipe;
 use m2m_tests::{bytes, write_idx_dataset};
@@ -94,7 +94,11 @@ fn both_layouts_read_back_exactly_what_was_written() {
             assert_eq!(by_class(&read.test), by_class(&test), "{root} {color:?}");
             assert_eq!((read.train.channels, read.train.height, read.train.width), (c, 9, 7));
             assert!(read.val.is_none());
-            let expected: Vec<String> = if root == "f" { vec!["0-class 0".into(), "1-class 1".into(), "2-class 2".into()] } else { vec!["0".into(), "1".into(), "2".into()] };
+            let expected: Vec<String> = if root == "f" {
+                vec!["0-class 0".into(), "1-class 1".into(), "2-class 2".into()]
+            } else {
+                vec!["0".into(), "1".into(), "2".into()]
+            };
             assert_eq!(read.class_names, expected);
         }
     }
@@ -127,7 +131,10 @@ fn a_png_folder_of_a_builtin_set_prepares_like_the_builtin_set() {
         assert_eq!(by_class(x), by_class(y));
     }
     assert_eq!(a.manifest.train_counts, b.manifest.train_counts);
-    assert_eq!((a.manifest.format.mean.clone(), a.manifest.format.std.clone()), (b.manifest.format.mean, b.manifest.format.std));
+    assert_eq!(
+        (a.manifest.format.mean.clone(), a.manifest.format.std.clone()),
+        (b.manifest.format.mean, b.manifest.format.std)
+    );
     assert_eq!(b.manifest.dataset, "Mine");
     assert_eq!(b.manifest.format.class_names[3], "3-3");
 }
@@ -137,14 +144,17 @@ fn normalisation_from_train_is_computed_on_the_long_tailed_subset() {
     let tmp = tempfile::tempdir().unwrap();
     let (train, test) = (synthetic(3, 10, 3, 6, 6, 5), synthetic(3, 4, 3, 6, 6, 6));
     export_class_folders(tmp.path(), &[("train", &train), ("test", &test)], &names(3)).unwrap();
-    let source = DataSource::Images(Box::new(files(folders("train", "test", None), Color::Rgb, (6, 6), ImageCache::Off)));
+    let source =
+        DataSource::Images(Box::new(files(folders("train", "test", None), Color::Rgb, (6, 6), ImageCache::Off)));
     let spec = DatasetSpec { ratio: 5.0, ..spec(source, tmp.path()) };
     let data = spec.prepare().unwrap();
     assert_eq!(data.manifest.train_counts, vec![10, 4, 2]);
     let (mean, std) = channel_statistics(&data.train);
     assert_eq!((data.manifest.format.mean.clone(), data.manifest.format.std.clone()), (mean.clone(), std.clone()));
     // By hand for channel 0: population mean and std of every pixel / 255.
-    let px: Vec<f64> = (0..data.train.len()).flat_map(|i| data.train.image(i)[..36].iter().map(|&p| p as f64 / 255.0).collect::<Vec<_>>()).collect();
+    let px: Vec<f64> = (0..data.train.len())
+        .flat_map(|i| data.train.image(i)[..36].iter().map(|&p| p as f64 / 255.0).collect::<Vec<_>>())
+        .collect();
     let m = px.iter().sum::<f64>() / px.len() as f64;
     let s = (px.iter().map(|p| (p - m) * (p - m)).sum::<f64>() / px.len() as f64).sqrt();
     assert!((mean[0] as f64 - m).abs() < 1e-6 && (std[0] as f64 - s).abs() < 1e-6, "{mean:?} {std:?} vs {m} {s}");
@@ -158,7 +168,12 @@ fn validation_from_a_val_folder_or_carved_from_train() {
     let (train, val, test) = (synthetic(2, 10, 1, 5, 5, 7), synthetic(2, 3, 1, 5, 5, 8), synthetic(2, 4, 1, 5, 5, 9));
     export_class_folders(tmp.path(), &[("train", &train), ("val", &val), ("test", &test)], &names(2)).unwrap();
     let spec = |eval_split, with_val| {
-        let source = DataSource::Images(Box::new(files(folders("train", "test", with_val), Color::Grey, (5, 5), ImageCache::Off)));
+        let source = DataSource::Images(Box::new(files(
+            folders("train", "test", with_val),
+            Color::Grey,
+            (5, 5),
+            ImageCache::Off,
+        )));
         DatasetSpec { profile: ImbalanceProfile::Balanced, eval_split, ..spec(source, tmp.path()) }
     };
     let own = spec(EvalSplit::ValSplit, Some("val")).prepare().unwrap();
@@ -200,7 +215,10 @@ fn split_files_with_names_comments_and_a_stripped_prefix() {
     std::fs::write(tmp.path().join("test.txt"), format!("{}{}", line(2, "ant"), line(3, "zebra"))).unwrap();
     f.classes = ClassList::Sorted;
     let read = f.read(tmp.path()).unwrap();
-    assert_eq!((read.class_names.clone(), read.train.labels.clone()), (vec!["ant".to_string(), "zebra".into()], vec![1, 0]));
+    assert_eq!(
+        (read.class_names.clone(), read.train.labels.clone()),
+        (vec!["ant".to_string(), "zebra".into()], vec![1, 0])
+    );
 }
 
 #[test]
@@ -252,7 +270,10 @@ fn jpeg_and_rgb_to_grey_conversion() {
     }
     let read = files(folders("train", "test", None), Color::Grey, (8, 8), ImageCache::Off).read(tmp.path()).unwrap();
     assert_eq!(read.train.len(), 2);
-    assert!(read.train.image(0).iter().all(|&p| p.abs_diff(40) <= 2) && read.train.image(1).iter().all(|&p| p.abs_diff(200) <= 2));
+    assert!(
+        read.train.image(0).iter().all(|&p| p.abs_diff(40) <= 2)
+            && read.train.image(1).iter().all(|&p| p.abs_diff(200) <= 2)
+    );
 }
 
 #[test]
@@ -320,7 +341,9 @@ fn bad_images_and_layouts_are_named() {
     assert!(e.contains("folder `2-class 2` is not one of the 2 classes"), "{e}");
     let e = case("missing class", &|d| std::fs::remove_dir_all(d.join("test/1-class 1")).unwrap());
     assert!(e.contains("class `1-class 1` has no folder"), "{e}");
-    let e = case("stray", &|d| std::fs::copy(d.join("train/1-class 1/00001.png"), d.join("train/loose.png")).map(|_| ()).unwrap());
+    let e = case("stray", &|d| {
+        std::fs::copy(d.join("train/1-class 1/00001.png"), d.join("train/loose.png")).map(|_| ()).unwrap()
+    });
     assert!(e.contains("outside a class folder") && e.contains("loose.png"), "{e}");
     let e = case("empty", &|d| {
         std::fs::remove_dir_all(d.join("train")).unwrap();
@@ -353,7 +376,10 @@ fn bad_split_files_name_the_file_and_line() {
         f.read(tmp.path()).map(|_| ()).unwrap_err().to_string()
     };
     let e = with_test("images/test/00000.png 0\nimages/test/00001.png 7\n");
-    assert!(e.contains("test.txt") && e.contains("line 2") && e.contains("label `7` is not one of the 2 classes"), "{e}");
+    assert!(
+        e.contains("test.txt") && e.contains("line 2") && e.contains("label `7` is not one of the 2 classes"),
+        "{e}"
+    );
     let e = with_test("images/test/00000.png 0\njustonefield\n");
     assert!(e.contains("test.txt") && e.contains("line 2") && e.contains("expected `path label`"), "{e}");
     let e = with_test("images/test/00000.png 0\nimages/test/00002.png 0\n");
@@ -407,11 +433,19 @@ fn recipe_checks_of_the_images_section() {
         (images("").replace("path: \"x\",", ""), "dataset.path", "missing"),
         (images(", fit: Stretch"), "Stretch", ""),
         (images("").replace("\"Mine\"", "\"my data\""), "dataset.images.name", "letters"),
-        (images("").replace("size: (height: 8, width: 8)", "size: (height: 0, width: 8)"), "dataset.images.size", "1..=4096"),
+        (
+            images("").replace("size: (height: 8, width: 8)", "size: (height: 0, width: 8)"),
+            "dataset.images.size",
+            "1..=4096",
+        ),
         (images(", classes: Listed([\"a\", \"a\"])"), "dataset.images.classes", "appears twice"),
         (format!("{} normalization: Standard,", images("")), "dataset.normalization", "built-in"),
         (format!("{} normalization: Given(mean: [0.5], std: [0.2]),", images("")), "dataset.normalization", "3 mean"),
-        (format!("{} normalization: Given(mean: [0.5, 0.5, 0.5], std: [0.2, 0.0, 0.2]),", images("")), "dataset.normalization", "> 0"),
+        (
+            format!("{} normalization: Given(mean: [0.5, 0.5, 0.5], std: [0.2, 0.0, 0.2]),", images("")),
+            "dataset.normalization",
+            "> 0",
+        ),
         (images("").replace("color: Rgb, ", ""), "dataset.images.color", "missing"),
         (String::new(), "dataset.name", "missing"),
     ];
@@ -423,7 +457,9 @@ fn recipe_checks_of_the_images_section() {
     let p = tmp.path().join("v.ron");
     std::fs::write(
         &p,
-        std::fs::read_to_string(tmp.path().join("r.ron")).unwrap().replace("ValFromTest(val_fraction: 0.1)", "ValSplit"),
+        std::fs::read_to_string(tmp.path().join("r.ron"))
+            .unwrap()
+            .replace("ValFromTest(val_fraction: 0.1)", "ValSplit"),
     )
     .unwrap();
     let e = load_recipe(&p, &[]).unwrap_err().to_string();

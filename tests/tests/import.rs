@@ -8,7 +8,9 @@ use std::path::Path;
 use burn::tensor::{Distribution, Tensor};
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::model::import::{import_net, ErrorKind, Format, ImportError, StateDict};
-use m2m_burn_plugin::model::{load_any_classifier, save_classifier, Architecture, CheckpointError, Classifier, Mode, ModelSpec, Net};
+use m2m_burn_plugin::model::{
+    load_any_classifier, save_classifier, Architecture, CheckpointError, Classifier, Mode, ModelSpec, Net,
+};
 use m2m_tests::torch_files::{as_reference_state_dict, legacy_bytes, safetensors_bytes, zip_bytes, Entry, Layout};
 
 fn spec(classes: usize, cosine_head: bool) -> ModelSpec {
@@ -106,7 +108,10 @@ fn wrong_files_get_named_errors() {
 
     let missing: Vec<Entry> = sd.iter().filter(|(k, ..)| k != "stage_2.3.bn_a.running_var").cloned().collect();
     let p = write(tmp.path(), "missing.pt", &zip_bytes(&missing, Layout::Flat));
-    assert_eq!(import_err(&s10, &p), ErrorKind::Keys { missing: vec!["stage_2.3.bn_a.running_var".into()], unexpected: vec![] });
+    assert_eq!(
+        import_err(&s10, &p),
+        ErrorKind::Keys { missing: vec!["stage_2.3.bn_a.running_var".into()], unexpected: vec![] }
+    );
 
     let mut extra = sd.clone();
     extra.push(("fc2.weight".into(), vec![2, 2], vec![0.0; 4]));

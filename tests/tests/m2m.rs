@@ -16,7 +16,14 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 fn spec() -> ModelSpec {
-    ModelSpec { architecture: Architecture::SmallCnn, cosine_head: false, in_channels: 1, num_classes: 3, mean: vec![0.5], std: vec![0.25] }
+    ModelSpec {
+        architecture: Architecture::SmallCnn,
+        cosine_head: false,
+        in_channels: 1,
+        num_classes: 3,
+        mean: vec![0.5],
+        std: vec![0.25],
+    }
 }
 
 fn settle(net: &Net<Cpu>) {
@@ -63,7 +70,8 @@ fn translate_batch_replaces_only_accepted_slots_and_touches_no_model() {
     assert!(generation.accepted.iter().all(|&a| a), "gamma ~ 0 and p_accept ~ 1 accept all");
     let before: Vec<f32> = images.into_data().to_vec().unwrap();
     let after: Vec<f32> = mixed.into_data().to_vec().unwrap();
-    let changed: Vec<usize> = (0..12).filter(|&i| before[i * 784..(i + 1) * 784] != after[i * 784..(i + 1) * 784]).collect();
+    let changed: Vec<usize> =
+        (0..12).filter(|&i| before[i * 784..(i + 1) * 784] != after[i * 784..(i + 1) * 784]).collect();
     let mut accepted: Vec<usize> = generation.accepted_slots().map(|p| p.slot).collect();
     accepted.sort();
     assert_eq!(changed, accepted);
@@ -142,7 +150,11 @@ fn m2m_runs_reuse_g_and_reduce_to_drs_when_nothing_is_accepted() {
     assert_eq!(std::fs::read_dir(out.join("_g")).unwrap().count(), 1, "g was trained again");
 
     // gamma > 1 (an ablation): exactly DRS.
-    let strict = load_recipe(&write("m2m-strict", 3, "m2m: (g: TrainErm(seed: 99), gamma: 1.01, steps: 2, from_epoch: 1),"), &[]).unwrap();
+    let strict = load_recipe(
+        &write("m2m-strict", 3, "m2m: (g: TrainErm(seed: 99), gamma: 1.01, steps: 2, from_epoch: 1),"),
+        &[],
+    )
+    .unwrap();
     run_recipe::<Cpu>(&strict, Default::default(), Progress::Log).unwrap();
     let drs = load_recipe(&write("drs", 3, "sampler: (kind: ClassBalanced, from_epoch: 1),"), &[]).unwrap();
     run_recipe::<Cpu>(&drs, Default::default(), Progress::Log).unwrap();
@@ -173,7 +185,8 @@ fn m2m_recipe_fields_are_checked() {
         assert!(e.contains(&format!("{field}:")), "{tail}: {e}");
     }
     // Defaults are the paper's.
-    std::fs::write(&p, recipe_text(tmp.path(), tmp.path(), "x", 0, "m2m: (g: TrainErm(seed: 1), from_epoch: 1),")).unwrap();
+    std::fs::write(&p, recipe_text(tmp.path(), tmp.path(), "x", 0, "m2m: (g: TrainErm(seed: 1), from_epoch: 1),"))
+        .unwrap();
     let r = load_recipe(&p, &[]).unwrap();
     let t = &r.m2m.unwrap().translation;
     assert_eq!((t.beta(), t.lambda(), t.gamma(), t.step_size(), t.steps()), (0.999, 0.5, 0.9, 0.1, 10));
@@ -186,19 +199,26 @@ fn probe_reports_attempts_on_training_batches() {
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, true);
     let p = tmp.path().join("probe.ron");
-    std::fs::write(&p, recipe_text(&data, tmp.path(), "probe", 0, "m2m: (g: TrainErm(seed: 1), gamma: 1.0, from_epoch: 1),")).unwrap();
+    std::fs::write(
+        &p,
+        recipe_text(&data, tmp.path(), "probe", 0, "m2m: (g: TrainErm(seed: 1), gamma: 1.0, from_epoch: 1),"),
+    )
+    .unwrap();
     let recipe = load_recipe(&p, &[]).unwrap();
     let g_path = tmp.path().join("g");
     let spec = recipe.model_spec(&recipe.dataset.known_format().unwrap());
     m2m_burn_plugin::model::save_classifier(&spec.init::<Cpu>(&Default::default()), &spec, &g_path).unwrap();
-    let stats = m2m_burn_plugin::run::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 2, &Default::default()).unwrap();
+    let stats =
+        m2m_burn_plugin::run::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 2, &Default::default())
+            .unwrap();
     assert_eq!(stats.slots, 64); // two batches of 32
     assert!(stats.total_attempts() > 0 && stats.attempts[0] == 0);
     assert!(stats.mean_g_confidence().unwrap() <= 1.0);
     // A g saved for another class count is refused with a clear error.
     let other = ModelSpec { num_classes: 3, ..spec.clone() };
     m2m_burn_plugin::model::save_classifier(&other.init::<Cpu>(&Default::default()), &other, &g_path).unwrap();
-    let e = m2m_burn_plugin::run::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 1, &Default::default()).unwrap_err();
+    let e = m2m_burn_plugin::run::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 1, &Default::default())
+        .unwrap_err();
     assert!(format!("{e:#}").contains("3 classes"), "{e:#}");
 }
 

@@ -5,17 +5,27 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use m2m_burn_plugin::backend::Cpu;
-use m2m_tests::snapshot;
 use m2m_burn_plugin::model::{
     load_classifier, save_classifier, Architecture, BatchNorm2d, CheckpointError, Classifier, Mode, ModelSpec,
 };
+use m2m_tests::snapshot;
 
 fn spec(architecture: Architecture, in_channels: usize, num_classes: usize, cosine_head: bool) -> ModelSpec {
-    ModelSpec { architecture, cosine_head, in_channels, num_classes, mean: vec![0.5; in_channels], std: vec![0.25; in_channels] }
+    ModelSpec {
+        architecture,
+        cosine_head,
+        in_channels,
+        num_classes,
+        mean: vec![0.5; in_channels],
+        std: vec![0.25; in_channels],
+    }
 }
 
 fn running_stats<B: Backend>(bn: &BatchNorm2d<B>) -> (Vec<f32>, Vec<f32>) {
-    (bn.running_mean.value_sync().into_data().to_vec().unwrap(), bn.running_var.value_sync().into_data().to_vec().unwrap())
+    (
+        bn.running_mean.value_sync().into_data().to_vec().unwrap(),
+        bn.running_var.value_sync().into_data().to_vec().unwrap(),
+    )
 }
 
 #[test]

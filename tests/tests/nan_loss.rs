@@ -40,6 +40,7 @@ fn a_nan_loss_stops_the_run_with_a_clear_error() {
     assert_eq!(records(&run).len(), 1);
     assert!(run.join("model-best-val.mpk").is_file());
     assert!(!run.join("final.json").exists());
-    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["completed_epochs"], 1);
 }

@@ -73,7 +73,11 @@ fn base_inheritance_and_overrides() {
     assert_eq!(r.dataset.ratio, 10.0);
     assert_eq!(r.batch_size, 64); // from the base
     assert_eq!(r.dataset.augmentation.crop_padding, 4); // sibling fields of an overridden one survive
-    let r = load_recipe(&child, &["dataset.ratio=50".into(), "schedule.epochs=20".into(), "model.architecture=ResNet32".into()]).unwrap();
+    let r = load_recipe(
+        &child,
+        &["dataset.ratio=50".into(), "schedule.epochs=20".into(), "model.architecture=ResNet32".into()],
+    )
+    .unwrap();
     assert_eq!((r.dataset.ratio, r.epochs), (50.0, 20));
     assert_eq!(r.architecture, m2m_burn_plugin::model::Architecture::ResNet32);
 }
@@ -124,8 +128,14 @@ fn out_of_range_values_name_the_field() {
         (&["dataset.augmentation=(crop_padding: 40, horizontal_flip: false)"], "dataset.augmentation.crop_padding"),
         (&["sampler=(kind: ClassBalanced, from_epoch: 11)"], "sampler.from_epoch"),
         (&["dataset.max_eval_per_class=0"], "dataset.max_eval_per_class"),
-        (&["loss=(weighting: (kind: InverseFrequency, from_epoch: 11), weighted_mean: WeightSum)"], "loss.weighting.from_epoch"),
-        (&["loss=(weighting: (kind: EffectiveNumber(beta: 1.5)), weighted_mean: WeightSum)"], "loss.weighting.kind.beta"),
+        (
+            &["loss=(weighting: (kind: InverseFrequency, from_epoch: 11), weighted_mean: WeightSum)"],
+            "loss.weighting.from_epoch",
+        ),
+        (
+            &["loss=(weighting: (kind: EffectiveNumber(beta: 1.5)), weighted_mean: WeightSum)"],
+            "loss.weighting.kind.beta",
+        ),
         (&["loss=(kind: Ldam(max_margin: 0.0, scale: 30.0))"], "loss.kind.max_margin"),
         (&["loss=(kind: Ldam(max_margin: 0.5, scale: -1.0))"], "loss.kind.scale"),
         (&["loss=(kind: LogitAdjusted(tau: -1.0))"], "loss.kind.tau"),

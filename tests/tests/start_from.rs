@@ -8,7 +8,7 @@ use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::model::Net;
 use m2m_burn_plugin::recipe::load_recipe;
 use m2m_burn_plugin::run::{run_recipe, Progress};
-use m2m_burn_plugin::train::{StartRecord};
+use m2m_burn_plugin::train::StartRecord;
 use m2m_tests::torch_files::{as_reference_state_dict, legacy_bytes_with_momentum, Entry, Layout};
 use m2m_tests::{records, snapshot, write_idx_dataset};
 
@@ -38,7 +38,12 @@ fn recipe(dir: &Path, data: &Path, name: &str, checkpoint: &Path) -> PathBuf {
 }
 
 fn last_model(dir: &Path, name: &str, spec: &m2m_burn_plugin::model::ModelSpec) -> Vec<Vec<f32>> {
-    let net: Net<Cpu> = m2m_burn_plugin::model::load_classifier(spec, &dir.join("runs").join(name).join("model-last"), &Default::default()).unwrap();
+    let net: Net<Cpu> = m2m_burn_plugin::model::load_classifier(
+        spec,
+        &dir.join("runs").join(name).join("model-last"),
+        &Default::default(),
+    )
+    .unwrap();
     snapshot(&net)
 }
 
@@ -53,10 +58,16 @@ fn f_continues_from_a_checkpoint_with_its_momentum() {
     let spec = probe.model_spec(&probe.dataset.known_format().unwrap());
     let net: Net<Cpu> = spec.init(&Default::default());
     let sd = as_reference_state_dict(&net, false);
-    let params: Vec<&Entry> = sd.iter().filter(|(k, ..)| !k.contains("running_") && !k.ends_with("num_batches_tracked")).collect();
+    let params: Vec<&Entry> =
+        sd.iter().filter(|(k, ..)| !k.contains("running_") && !k.ends_with("num_batches_tracked")).collect();
     assert_eq!(params.len(), 95, "ResNet-32's trainable tensors");
     let momentum = |scale: f32| -> Vec<Entry> {
-        params.iter().map(|(k, s, v)| (k.clone(), s.clone(), v.iter().enumerate().map(|(i, _)| scale * ((i % 7) as f32 - 3.0)).collect())).collect()
+        params
+            .iter()
+            .map(|(k, s, v)| {
+                (k.clone(), s.clone(), v.iter().enumerate().map(|(i, _)| scale * ((i % 7) as f32 - 3.0)).collect())
+            })
+            .collect()
     };
     let files = [("with", momentum(0.05)), ("zero", momentum(0.0)), ("none", Vec::new())];
     for (name, buffers) in &files {
@@ -69,7 +80,8 @@ fn f_continues_from_a_checkpoint_with_its_momentum() {
         // Only epoch 3 is trained, at the schedule's LR there (0.05 x 0.1).
         assert_eq!(recs.iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![3], "{name}");
         assert!((recs[0].lr - 0.005).abs() < 1e-12, "{name}: lr {}", recs[0].lr);
-        let start: StartRecord = serde_json::from_str(&std::fs::read_to_string(run.join("start.json")).unwrap()).unwrap();
+        let start: StartRecord =
+            serde_json::from_str(&std::fs::read_to_string(run.join("start.json")).unwrap()).unwrap();
         assert_eq!(start.epoch, 3);
         assert_eq!(start.checkpoint, file);
         assert_eq!(start.parameters, 95);
@@ -90,7 +102,8 @@ fn f_continues_from_a_checkpoint_with_its_momentum() {
     let ours = tmp.path().join("runs").join("none").join("model-last");
     let r = load_recipe(&recipe(tmp.path(), &data, "ours", &ours), &[]).unwrap();
     run_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
-    let start: StartRecord = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("runs/ours/start.json")).unwrap()).unwrap();
+    let start: StartRecord =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("runs/ours/start.json")).unwrap()).unwrap();
     assert_eq!((start.format.as_str(), start.momentum_buffers, start.parameters), ("m2m model", 0, 95));
     assert!(start.not_carried.iter().any(|n| n.contains("momentum")), "{:?}", start.not_carried);
     assert_eq!(records(&tmp.path().join("runs/ours")).iter().map(|r| r.epoch).collect::<Vec<_>>(), vec![3]);

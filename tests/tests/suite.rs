@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use m2m_burn_plugin::backend::Cpu;
-use m2m_burn_plugin::suite::{collect, csv, load_suite, markdown, run_suite, summarize, write_report, CellKey, CellResult, Metric, Shard, SuiteManifest};
+use m2m_burn_plugin::suite::{
+    collect, csv, load_suite, markdown, run_suite, summarize, write_report, CellKey, CellResult, Metric, Shard,
+    SuiteManifest,
+};
 use m2m_burn_plugin::train::Progress;
 use m2m_core::metrics::ClassificationReport;
 use m2m_core::sampling::SamplerKind;
@@ -35,15 +38,27 @@ const TWO_METHODS: &str = r#"(name: "ERM"),
 fn a_suite_expands_into_checked_cells_in_order() {
     let tmp = tempfile::tempdir().unwrap();
     let methods = r#"(name: "ERM"), (name: "DRS", recipe: (sampler: (kind: ClassBalanced, from_epoch: 1)))"#;
-    let path = write_suite(tmp.path(), Path::new("/nowhere"), 2, methods, "ratios: [4.0, 2.0], data_seeds: [5], seeds: [0, 1]");
+    let path = write_suite(
+        tmp.path(),
+        Path::new("/nowhere"),
+        2,
+        methods,
+        "ratios: [4.0, 2.0], data_seeds: [5], seeds: [0, 1]",
+    );
     let suite = load_suite(&path, None).unwrap();
     assert_eq!(suite.methods, vec!["ERM", "DRS"]);
     let names: Vec<String> = suite.cells.iter().map(|c| c.key.run_name()).collect();
     assert_eq!(
         names,
         [
-            "ERM.Mnist.r4.d5.s0", "DRS.Mnist.r4.d5.s0", "ERM.Mnist.r4.d5.s1", "DRS.Mnist.r4.d5.s1",
-            "ERM.Mnist.r2.d5.s0", "DRS.Mnist.r2.d5.s0", "ERM.Mnist.r2.d5.s1", "DRS.Mnist.r2.d5.s1",
+            "ERM.Mnist.r4.d5.s0",
+            "DRS.Mnist.r4.d5.s0",
+            "ERM.Mnist.r4.d5.s1",
+            "DRS.Mnist.r4.d5.s1",
+            "ERM.Mnist.r2.d5.s0",
+            "DRS.Mnist.r2.d5.s0",
+            "ERM.Mnist.r2.d5.s1",
+            "DRS.Mnist.r2.d5.s1",
         ]
     );
     let c = &suite.cells[5];
@@ -85,7 +100,11 @@ fn suite_errors_name_the_file_and_field() {
             "seeds: [0]",
             "loss.weighted_mean",
         ),
-        (r#"(name: "ERM"), (name: "L", recipe: (model: (cosine_head: false), loss: (kind: Ldam(max_margin: 0.5, scale: 30.0))))"#, "seeds: [0]", "model.cosine_head"),
+        (
+            r#"(name: "ERM"), (name: "L", recipe: (model: (cosine_head: false), loss: (kind: Ldam(max_margin: 0.5, scale: 30.0))))"#,
+            "seeds: [0]",
+            "model.cosine_head",
+        ),
     ];
     for (methods, extra, field) in cases {
         let path = write_suite(tmp.path(), data, 2, methods, extra);
@@ -93,7 +112,11 @@ fn suite_errors_name_the_file_and_field() {
         assert!(e.contains("suite.ron") && e.contains(field), "{field}: {e}");
     }
     // The baseline must be one of the methods.
-    std::fs::write(tmp.path().join("s2.ron"), r#"(name: "t", base: "base.ron", output_dir: "o", baseline: "ERM", methods: [(name: "A")], seeds: [0])"#).unwrap();
+    std::fs::write(
+        tmp.path().join("s2.ron"),
+        r#"(name: "t", base: "base.ron", output_dir: "o", baseline: "ERM", methods: [(name: "A")], seeds: [0])"#,
+    )
+    .unwrap();
     let e = load_suite(&tmp.path().join("s2.ron"), None).unwrap_err().to_string();
     assert!(e.contains("baseline"), "{e}");
 }
@@ -116,7 +139,8 @@ fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
     let ldam = m2m_tests::records(&full.output_dir.join("cells/LDAM-DRW.Mnist.r4.d3.s0"));
     let w = ldam[1].class_weights.as_ref().expect("weights from epoch 1");
     assert!(ldam[0].class_weights.is_none() && w[9] > w[0], "{w:?}");
-    let meta = std::fs::read_to_string(full.output_dir.join("cells/LDAM-DRW.Mnist.r4.d3.s0/model-best-val.meta.json")).unwrap();
+    let meta = std::fs::read_to_string(full.output_dir.join("cells/LDAM-DRW.Mnist.r4.d3.s0/model-best-val.meta.json"))
+        .unwrap();
     assert!(meta.contains("\"cosine_head\": true"), "{meta}");
     let erm0 = m2m_tests::records(&full.output_dir.join("cells/ERM.Mnist.r4.d3.s0"));
     let erm1 = m2m_tests::records(&full.output_dir.join("cells/ERM.Mnist.r4.d3.s1"));
@@ -194,7 +218,11 @@ fn m2m_cells_show_their_accepted_translations_in_the_report() {
 #[test]
 fn a_manifest_from_before_the_fingerprint_still_reports() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("suite.json"), r#"{"name": "old", "baseline": null, "methods": ["A"], "cells": []}"#).unwrap();
+    std::fs::write(
+        tmp.path().join("suite.json"),
+        r#"{"name": "old", "baseline": null, "methods": ["A"], "cells": []}"#,
+    )
+    .unwrap();
     let r = collect(&[tmp.path().to_path_buf()]).unwrap();
     assert_eq!((r.suite.as_str(), r.total_cells), ("old", 0));
 }
@@ -222,20 +250,35 @@ fn result(method: &str, dataset: &str, seed: u64, recalls: [f64; 3], m2m: Option
         accepted: vec![0, accepted, 0],
         ..m2m_core::translation::GenerationStats::new(3)
     });
-    CellResult { key: CellKey { method: method.into(), dataset: dataset.into(), ratio: 100.0, data_seed: 0, seed }, test, selected_on_test: false, m2m, translations: None, forked_from: None }
+    CellResult {
+        key: CellKey { method: method.into(), dataset: dataset.into(), ratio: 100.0, data_seed: 0, seed },
+        test,
+        selected_on_test: false,
+        m2m,
+        translations: None,
+        forked_from: None,
+    }
 }
 
 #[test]
 fn report_formulas_mean_sample_std_delta_and_published_values() {
     let keys = |m: &str, d: &str| -> Vec<CellKey> {
-        (0..3).map(|s| CellKey { method: m.to_string(), dataset: d.into(), ratio: 100.0, data_seed: 0, seed: s }).collect()
+        (0..3)
+            .map(|s| CellKey { method: m.to_string(), dataset: d.into(), ratio: 100.0, data_seed: 0, seed: s })
+            .collect()
     };
     let mut cells: Vec<CellKey> = Vec::new();
     for d in ["Cifar10", "FashionMnist"] {
         cells.extend(keys("ERM", d));
         cells.extend(keys("M2m", d));
     }
-    let manifest = SuiteManifest { name: "f".into(), fingerprint: String::new(), baseline: Some("ERM".into()), methods: vec!["ERM".into(), "M2m".into()], cells };
+    let manifest = SuiteManifest {
+        name: "f".into(),
+        fingerprint: String::new(),
+        baseline: Some("ERM".into()),
+        methods: vec!["ERM".into(), "M2m".into()],
+        cells,
+    };
     let c10 = "Cifar10";
     let results = vec![
         result("ERM", c10, 0, [0.9, 0.6, 0.3], None),

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::data::DatasetName;
-use m2m_burn_plugin::run::diagnose::{run_translate, Targets, TranslateOptions};
 use m2m_burn_plugin::model::Net;
+use m2m_burn_plugin::run::diagnose::{run_translate, Targets, TranslateOptions};
 use m2m_core::translation::{RandomStart, TranslationParams};
 use m2m_tests::torch_files::{as_reference_state_dict, legacy_bytes, Layout};
 
@@ -15,7 +15,9 @@ fn write_pngs(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..6u32 {
         let label = i / 2;
-        let img = image::GrayImage::from_fn(28, 28, |x, y| image::Luma([((x * 7 + y * 3 + i * 40 + label * 60) % 256) as u8]));
+        let img = image::GrayImage::from_fn(28, 28, |x, y| {
+            image::Luma([((x * 7 + y * 3 + i * 40 + label * 60) % 256) as u8])
+        });
         img.save(dir.join(format!("mnist_{i:02}_{label}.png"))).unwrap();
     }
     std::fs::write(dir.join("notes.txt"), "not an image").unwrap();
@@ -68,7 +70,8 @@ fn translations_for_every_kind_of_target_with_json_and_gallery() {
     assert_eq!(s.per_target.iter().map(|c| c.attempts).sum::<usize>(), 54);
     assert_eq!(s.per_target[0].attempts, 4, "class 0: the four images of classes 1 and 2");
     assert!(s.g_import.is_some(), "g came from a PyTorch file");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("t.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("t.json")).unwrap()).unwrap();
     let first = &json[0];
     assert_eq!(first["image"], "mnist_00_0.png");
     assert_eq!((first["seed_class"].as_u64(), first["target"].as_u64()), (Some(0), Some(1)));
@@ -76,9 +79,14 @@ fn translations_for_every_kind_of_target_with_json_and_gallery() {
         assert!(!first[key].is_null(), "{key} missing");
     }
     // Two steps of 0.1 move an image by at most 0.2 (clamping can only shorten it).
-    assert!(s.records.iter().all(|r| r.l2 > 0.0 && r.l2 <= 0.2 + 1e-5), "{:?}", s.records.iter().map(|r| r.l2).collect::<Vec<_>>());
+    assert!(
+        s.records.iter().all(|r| r.l2 > 0.0 && r.l2 <= 0.2 + 1e-5),
+        "{:?}",
+        s.records.iter().map(|r| r.l2).collect::<Vec<_>>()
+    );
     assert!(s.records.iter().all(|r| r.accepted == (r.g_target_prob as f64 >= 0.9)));
-    let logits: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("logits.json")).unwrap()).unwrap();
+    let logits: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("logits.json")).unwrap()).unwrap();
     assert_eq!(logits.as_array().unwrap().len(), 6);
     assert_eq!(logits[5]["label"], 2);
     assert_eq!(logits[5]["g_logits"].as_array().unwrap().len(), 10);
@@ -105,7 +113,9 @@ fn translations_for_every_kind_of_target_with_json_and_gallery() {
 #[test]
 fn bad_images_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let read = |dir: &Path| m2m_burn_plugin::data::NamedImages::read(DatasetName::Mnist, dir, None, None).unwrap_err().to_string();
+    let read = |dir: &Path| {
+        m2m_burn_plugin::data::NamedImages::read(DatasetName::Mnist, dir, None, None).unwrap_err().to_string()
+    };
     let dir = tmp.path().join("unlabelled");
     std::fs::create_dir_all(&dir).unwrap();
     image::GrayImage::new(28, 28).save(dir.join("shirt.png")).unwrap();

@@ -34,9 +34,7 @@ impl<B: Backend> Batcher<B, MnistItem, MnistBatch<B>> for MnistBatcher {
 
         let targets = items
             .iter()
-            .map(|item| {
-                Tensor::<B, 1, Int>::from_data([(item.label as i64).elem::<B::IntElem>()], device)
-            })
+            .map(|item| Tensor::<B, 1, Int>::from_data([(item.label as i64).elem::<B::IntElem>()], device))
             .collect();
 
         let images = Tensor::cat(images, 0);
@@ -58,12 +56,23 @@ impl<B: Backend> M2mBatch<B> for MnistBatch<B> {
 
 /// A long-tailed Fashion-MNIST training set (the first `max_per_class * ratio^(-k/9)`
 /// images of class k) and the balanced test set, from local IDX files.
-pub fn fashion_mnist_lt(dir: &std::path::Path, max_per_class: usize, ratio: f64, test_per_class: usize) -> anyhow::Result<(Vec<MnistItem>, Vec<MnistItem>)> {
+pub fn fashion_mnist_lt(
+    dir: &std::path::Path,
+    max_per_class: usize,
+    ratio: f64,
+    test_per_class: usize,
+) -> anyhow::Result<(Vec<MnistItem>, Vec<MnistItem>)> {
     use m2m_burn_plugin::data::idx;
     use m2m_core::imbalance::{class_counts, ImbalanceProfile};
     let read = |images: &str, labels: &str| -> anyhow::Result<Vec<MnistItem>> {
-        let set = idx::read_pair(&dir.join(images), &dir.join(labels), 10, "Fashion-MNIST (Debian: dataset-fashion-mnist)")?;
-        anyhow::ensure!((set.height, set.width) == (28, 28), "{images}: {}x{} images, not 28x28", set.height, set.width);
+        let set =
+            idx::read_pair(&dir.join(images), &dir.join(labels), 10, "Fashion-MNIST (Debian: dataset-fashion-mnist)")?;
+        anyhow::ensure!(
+            (set.height, set.width) == (28, 28),
+            "{images}: {}x{} images, not 28x28",
+            set.height,
+            set.width
+        );
         Ok((0..set.len())
             .map(|i| {
                 let mut image = [[0f32; 28]; 28];

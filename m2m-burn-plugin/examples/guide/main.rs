@@ -18,7 +18,8 @@ use m2m_core::translation::TranslationParams;
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     // The folder given, else where m2m finds Fashion-MNIST ($M2M_DATA, Debian's package).
-    let data_dir = m2m_burn_plugin::data::DatasetName::FashionMnist.locate(args.next().map(std::path::PathBuf::from).as_deref())?;
+    let data_dir = m2m_burn_plugin::data::DatasetName::FashionMnist
+        .locate(args.next().map(std::path::PathBuf::from).as_deref())?;
     let out = args.next().map(std::path::PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("m2m-guide"));
     let device = Default::default();
     // 500 images of class 0 down to 50 of class 9 (imbalance 10), 100 test images per class.
@@ -36,13 +37,18 @@ fn main() -> anyhow::Result<()> {
     training::train::<Cpu>(g_dir.to_str().unwrap(), config(8), device, train.clone(), test.clone());
     let g = {
         use burn::module::Module;
-        model::ModelConfig::new(10, 512).init::<Cpu>(&device).load_file(g_dir.join("model"), &burn::record::CompactRecorder::new(), &device)?
+        model::ModelConfig::new(10, 512).init::<Cpu>(&device).load_file(
+            g_dir.join("model"),
+            &burn::record::CompactRecorder::new(),
+            &device,
+        )?
     };
 
     // f: M2m from epoch 2 of 4, the paper's translation settings except gamma.
     let translation = TranslationParams::default().with_gamma(0.5).check()?;
     let settings = M2mSettings::new(2, 64).with_seed(1).with_translation(translation);
-    let epochs = training::train_m2m::<Cpu>(out.join("f").to_str().unwrap(), config(4), device, train, test, g, settings);
+    let epochs =
+        training::train_m2m::<Cpu>(out.join("f").to_str().unwrap(), config(4), device, train, test, g, settings);
     for e in &epochs {
         println!(
             "epoch {}: M2m accepted {} of {} translations ({} slots)",

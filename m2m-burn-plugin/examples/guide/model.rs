@@ -2,9 +2,9 @@
 // marked `// M2m:`; docs/m2m.md shows them as a diff.
 use burn::{
     nn::{
-        Linear, LinearConfig, Relu,
         conv::{Conv2d, Conv2dConfig},
         pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig},
+        Linear, LinearConfig, Relu,
     },
     prelude::*,
 };

@@ -13,23 +13,17 @@ use burn::{
     record::CompactRecorder,
     tensor::backend::AutodiffBackend,
     train::{
-        ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
         metric::{AccuracyMetric, LossMetric},
+        ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
     },
 };
 // M2m:
 use m2m_burn_plugin::hook::{EpochReport, M2mHook, M2mSettings};
 
 impl<B: Backend> Model<B> {
-    pub fn forward_classification(
-        &self,
-        images: Tensor<B, 3>,
-        targets: Tensor<B, 1, Int>,
-    ) -> ClassificationOutput<B> {
+    pub fn forward_classification(&self, images: Tensor<B, 3>, targets: Tensor<B, 1, Int>) -> ClassificationOutput<B> {
         let output = self.forward(images);
-        let loss = CrossEntropyLossConfig::new()
-            .init(&output.device())
-            .forward(output.clone(), targets.clone());
+        let loss = CrossEntropyLossConfig::new().init(&output.device()).forward(output.clone(), targets.clone());
 
         ClassificationOutput::new(loss, output, targets)
     }
@@ -78,11 +72,15 @@ fn create_artifact_dir(artifact_dir: &str) {
 }
 
 /// The guide's `train`, on the given items instead of `MnistDataset::{train, test}()`.
-pub fn train<B: AutodiffBackend>(artifact_dir: &str, config: TrainingConfig, device: B::Device, train: Vec<MnistItem>, test: Vec<MnistItem>) {
+pub fn train<B: AutodiffBackend>(
+    artifact_dir: &str,
+    config: TrainingConfig,
+    device: B::Device,
+    train: Vec<MnistItem>,
+    test: Vec<MnistItem>,
+) {
     create_artifact_dir(artifact_dir);
-    config
-        .save(format!("{artifact_dir}/config.json"))
-        .expect("Config should be saved successfully");
+    config.save(format!("{artifact_dir}/config.json")).expect("Config should be saved successfully");
 
     B::seed(&device, config.seed);
 
@@ -108,11 +106,7 @@ pub fn train<B: AutodiffBackend>(artifact_dir: &str, config: TrainingConfig, dev
         .summary();
 
     let model = config.model.init::<B>(&device);
-    let result = training.launch(Learner::new(
-        model,
-        config.optimizer.init(),
-        config.learning_rate,
-    ));
+    let result = training.launch(Learner::new(model, config.optimizer.init(), config.learning_rate));
 
     result
         .model
@@ -121,19 +115,32 @@ pub fn train<B: AutodiffBackend>(artifact_dir: &str, config: TrainingConfig, dev
 }
 
 /// The guide's `train` with M2m: `g` is a model trained by `train` (ERM) on the same data.
-pub fn train_m2m<B: AutodiffBackend>(artifact_dir: &str, config: TrainingConfig, device: B::Device, train: Vec<MnistItem>, test: Vec<MnistItem>, g: Model<B>, m2m: M2mSettings) -> Vec<EpochReport> {
+pub fn train_m2m<B: AutodiffBackend>(
+    artifact_dir: &str,
+    config: TrainingConfig,
+    device: B::Device,
+    train: Vec<MnistItem>,
+    test: Vec<MnistItem>,
+    g: Model<B>,
+    m2m: M2mSettings,
+) -> Vec<EpochReport> {
     create_artifact_dir(artifact_dir);
-    config
-        .save(format!("{artifact_dir}/config.json"))
-        .expect("Config should be saved successfully");
+    config.save(format!("{artifact_dir}/config.json")).expect("Config should be saved successfully");
 
     B::seed(&device, config.seed);
 
     let batcher = MnistBatcher::default();
 
     // M2m: the hook owns the training loader (natural, then class-balanced order).
-    let hook = M2mHook::new(m2m, g, InMemDataset::new(train), batcher.clone(), |item: &MnistItem| item.label as usize, &device)
-        .expect("M2m should accept g and the training set");
+    let hook = M2mHook::new(
+        m2m,
+        g,
+        InMemDataset::new(train),
+        batcher.clone(),
+        |item: &MnistItem| item.label as usize,
+        &device,
+    )
+    .expect("M2m should accept g and the training set");
     let dataloader_train = hook.dataloader();
 
     let dataloader_test = DataLoaderBuilder::new(batcher)
@@ -151,11 +158,7 @@ pub fn train_m2m<B: AutodiffBackend>(artifact_dir: &str, config: TrainingConfig,
 
     // M2m: the model, wrapped (same record; `result.model` is the plain model).
     let model = hook.model(config.model.init::<B>(&device)).expect("M2m should accept f");
-    let result = training.launch(Learner::new(
-        model,
-        config.optimizer.init(),
-        config.learning_rate,
-    ));
+    let result = training.launch(Learner::new(model, config.optimizer.init(), config.learning_rate));
 
     result
         .model

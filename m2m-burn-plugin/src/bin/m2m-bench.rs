@@ -84,7 +84,14 @@ fn cuda(arch: Architecture, batch: usize, channels: usize, size: usize, iteratio
 }
 
 fn bench_spec(arch: Architecture, channels: usize) -> ModelSpec {
-    ModelSpec { architecture: arch, cosine_head: false, in_channels: channels, num_classes: 10, mean: vec![0.5; channels], std: vec![0.25; channels] }
+    ModelSpec {
+        architecture: arch,
+        cosine_head: false,
+        in_channels: channels,
+        num_classes: 10,
+        mean: vec![0.5; channels],
+        std: vec![0.25; channels],
+    }
 }
 
 #[cfg(feature = "cuda")]
@@ -104,7 +111,8 @@ fn compare_cuda(arch: Architecture, batch: usize, channels: usize, size: usize) 
     let shape = [batch, channels, size, size];
     let reference = parity_outputs::<Cpu>(&spec, &bytes, &pixels, shape, &labels, &cpu).expect("CPU run");
     let gpu = burn::backend::cuda::CudaDevice::new(0);
-    let on_gpu = parity_outputs::<m2m_burn_plugin::backend::Gpu>(&spec, &bytes, &pixels, shape, &labels, &gpu).expect("CUDA run");
+    let on_gpu = parity_outputs::<m2m_burn_plugin::backend::Gpu>(&spec, &bytes, &pixels, shape, &labels, &gpu)
+        .expect("CUDA run");
     let mut worst = 0.0f64;
     println!("CUDA vs CPU, {arch:?} batch {batch} input {channels}x{size}x{size}, same weights and inputs (relative L2 error):");
     for (name, err) in compare(&on_gpu, &reference) {
@@ -172,7 +180,8 @@ fn run<B: burn::tensor::backend::AutodiffBackend>(
     // of the planned slots through f and g (T steps), then the same training step.
     let counts = m2m_core::imbalance::class_counts(6000, 10, 100.0, m2m_core::imbalance::ImbalanceProfile::Exponential);
     let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
-    let y_bal = Tensor::<B, 1, Int>::from_ints(labels.iter().map(|&l| l as i32).collect::<Vec<_>>().as_slice(), &device);
+    let y_bal =
+        Tensor::<B, 1, Int>::from_ints(labels.iter().map(|&l| l as i32).collect::<Vec<_>>().as_slice(), &device);
     let m2m = m2m_burn_plugin::m2m::M2m::new(&model, counts, m2m_core::translation::TranslationConfig::default());
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let mut m2m_times = Vec::new();
@@ -207,7 +216,8 @@ fn run<B: burn::tensor::backend::AutodiffBackend>(
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (tr, ev, mm, op) = (median(&mut train_times), median(&mut eval_times), median(&mut m2m_times), median(&mut optim_times));
+    let (tr, ev, mm, op) =
+        (median(&mut train_times), median(&mut eval_times), median(&mut m2m_times), median(&mut optim_times));
     println!(
         "{backend} {arch:?} batch {batch} input {channels}x{size}x{size} threads {threads}: train step {tr:.3} s ({:.1} img/s), eval forward {ev:.3} s ({:.1} img/s)",
         batch as f64 / tr,
@@ -278,7 +288,8 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
     for layer in &layers {
         let (c, s) = (layer.channels, layer.size);
         flops += (layer.per_step * 2 * batch * c * c * 9 * s * s) as f64;
-        let shape = ConvShape { n: batch, c_in: c, h: s, w: s, c_out: c, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+        let shape =
+            ConvShape { n: batch, c_in: c, h: s, w: s, c_out: c, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
         let x = Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
         let w = Tensor::<F, 4>::random([c, c, 3, 3], Distribution::Normal(0.0, 0.1), &device);
         let g = Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
@@ -290,7 +301,9 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
         let burn_kernels: [Box<dyn Fn() -> Tensor<F, 4>>; 3] = [
             Box::new(|| conv2d(x.clone(), w.clone(), None, options.clone())),
             Box::new(|| back(<F as ModuleOps<F>>::conv2d_x_backward(prim(&x), prim(&w), prim(&g), options.clone()))),
-            Box::new(|| back(<F as ModuleOps<F>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options.clone()))),
+            Box::new(|| {
+                back(<F as ModuleOps<F>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options.clone()))
+            }),
         ];
         let our_kernels: [Box<dyn Fn() -> Vec<f32>>; 3] = [
             Box::new(|| kernels::forward(&shape, &xv, &wv)),
@@ -328,7 +341,11 @@ fn batchnorm(batch: usize, size: usize, iterations: usize) {
     let device = Default::default();
     <Cpu as burn::tensor::backend::Backend>::seed(&device, 0);
     // The stem's and stage 1's 11 layers at full size, 10 at half, 10 at a quarter.
-    let layers = [("stem + stage 1", 16, size, 11), ("stage 2", 32, size.div_ceil(2), 10), ("stage 3", 64, size.div_ceil(4), 10)];
+    let layers = [
+        ("stem + stage 1", 16, size, 11),
+        ("stage 2", 32, size.div_ceil(2), 10),
+        ("stage 3", 64, size.div_ceil(4), 10),
+    ];
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     println!("BatchNorm2d (train mode) forward + backward of sum(y * g), batch {batch}, ResNet-32 layers for {size}x{size} inputs, threads {threads}, medians of {iterations} (ms)");
     println!("| layers | shape | per step | forward | forward + backward |");
@@ -338,7 +355,9 @@ fn batchnorm(batch: usize, size: usize, iterations: usize) {
         let bn = BatchNorm2d::<Cpu>::new(c, &device);
         let x = Tensor::<Cpu, 4>::random([batch, c, s, s], Distribution::Normal(0.5, 2.0), &device);
         let g = Tensor::<Cpu, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
-        let forward = median_seconds(iterations, || bn.forward(x.clone().require_grad(), Mode::Train).slice([0..1, 0..1, 0..1, 0..1]).into_scalar());
+        let forward = median_seconds(iterations, || {
+            bn.forward(x.clone().require_grad(), Mode::Train).slice([0..1, 0..1, 0..1, 0..1]).into_scalar()
+        });
         let both = median_seconds(iterations, || {
             let xg = x.clone().require_grad();
             let grads = (bn.forward(xg.clone(), Mode::Train) * g.clone()).sum().backward();

@@ -34,13 +34,9 @@ impl CifarKind {
     /// The files of each split, in the order torchvision concatenates them.
     pub fn files(self, train: bool) -> &'static [&'static str] {
         match (self, train) {
-            (CifarKind::Cifar10, true) => &[
-                "data_batch_1.bin",
-                "data_batch_2.bin",
-                "data_batch_3.bin",
-                "data_batch_4.bin",
-                "data_batch_5.bin",
-            ],
+            (CifarKind::Cifar10, true) => {
+                &["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"]
+            }
             (CifarKind::Cifar10, false) => &["test_batch.bin"],
             (CifarKind::Cifar100, true) => &["train.bin"],
             (CifarKind::Cifar100, false) => &["test.bin"],

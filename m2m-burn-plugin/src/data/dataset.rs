@@ -15,12 +15,8 @@ pub enum DatasetName {
     Cifar100,
 }
 
-const IDX_FILES: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
+const IDX_FILES: [&str; 4] =
+    ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
 impl DatasetName {
     pub fn num_classes(self) -> usize {
@@ -52,9 +48,22 @@ impl DatasetName {
     /// Human-readable class names, by label.
     pub fn class_names(self) -> Vec<String> {
         let names: &[&str] = match self {
-            DatasetName::FashionMnist => &["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+            DatasetName::FashionMnist => &[
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
             DatasetName::Mnist => &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-            DatasetName::Cifar10 => &["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+            DatasetName::Cifar10 => {
+                &["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+            }
             DatasetName::Cifar100 => return (0..100).map(|k| format!("class {k}")).collect(),
         };
         names.iter().map(|s| s.to_string()).collect()
@@ -81,9 +90,7 @@ impl DatasetName {
 
     fn has_files(self, dir: &Path) -> bool {
         match self {
-            DatasetName::FashionMnist | DatasetName::Mnist => {
-                IDX_FILES.iter().all(|f| idx_file(dir, f).is_some())
-            }
+            DatasetName::FashionMnist | DatasetName::Mnist => IDX_FILES.iter().all(|f| idx_file(dir, f).is_some()),
             DatasetName::Cifar10 => dir.join("data_batch_1.bin").is_file(),
             DatasetName::Cifar100 => dir.join("train.bin").is_file(),
         }

@@ -4,26 +4,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{path}: cannot read: {cause}. {hint}")]
-    Io {
-        path: PathBuf,
-        cause: std::io::Error,
-        hint: String,
-    },
+    Io { path: PathBuf, cause: std::io::Error, hint: String },
     #[error("{path}: corrupt or wrong file: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("{images} holds {n_images} images but {labels} holds {n_labels} labels")]
-    CountMismatch {
-        images: PathBuf,
-        n_images: usize,
-        labels: PathBuf,
-        n_labels: usize,
-    },
+    CountMismatch { images: PathBuf, n_images: usize, labels: PathBuf, n_labels: usize },
     #[error("data set `{dataset}` not found; looked in: {searched}. {hint}")]
-    NotFound {
-        dataset: String,
-        searched: String,
-        hint: String,
-    },
+    NotFound { dataset: String, searched: String, hint: String },
     #[error("{0}")]
     Invalid(String),
 }

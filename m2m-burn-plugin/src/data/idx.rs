@@ -33,7 +33,10 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
 /// Parses an IDX image file (`u8`, 3 dimensions): returns (count, rows, cols, pixels).
 pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize, Vec<u8>), DataError> {
     if bytes.len() < 16 {
-        return Err(DataError::corrupt(path, format!("{} bytes is too short for an IDX image header (16)", bytes.len())));
+        return Err(DataError::corrupt(
+            path,
+            format!("{} bytes is too short for an IDX image header (16)", bytes.len()),
+        ));
     }
     let magic = be_u32(bytes, 0);
     if magic != IMAGES_MAGIC {
@@ -47,7 +50,10 @@ pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize, V
     if bytes.len() != expected {
         return Err(DataError::corrupt(
             path,
-            format!("header announces {n} images of {rows}x{cols} ({expected} bytes) but the file has {} bytes", bytes.len()),
+            format!(
+                "header announces {n} images of {rows}x{cols} ({expected} bytes) but the file has {} bytes",
+                bytes.len()
+            ),
         ));
     }
     Ok((n, rows, cols, bytes[16..].to_vec()))
@@ -56,7 +62,10 @@ pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize, V
 /// Parses an IDX label file (`u8`, 1 dimension).
 pub fn parse_labels(path: &Path, bytes: &[u8], num_classes: usize) -> Result<Vec<usize>, DataError> {
     if bytes.len() < 8 {
-        return Err(DataError::corrupt(path, format!("{} bytes is too short for an IDX label header (8)", bytes.len())));
+        return Err(DataError::corrupt(
+            path,
+            format!("{} bytes is too short for an IDX label header (8)", bytes.len()),
+        ));
     }
     let magic = be_u32(bytes, 0);
     if magic != LABELS_MAGIC {

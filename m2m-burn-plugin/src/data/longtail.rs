@@ -26,11 +26,8 @@ pub fn select_indices(labels: &[usize], counts: &[usize], selection: Selection, 
             members.shuffle(&mut rng);
         }
     }
-    let mut chosen: Vec<usize> = by_class
-        .iter()
-        .zip(counts)
-        .flat_map(|(members, &n)| members.iter().copied().take(n))
-        .collect();
+    let mut chosen: Vec<usize> =
+        by_class.iter().zip(counts).flat_map(|(members, &n)| members.iter().copied().take(n)).collect();
     chosen.sort_unstable();
     chosen
 }

@@ -21,9 +21,9 @@ pub use dataset::DatasetName;
 pub use error::DataError;
 pub use image_set::ImageSet;
 pub use longtail::{fingerprint, select_indices, val_test_split, Selection};
+pub use m2m_core::imbalance::ImbalanceProfile;
 pub use named_images::NamedImages;
 pub use source::{channel_statistics, DataFormat, DataSource, Normalization, SourceSplits};
-pub use m2m_core::imbalance::ImbalanceProfile;
 
 /// How the test files are used for model selection and reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -205,10 +205,13 @@ impl DatasetSpec {
                 (mean, std)
             }
             _ => self.fixed_normalization().ok_or_else(|| {
-                DataError::Invalid(format!("dataset.normalization = Standard: {label} is not a built-in data set; use FromTrain or Given"))
+                DataError::Invalid(format!(
+                    "dataset.normalization = Standard: {label} is not a built-in data set; use FromTrain or Given"
+                ))
             })?,
         };
-        let format = DataFormat { channels: train.channels, height: train.height, width: train.width, class_names, mean, std };
+        let format =
+            DataFormat { channels: train.channels, height: train.height, width: train.width, class_names, mean, std };
         let manifest = DataManifest {
             dataset: label,
             source,

@@ -19,7 +19,12 @@ impl NamedImages {
     /// Reads `images` for `dataset`: a folder of PNGs (only names starting with `prefix`
     /// when given), an IDX image file when `labels` names its label file, else a CIFAR
     /// binary batch file.
-    pub fn read(dataset: DatasetName, images: &Path, labels: Option<&Path>, prefix: Option<&str>) -> Result<Self, DataError> {
+    pub fn read(
+        dataset: DatasetName,
+        images: &Path,
+        labels: Option<&Path>,
+        prefix: Option<&str>,
+    ) -> Result<Self, DataError> {
         let (c, h, w) = dataset.image_shape();
         let classes = dataset.num_classes();
         if images.is_dir() {
@@ -67,7 +72,12 @@ fn label_of(stem: &str) -> Option<usize> {
     stem.rsplit_once('_').and_then(|(_, l)| l.parse().ok())
 }
 
-fn read_png_folder(dir: &Path, prefix: Option<&str>, (c, h, w): (usize, usize, usize), classes: usize) -> Result<NamedImages, DataError> {
+fn read_png_folder(
+    dir: &Path,
+    prefix: Option<&str>,
+    (c, h, w): (usize, usize, usize),
+    classes: usize,
+) -> Result<NamedImages, DataError> {
     let entries = std::fs::read_dir(dir).map_err(|cause| DataError::Io {
         path: dir.to_path_buf(),
         cause,
@@ -88,14 +98,19 @@ fn read_png_folder(dir: &Path, prefix: Option<&str>, (c, h, w): (usize, usize, u
     let mut names = Vec::with_capacity(files.len());
     for path in files {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let label = label_of(&stem)
-            .ok_or_else(|| DataError::corrupt(&path, "the name does not end in _L with L the class label (e.g. cat_3.png)"))?;
+        let label = label_of(&stem).ok_or_else(|| {
+            DataError::corrupt(&path, "the name does not end in _L with L the class label (e.g. cat_3.png)")
+        })?;
         if label >= classes {
             return Err(DataError::corrupt(&path, format!("label {label} is out of range for {classes} classes")));
         }
-        let img = image::open(&path).map_err(|e| DataError::corrupt(&path, format!("not a readable PNG image: {e}")))?;
+        let img =
+            image::open(&path).map_err(|e| DataError::corrupt(&path, format!("not a readable PNG image: {e}")))?;
         if (img.width() as usize, img.height() as usize) != (w, h) {
-            return Err(DataError::corrupt(&path, format!("the image is {}x{}, the data set's images are {w}x{h}", img.width(), img.height())));
+            return Err(DataError::corrupt(
+                &path,
+                format!("the image is {}x{}, the data set's images are {w}x{h}", img.width(), img.height()),
+            ));
         }
         pixels.extend(channel_major(&img, if c == 1 { Color::Grey } else { Color::Rgb }));
         labels.push(label);

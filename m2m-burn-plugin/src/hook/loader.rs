@@ -134,14 +134,19 @@ impl<B: Backend, I: Send + Sync + 'static, O: Send + 'static> DataLoader<B, M2mI
         let epoch = self.epochs.begin();
         let batches = self.epoch_indices(epoch);
         let (tx, rx) = mpsc::sync_channel(2);
-        let (dataset, batcher, labels, device) = (self.dataset.clone(), self.batcher.clone(), self.labels.clone(), self.device.clone());
+        let (dataset, batcher, labels, device) =
+            (self.dataset.clone(), self.batcher.clone(), self.labels.clone(), self.device.clone());
         let worker = std::thread::Builder::new()
             .name("m2m-hook-prefetch".into())
             .spawn(move || {
                 for indices in batches {
                     let items: Vec<I> = indices
                         .iter()
-                        .map(|&i| dataset.get(i).unwrap_or_else(|| panic!("the data set returned no item {i} although its len() is {}", dataset.len())))
+                        .map(|&i| {
+                            dataset.get(i).unwrap_or_else(|| {
+                                panic!("the data set returned no item {i} although its len() is {}", dataset.len())
+                            })
+                        })
                         .collect();
                     let labels = indices.iter().map(|&i| labels[i]).collect();
                     if tx.send(M2mInput { batch: batcher.batch(items, &device), labels, epoch }).is_err() {

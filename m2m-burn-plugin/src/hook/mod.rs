@@ -111,7 +111,14 @@ where
     /// Reads every item's label (once), counts the classes, checks g, and builds the
     /// training loader. `g` is the baseline classifier (an ERM model of your model's type,
     /// trained on the same data); it is copied and frozen. `label` gives an item's class.
-    pub fn new<D, T, L>(settings: M2mSettings, g: M, dataset: D, batcher: T, label: L, device: &B::Device) -> Result<Self, HookError>
+    pub fn new<D, T, L>(
+        settings: M2mSettings,
+        g: M,
+        dataset: D,
+        batcher: T,
+        label: L,
+        device: &B::Device,
+    ) -> Result<Self, HookError>
     where
         D: Dataset<I> + 'static,
         T: Batcher<B, I, O> + 'static,

@@ -21,7 +21,12 @@ const PAD: u32 = 8;
 
 /// Writes `items` as a PNG to `path`; `amplify` scales the difference `x* - x0`
 /// (mid-grey is no change).
-pub fn write_gallery(path: &Path, items: &[GalleryItem], (c, h, w): (usize, usize, usize), amplify: f32) -> anyhow::Result<()> {
+pub fn write_gallery(
+    path: &Path,
+    items: &[GalleryItem],
+    (c, h, w): (usize, usize, usize),
+    amplify: f32,
+) -> anyhow::Result<()> {
     anyhow::ensure!(!items.is_empty(), "{}: no translation to draw", path.display());
     let zoom = (128 / h.max(w)).max(1) as u32;
     let (cell_w, cell_h) = (w as u32 * zoom, h as u32 * zoom);

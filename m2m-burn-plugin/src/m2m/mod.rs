@@ -12,13 +12,14 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use m2m_core::classifier::Classifier;
-use m2m_core::translation::{accept, int_tensor, plan_slots, translate, GenerationStats, PlannedSlot, TranslationConfig};
 use m2m_core::sampling::SamplerKind;
 use m2m_core::seed::{stream_rng, SeedStream};
+use m2m_core::translation::{
+    accept, int_tensor, plan_slots, translate, GenerationStats, PlannedSlot, TranslationConfig,
+};
 use m2m_core::weighting::Deferred;
 use rand::rngs::StdRng;
 use rand::Rng;
-
 
 /// What M2m did to one batch.
 #[derive(Debug, Clone, Default)]
@@ -226,7 +227,13 @@ pub struct EpochTranslations {
 
 impl EpochTranslations {
     /// [`M2m::translate_batch`] with this epoch's random stream; records the attempts.
-    pub fn translate<B, G, F>(&mut self, m2m: &M2m<B, G>, f: &F, images: Tensor<B, 4>, labels: &[usize]) -> (Tensor<B, 4>, BatchGeneration)
+    pub fn translate<B, G, F>(
+        &mut self,
+        m2m: &M2m<B, G>,
+        f: &F,
+        images: Tensor<B, 4>,
+        labels: &[usize],
+    ) -> (Tensor<B, 4>, BatchGeneration)
     where
         B: AutodiffBackend,
         G: Classifier<B> + AutodiffModule<B>,

@@ -83,7 +83,11 @@ pub fn read_meta(path: &Path) -> Result<ModelMeta, CheckpointError> {
 }
 
 /// Loads a model saved by [`save_classifier`] and checks it against `spec`.
-pub fn load_classifier<B: Backend>(spec: &ModelSpec, path: &Path, device: &B::Device) -> Result<Net<B>, CheckpointError> {
+pub fn load_classifier<B: Backend>(
+    spec: &ModelSpec,
+    path: &Path,
+    device: &B::Device,
+) -> Result<Net<B>, CheckpointError> {
     let mismatch = |reason: String| CheckpointError::Mismatch { path: path.to_path_buf(), reason };
     let read_err = |reason: String| CheckpointError::Read { path: path.to_path_buf(), reason };
     let meta = read_meta(path)?;
@@ -171,8 +175,8 @@ pub fn load_any_classifier<B: Backend>(
         ModelSource::Ours(p) => Ok((load_classifier(spec, &p, device)?, None)),
         ModelSource::Foreign(p) => {
             let sd = super::import::StateDict::read(&p)?;
-            let (net, report) =
-                super::import::import_net(spec, &sd, device).map_err(|kind| super::import::ImportError::new(&p, kind))?;
+            let (net, report) = super::import::import_net(spec, &sd, device)
+                .map_err(|kind| super::import::ImportError::new(&p, kind))?;
             Ok((net, Some(report)))
         }
     }

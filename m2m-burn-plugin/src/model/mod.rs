@@ -17,11 +17,11 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 pub use batch_norm::{BatchNorm2d, Then};
-pub use m2m_core::classifier::{Classifier, Mode};
 pub use checkpoint::{
-    load_any_classifier, load_classifier, meta_path, param_shapes, read_meta, resolve_model_source, save_classifier, CheckpointError, ModelMeta,
-    ModelSource,
+    load_any_classifier, load_classifier, meta_path, param_shapes, read_meta, resolve_model_source, save_classifier,
+    CheckpointError, ModelMeta, ModelSource,
 };
+pub use m2m_core::classifier::{Classifier, Mode};
 pub use normed_linear::NormedLinear;
 pub use resnet::{Head, ResNet32};
 pub use small_cnn::SmallCnn;

@@ -86,8 +86,12 @@ impl<B: Backend> BatchNorm<B> {
         let m = self.momentum;
         let running_mean = self.running_mean.value_sync().to_device(&device);
         let running_var = self.running_var.value_sync().to_device(&device);
-        self.running_mean.update(running_mean.mul_scalar(1.0 - m).add(mean.clone().detach().mul_scalar(m).reshape([channels])).detach());
-        self.running_var.update(running_var.mul_scalar(1.0 - m).add(var.clone().detach().mul_scalar(m).reshape([channels])).detach());
+        self.running_mean.update(
+            running_mean.mul_scalar(1.0 - m).add(mean.clone().detach().mul_scalar(m).reshape([channels])).detach(),
+        );
+        self.running_var.update(
+            running_var.mul_scalar(1.0 - m).add(var.clone().detach().mul_scalar(m).reshape([channels])).detach(),
+        );
         self.forward_shared(input, mean, var)
     }
 

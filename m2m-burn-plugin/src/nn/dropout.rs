@@ -24,7 +24,11 @@ impl DropoutConfig {
     /// # Panics
     /// When `prob` is outside [0, 1], as burn's does.
     pub fn init(&self) -> Dropout {
-        assert!((0.0..=1.0).contains(&self.prob), "Dropout probability should be between 0 and 1, but got {}", self.prob);
+        assert!(
+            (0.0..=1.0).contains(&self.prob),
+            "Dropout probability should be between 0 and 1, but got {}",
+            self.prob
+        );
         Dropout { prob: self.prob }
     }
 }

@@ -29,7 +29,10 @@ fn err<T>(field: &str, reason: impl Into<String>) -> Result<T, RecipeError> {
 }
 
 fn need<T>(v: Option<T>, field: &str) -> Result<T, RecipeError> {
-    v.ok_or_else(|| RecipeError { field: field.to_string(), reason: "missing (no value here or in a base recipe)".into() })
+    v.ok_or_else(|| RecipeError {
+        field: field.to_string(),
+        reason: "missing (no value here or in a base recipe)".into(),
+    })
 }
 
 /// SGD with momentum and coupled weight decay (PyTorch semantics, dampening 0).
@@ -158,8 +161,20 @@ impl RawRecipe {
         let o = need(self.optimizer.clone(), "optimizer")?;
         let lr = finite_in("optimizer.lr", need(o.lr, "optimizer.lr")?, f64::MIN_POSITIVE, 10.0, "in (0, 10]")?;
         let optimizer = OptimizerSpec {
-            momentum: finite_in("optimizer.momentum", need(o.momentum, "optimizer.momentum")?, 0.0, 0.999_999, "in [0, 1)")?,
-            weight_decay: finite_in("optimizer.weight_decay", need(o.weight_decay, "optimizer.weight_decay")?, 0.0, 1.0, "in [0, 1]")?,
+            momentum: finite_in(
+                "optimizer.momentum",
+                need(o.momentum, "optimizer.momentum")?,
+                0.0,
+                0.999_999,
+                "in [0, 1)",
+            )?,
+            weight_decay: finite_in(
+                "optimizer.weight_decay",
+                need(o.weight_decay, "optimizer.weight_decay")?,
+                0.0,
+                1.0,
+                "in [0, 1]",
+            )?,
             nesterov: o.nesterov.unwrap_or(false),
         };
         if optimizer.nesterov && optimizer.momentum == 0.0 {
@@ -175,14 +190,15 @@ impl RawRecipe {
         if warmup > epochs {
             return err("schedule.warmup_epochs", format!("{warmup} is more than schedule.epochs = {epochs}"));
         }
-        let schedule = EpochLrSchedule::new(lr, warmup, s.milestones.clone().unwrap_or_default(), epochs).map_err(|e| {
-            let field = match e {
-                ScheduleError::BaseLr(_) => "optimizer.lr",
-                ScheduleError::WarmupOverlap(..) => "schedule.warmup_epochs",
-                _ => "schedule.milestones",
-            };
-            RecipeError { field: field.into(), reason: e.to_string() }
-        })?;
+        let schedule =
+            EpochLrSchedule::new(lr, warmup, s.milestones.clone().unwrap_or_default(), epochs).map_err(|e| {
+                let field = match e {
+                    ScheduleError::BaseLr(_) => "optimizer.lr",
+                    ScheduleError::WarmupOverlap(..) => "schedule.warmup_epochs",
+                    _ => "schedule.milestones",
+                };
+                RecipeError { field: field.into(), reason: e.to_string() }
+            })?;
 
         let m2m = match &self.m2m {
             None => None,
@@ -191,7 +207,9 @@ impl RawRecipe {
         let sampler = match (&self.sampler, &m2m) {
             // M2m switches to the class-balanced sampler at its deferred epoch (spec §1.1: `over`).
             (None, Some(m)) => Deferred::new(SamplerKind::ClassBalanced, m.from_epoch),
-            (Some(sp), Some(m)) if sp.kind != Some(SamplerKind::ClassBalanced) || sp.from_epoch.unwrap_or(0) != m.from_epoch => {
+            (Some(sp), Some(m))
+                if sp.kind != Some(SamplerKind::ClassBalanced) || sp.from_epoch.unwrap_or(0) != m.from_epoch =>
+            {
                 return err("sampler", format!(
                     "M2m needs the class-balanced sampler from m2m.from_epoch = {}; leave `sampler` out or make it (kind: ClassBalanced, from_epoch: {})",
                     m.from_epoch, m.from_epoch
@@ -201,7 +219,10 @@ impl RawRecipe {
             (Some(sp), _) => {
                 let plan = Deferred::new(need(sp.kind, "sampler.kind")?, sp.from_epoch.unwrap_or(0));
                 if plan.from_epoch > epochs {
-                    return err("sampler.from_epoch", format!("{} is past schedule.epochs = {epochs}", plan.from_epoch));
+                    return err(
+                        "sampler.from_epoch",
+                        format!("{} is past schedule.epochs = {epochs}", plan.from_epoch),
+                    );
                 }
                 plan
             }
@@ -209,7 +230,10 @@ impl RawRecipe {
 
         if let Some(w) = &loss.weighting {
             if w.from_epoch > epochs {
-                return err("loss.weighting.from_epoch", format!("{} is past schedule.epochs = {epochs}", w.from_epoch));
+                return err(
+                    "loss.weighting.from_epoch",
+                    format!("{} is past schedule.epochs = {epochs}", w.from_epoch),
+                );
             }
         }
 
@@ -221,8 +245,15 @@ impl RawRecipe {
                     return err("start_from.epoch", format!("must be in 1..{epochs} (schedule.epochs = {epochs} leaves nothing to train from {epoch}), got {epoch}"));
                 }
                 match (&st.checkpoint, &st.run) {
-                    (Some(_), Some(_)) => return err("start_from.run", "start from a `checkpoint` or from a `run`, not both"),
-                    (None, None) => return err("start_from.checkpoint", "missing: name a `checkpoint` file or a `run` directory to start from"),
+                    (Some(_), Some(_)) => {
+                        return err("start_from.run", "start from a `checkpoint` or from a `run`, not both")
+                    }
+                    (None, None) => {
+                        return err(
+                            "start_from.checkpoint",
+                            "missing: name a `checkpoint` file or a `run` directory to start from",
+                        )
+                    }
                     (Some(p), None) | (None, Some(p)) if p.as_os_str().is_empty() => {
                         let field = if st.run.is_some() { "start_from.run" } else { "start_from.checkpoint" };
                         return err(field, "the path is empty");
@@ -241,8 +272,13 @@ impl RawRecipe {
         if eval_batch_size == 0 {
             return err("eval_batch_size", "must be >= 1");
         }
-        let eval_logit_adjustment =
-            finite_in("eval_logit_adjustment", self.eval_logit_adjustment.unwrap_or(0.0), 0.0, f64::MAX, "finite and >= 0")?;
+        let eval_logit_adjustment = finite_in(
+            "eval_logit_adjustment",
+            self.eval_logit_adjustment.unwrap_or(0.0),
+            0.0,
+            f64::MAX,
+            "finite and >= 0",
+        )?;
         let mut raw = self.clone();
         raw.base = None;
         Ok(Recipe {
@@ -270,8 +306,15 @@ impl RawRecipe {
 
 fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
     let source = match (d.name, &d.images) {
-        (Some(_), Some(_)) => return err("dataset.images", "a dataset is either a built-in `name` or `images`, not both"),
-        (None, None) => return err("dataset.name", "missing: name a built-in data set (FashionMnist, Mnist, Cifar10, Cifar100) or describe `images`"),
+        (Some(_), Some(_)) => {
+            return err("dataset.images", "a dataset is either a built-in `name` or `images`, not both")
+        }
+        (None, None) => {
+            return err(
+                "dataset.name",
+                "missing: name a built-in data set (FashionMnist, Mnist, Cifar10, Cifar100) or describe `images`",
+            )
+        }
         (Some(name), None) => DataSource::Builtin(name),
         (None, Some(images)) => DataSource::Images(Box::new(check_images(images)?)),
     };
@@ -281,9 +324,14 @@ fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
     }
     let ratio = finite_in("dataset.ratio", need(d.ratio, "dataset.ratio")?, 1.0, f64::MAX, "a finite number >= 1")?;
     let profile = need(d.imbalance, "dataset.imbalance")?;
-    if let (ImbalanceProfile::Step { minority_start }, Some(classes)) = (profile, source.known_class_names().map(|c| c.len())) {
+    if let (ImbalanceProfile::Step { minority_start }, Some(classes)) =
+        (profile, source.known_class_names().map(|c| c.len()))
+    {
         if minority_start == 0 || minority_start >= classes {
-            return err("dataset.imbalance.minority_start", format!("must be in 1..{classes} for {label}, got {minority_start}"));
+            return err(
+                "dataset.imbalance.minority_start",
+                format!("must be in 1..{classes} for {label}, got {minority_start}"),
+            );
         }
     }
     if d.max_per_class == Some(0) {
@@ -316,14 +364,27 @@ fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
         (None, DataSource::Builtin(_)) => Normalization::Standard,
         (None, DataSource::Images(_)) => Normalization::FromTrain,
         (Some(Normalization::Standard), DataSource::Images(_)) => {
-            return err("dataset.normalization", format!("Standard is for built-in data sets; {label} needs FromTrain or Given(mean: [..], std: [..])"));
+            return err(
+                "dataset.normalization",
+                format!("Standard is for built-in data sets; {label} needs FromTrain or Given(mean: [..], std: [..])"),
+            );
         }
         (Some(Normalization::Given { mean, std }), _) => {
             if mean.len() != channels || std.len() != channels {
-                return err("dataset.normalization", format!("needs {channels} mean and {channels} std value(s) (one per channel), got {} and {}", mean.len(), std.len()));
+                return err(
+                    "dataset.normalization",
+                    format!(
+                        "needs {channels} mean and {channels} std value(s) (one per channel), got {} and {}",
+                        mean.len(),
+                        std.len()
+                    ),
+                );
             }
             if !mean.iter().all(|m| m.is_finite()) || !std.iter().all(|s| s.is_finite() && *s > 0.0) {
-                return err("dataset.normalization", format!("mean must be finite and std finite and > 0, got {mean:?} and {std:?}"));
+                return err(
+                    "dataset.normalization",
+                    format!("mean must be finite and std finite and > 0, got {mean:?} and {std:?}"),
+                );
             }
             Normalization::Given { mean, std }
         }
@@ -347,7 +408,10 @@ fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
 fn check_images(i: &RawImages) -> Result<ImageFiles, RecipeError> {
     let name = need(i.name.clone(), "dataset.images.name")?;
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "+-_".contains(c)) {
-        return err("dataset.images.name", format!("`{name}`: use letters, digits, `+`, `-` and `_` (it names runs and report columns)"));
+        return err(
+            "dataset.images.name",
+            format!("`{name}`: use letters, digits, `+`, `-` and `_` (it names runs and report columns)"),
+        );
     }
     let classes = i.classes.clone().unwrap_or(ClassList::Sorted);
     if let ClassList::Listed(names) = &classes {
@@ -355,7 +419,10 @@ fn check_images(i: &RawImages) -> Result<ImageFiles, RecipeError> {
             return err("dataset.images.classes", format!("must list at least two classes, got {}", names.len()));
         }
         if let Some(n) = names.iter().find(|n| n.trim().is_empty() || n.contains(['/', '\\'])) {
-            return err("dataset.images.classes", format!("`{n}`: class names must be non-empty and contain no path separator"));
+            return err(
+                "dataset.images.classes",
+                format!("`{n}`: class names must be non-empty and contain no path separator"),
+            );
         }
         if let Some(dup) = names.iter().enumerate().find_map(|(k, n)| names[..k].contains(n).then_some(n)) {
             return err("dataset.images.classes", format!("`{dup}` appears twice"));
@@ -363,7 +430,10 @@ fn check_images(i: &RawImages) -> Result<ImageFiles, RecipeError> {
     }
     let size = need(i.size, "dataset.images.size")?;
     if size.height == 0 || size.width == 0 || size.height > 4096 || size.width > 4096 {
-        return err("dataset.images.size", format!("height and width must be in 1..=4096, got {}x{}", size.height, size.width));
+        return err(
+            "dataset.images.size",
+            format!("height and width must be in 1..=4096, got {}x{}", size.height, size.width),
+        );
     }
     Ok(ImageFiles {
         name,
@@ -387,7 +457,10 @@ fn check_loss(raw: Option<&RawLoss>) -> Result<LossPlan, RecipeError> {
         }
         LossKind::Ldam { max_margin, scale } => {
             if !(max_margin.is_finite() && max_margin > 0.0 && max_margin < 2.0) {
-                return err("loss.kind.max_margin", format!("must be in (0, 2) (cosine logits lie in [-1, 1]), got {max_margin}"));
+                return err(
+                    "loss.kind.max_margin",
+                    format!("must be in (0, 2) (cosine logits lie in [-1, 1]), got {max_margin}"),
+                );
             }
             if !(scale.is_finite() && scale > 0.0) {
                 return err("loss.kind.scale", format!("must be finite and > 0, got {scale}"));
@@ -441,9 +514,14 @@ fn check_m2m(m: &RawM2m, epochs: usize) -> Result<M2mPlan, RecipeError> {
         return err("m2m.from_epoch", format!("{from_epoch} is past schedule.epochs = {epochs}"));
     }
     match &g {
-        BaselineSource::Checkpoint(p) if p.as_os_str().is_empty() => return err("m2m.g", "the checkpoint path is empty"),
+        BaselineSource::Checkpoint(p) if p.as_os_str().is_empty() => {
+            return err("m2m.g", "the checkpoint path is empty")
+        }
         BaselineSource::Method(m) => {
-            return err("m2m.g", format!("Method({m:?}) names a suite method: only suites resolve it (use TrainErm or Checkpoint here)"))
+            return err(
+                "m2m.g",
+                format!("Method({m:?}) names a suite method: only suites resolve it (use TrainErm or Checkpoint here)"),
+            )
         }
         _ => {}
     }

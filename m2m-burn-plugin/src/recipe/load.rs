@@ -32,9 +32,9 @@ pub(crate) fn ron_pretty() -> ron::ser::PrettyConfig {
 }
 
 fn parse_raw(text: &str) -> Result<RawRecipe, String> {
-    ron_options().from_str::<RawRecipe>(text).map_err(|e| {
-        format!("line {}, column {}: {}", e.position.line, e.position.col, e.code)
-    })
+    ron_options()
+        .from_str::<RawRecipe>(text)
+        .map_err(|e| format!("line {}, column {}: {}", e.position.line, e.position.col, e.code))
 }
 
 /// Reads `path` and its `base` chain, merged (the file wins over its base).

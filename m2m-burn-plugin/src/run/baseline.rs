@@ -60,7 +60,8 @@ pub fn load_baseline<B: AutodiffBackend>(
             let run = g_recipe.run_dir();
             tracing::info!("m2m.g: ERM baseline {} (trained once, then reused)", run.display());
             let lock = RunLock::acquire(&run, "m2m.g")?;
-            train_recipe::<B>(&g_recipe, device.clone(), progress, &Prefixes::default(), no_baseline).context("m2m.g: training the ERM baseline")?;
+            train_recipe::<B>(&g_recipe, device.clone(), progress, &Prefixes::default(), no_baseline)
+                .context("m2m.g: training the ERM baseline")?;
             drop(lock);
             load_best(&g_recipe, device).context("m2m.g: loading the ERM baseline")
         }

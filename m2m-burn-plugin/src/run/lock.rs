@@ -31,7 +31,10 @@ impl RunLock {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder = std::fs::read_to_string(path).unwrap_or_default();
                     if is_stale(&holder) {
-                        tracing::warn!("{what}: taking over {} left by a process that is gone ({holder})", path.display());
+                        tracing::warn!(
+                            "{what}: taking over {} left by a process that is gone ({holder})",
+                            path.display()
+                        );
                         let _ = std::fs::remove_file(path);
                         continue;
                     }
@@ -58,7 +61,9 @@ impl Drop for RunLock {
 }
 
 fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown-host".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown-host".into())
 }
 
 /// A lock written by a process of this host that no longer runs.

@@ -9,9 +9,9 @@ mod lock;
 
 use burn::tensor::backend::AutodiffBackend;
 
+pub use crate::train::{Prefixes, Progress, RunOutcome};
 pub use baseline::{baseline_recipe, load_baseline};
 pub use lock::RunLock;
-pub use crate::train::{Prefixes, Progress, RunOutcome};
 
 use crate::model::{ModelSpec, Net};
 use crate::recipe::Recipe;
@@ -19,12 +19,21 @@ use crate::train::train_recipe;
 
 /// Runs `recipe` on `device`: trains it (resuming an unfinished run of the same recipe),
 /// with M2m's g resolved first when the recipe needs one.
-pub fn run_recipe<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, progress: Progress) -> anyhow::Result<RunOutcome> {
+pub fn run_recipe<B: AutodiffBackend>(
+    recipe: &Recipe,
+    device: B::Device,
+    progress: Progress,
+) -> anyhow::Result<RunOutcome> {
     run_recipe_with::<B>(recipe, device, progress, &Prefixes::default())
 }
 
 /// [`run_recipe`] keeping fork points or starting as a fork (see [`Prefixes`]).
-pub fn run_recipe_with<B: AutodiffBackend>(recipe: &Recipe, device: B::Device, progress: Progress, prefixes: &Prefixes) -> anyhow::Result<RunOutcome> {
+pub fn run_recipe_with<B: AutodiffBackend>(
+    recipe: &Recipe,
+    device: B::Device,
+    progress: Progress,
+    prefixes: &Prefixes,
+) -> anyhow::Result<RunOutcome> {
     let baseline = |spec: &ModelSpec| match &recipe.m2m {
         Some(plan) => load_baseline::<B>(recipe, spec, &plan.g, &device, progress),
         None => no_baseline(spec),

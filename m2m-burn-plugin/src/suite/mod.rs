@@ -12,6 +12,9 @@ mod spec;
 
 pub use prefix::{plan_forks, ForkPlan};
 pub use published::{published, Published};
-pub use report::{balanced_accuracy_table, collect, csv, markdown, summarize, write_report, CellResult, MethodSummary, Metric, MetricStats, Report, Stat};
+pub use report::{
+    balanced_accuracy_table, collect, csv, markdown, summarize, write_report, CellResult, MethodSummary, Metric,
+    MetricStats, Report, Stat,
+};
 pub use run::{run_suite, run_suite_with, write_manifest, SuiteOutcome};
 pub use spec::{load_suite, suite_to_ron, Cell, CellKey, RawMethod, RawSuite, Shard, Suite, SuiteError, SuiteManifest};

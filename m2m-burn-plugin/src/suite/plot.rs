@@ -13,7 +13,11 @@ fn plot_err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> anyhow::Error + 
     move |e| anyhow!("drawing {}: {e}", path.display())
 }
 
-type Chart<'b, 'a> = ChartContext<'b, SVGBackend<'a>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+type Chart<'b, 'a> = ChartContext<
+    'b,
+    SVGBackend<'a>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
 
 /// The frame both plots share: a white canvas, a caption, one x position per class
 /// (labelled by index) and a y axis from 0 to `y_max`.
@@ -55,7 +59,8 @@ pub fn per_class(rows: &[&MethodSummary], title: &str, path: &Path) -> anyhow::R
     let mut chart = class_axes(&root, caption, classes, 100.0, ("class (0 = largest)", "recall %"), path)?;
     for (i, r) in rows.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        let points: Vec<(f64, f64)> = r.per_class.iter().enumerate().filter_map(|(k, v)| v.map(|v| (k as f64, v))).collect();
+        let points: Vec<(f64, f64)> =
+            r.per_class.iter().enumerate().filter_map(|(k, v)| v.map(|v| (k as f64, v))).collect();
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
             .map_err(&e)?

@@ -11,8 +11,8 @@ use burn::tensor::backend::AutodiffBackend;
 use super::prefix::{plan_forks, ForkPlan};
 use super::spec::{suite_to_ron, Cell, Shard, Suite};
 use crate::run::{run_recipe_with, Prefixes, Progress, RunLock, RunOutcome};
-use crate::train::fork_unavailable;
 use crate::run_dir::RunDir;
+use crate::train::fork_unavailable;
 
 /// What one `m2m suite` invocation did.
 #[derive(Debug, Default)]
@@ -31,7 +31,8 @@ pub struct SuiteOutcome {
 pub fn write_manifest(suite: &Suite) -> anyhow::Result<()> {
     let dir = &suite.output_dir;
     let json = serde_json::to_string_pretty(&suite.manifest())?;
-    crate::fs::write_atomic(&dir.join("suite.json"), json.as_bytes()).with_context(|| format!("writing {}", dir.join("suite.json").display()))?;
+    crate::fs::write_atomic(&dir.join("suite.json"), json.as_bytes())
+        .with_context(|| format!("writing {}", dir.join("suite.json").display()))?;
     crate::fs::write_atomic(&dir.join("suite.resolved.ron"), suite_to_ron(&suite.raw).as_bytes())
         .with_context(|| format!("writing {}", dir.join("suite.resolved.ron").display()))?;
     Ok(())
@@ -40,15 +41,30 @@ pub fn write_manifest(suite: &Suite) -> anyhow::Result<()> {
 /// Runs the cells of `shard`. A cell's results are complete once its `final.json` is
 /// written (atomically, last); killing the process at any point loses at most the epoch
 /// in progress of one cell, which the next invocation resumes.
-pub fn run_suite<B: AutodiffBackend>(suite: &Suite, shard: Shard, device: B::Device, progress: Progress) -> anyhow::Result<SuiteOutcome> {
+pub fn run_suite<B: AutodiffBackend>(
+    suite: &Suite,
+    shard: Shard,
+    device: B::Device,
+    progress: Progress,
+) -> anyhow::Result<SuiteOutcome> {
     run_suite_with::<B>(suite, shard, device, progress, true)
 }
 
 /// [`run_suite`], with `fork_prefixes: false` training every cell from epoch 0 (the same
 /// results, more time: for timing the saving or checking it).
-pub fn run_suite_with<B: AutodiffBackend>(suite: &Suite, shard: Shard, device: B::Device, progress: Progress, fork_prefixes: bool) -> anyhow::Result<SuiteOutcome> {
+pub fn run_suite_with<B: AutodiffBackend>(
+    suite: &Suite,
+    shard: Shard,
+    device: B::Device,
+    progress: Progress,
+    fork_prefixes: bool,
+) -> anyhow::Result<SuiteOutcome> {
     write_manifest(suite)?;
-    let (plans, keep) = if fork_prefixes { plan_forks(&suite.cells) } else { (vec![None; suite.cells.len()], vec![Vec::new(); suite.cells.len()]) };
+    let (plans, keep) = if fork_prefixes {
+        plan_forks(&suite.cells)
+    } else {
+        (vec![None; suite.cells.len()], vec![Vec::new(); suite.cells.len()])
+    };
     let mine: Vec<usize> = (0..suite.cells.len()).filter(|&j| shard.owns(j)).collect();
     let forks = plans.iter().filter(|p| p.is_some()).count();
     tracing::info!(
@@ -115,8 +131,14 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         // g from another cell (`g: Method(...)`): that cell finishes first.
         if let Some(g) = self.g_cell(cell) {
             if !RunDir::new(self.suite.cells[g].recipe.run_dir()).is_finished() {
-                tracing::info!("{}: training its g, {}, first", cell.key.run_name(), self.suite.cells[g].key.run_name());
-                self.train(g, None).with_context(|| format!("training {}, the g of {}", self.suite.cells[g].key.run_name(), cell.key.run_name()))?;
+                tracing::info!(
+                    "{}: training its g, {}, first",
+                    cell.key.run_name(),
+                    self.suite.cells[g].key.run_name()
+                );
+                self.train(g, None).with_context(|| {
+                    format!("training {}, the g of {}", self.suite.cells[g].key.run_name(), cell.key.run_name())
+                })?;
             }
         }
         let fresh = RunDir::new(cell.recipe.run_dir()).read_state()?.is_none();
@@ -129,14 +151,22 @@ impl<B: AutodiffBackend> Runner<'_, B> {
             // Another shard's cell, or one that failed earlier: train (or wait for) it here.
             tracing::info!("{}: training its prefix source {} first", cell.key.run_name(), source.key.run_name());
             if let Err(e) = self.train(p.source, None) {
-                tracing::warn!("{}: the prefix source {} failed ({e:#}); training from epoch 0", cell.key.run_name(), source.key.run_name());
+                tracing::warn!(
+                    "{}: the prefix source {} failed ({e:#}); training from epoch 0",
+                    cell.key.run_name(),
+                    source.key.run_name()
+                );
             }
         }
         match fork_unavailable(&source_dir, p.epoch) {
             None => Ok((self.train(j, Some((source_dir.root, p.epoch)))?, Some(p))),
             Some(why) => {
                 // E.g. a source finished by an older m2m, which kept no fork points.
-                tracing::info!("{}: cannot fork from {} ({why}); training from epoch 0", cell.key.run_name(), source.key.run_name());
+                tracing::info!(
+                    "{}: cannot fork from {} ({why}); training from epoch 0",
+                    cell.key.run_name(),
+                    source.key.run_name()
+                );
                 Ok((self.train(j, None)?, None))
             }
         }

@@ -74,7 +74,6 @@ impl CellKey {
     pub fn run_name(&self) -> String {
         format!("{}.{}.r{}.d{}.s{}", self.method, self.dataset, self.ratio, self.data_seed, self.seed)
     }
-
 }
 
 /// One run of a suite.
@@ -225,7 +224,12 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
             return field(&format!("{f}.name"), format!("`{}` appears twice", m.name));
         }
         let r = &m.recipe;
-        for (set, what) in [(r.base.is_some(), "base"), (r.name.is_some(), "name"), (r.output_dir.is_some(), "output_dir"), (r.seed.is_some(), "seed")] {
+        for (set, what) in [
+            (r.base.is_some(), "base"),
+            (r.name.is_some(), "name"),
+            (r.output_dir.is_some(), "output_dir"),
+            (r.seed.is_some(), "seed"),
+        ] {
             if set {
                 return field(&format!("{f}.recipe.{what}"), "is set by the suite; leave it out of methods");
             }
@@ -270,7 +274,10 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
                         let label = match merged.dataset.as_ref() {
                             Some(RawDataset { name: Some(n), .. }) => format!("{n:?}"),
                             Some(RawDataset { images: Some(RawImages { name: Some(n), .. }), .. }) => n.clone(),
-                            _ => return field(&format!("datasets[{di}].name"), "missing here and in the base recipe (a built-in `name`, or `images` with its `name`)"),
+                            _ => return field(
+                                &format!("datasets[{di}].name"),
+                                "missing here and in the base recipe (a built-in `name`, or `images` with its `name`)",
+                            ),
                         };
                         let key = CellKey { method: m.name.clone(), dataset: label, ratio, data_seed, seed };
                         let mut merged = merged;
@@ -279,10 +286,19 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
                         if let Some(m2m) = merged.m2m.as_mut() {
                             if let Some(BaselineSource::Method(g_method)) = &m2m.g {
                                 let Some(gm) = raw.methods.iter().find(|x| &x.name == g_method) else {
-                                    return field(&format!("methods[{mi}].recipe.m2m.g"), format!("Method({g_method:?}) is not one of the methods {names:?}"));
+                                    return field(
+                                        &format!("methods[{mi}].recipe.m2m.g"),
+                                        format!("Method({g_method:?}) is not one of the methods {names:?}"),
+                                    );
                                 };
                                 if gm.recipe.m2m.is_some() || gm.name == m.name {
-                                    return field("methods", format!("{}: m2m.g = Method({g_method:?}) must name a method without M2m", m.name));
+                                    return field(
+                                        "methods",
+                                        format!(
+                                            "{}: m2m.g = Method({g_method:?}) must name a method without M2m",
+                                            m.name
+                                        ),
+                                    );
                                 }
                                 let g_key = CellKey { method: g_method.clone(), ..key.clone() };
                                 m2m.g = Some(BaselineSource::Checkpoint(cells_dir.join(g_key.run_name())));

@@ -49,7 +49,13 @@ impl HostBatch {
         let n = set.image_len();
         let mut pixels = vec![0.0f32; indices.len() * n];
         for (slot, &i) in indices.iter().enumerate() {
-            augment_into(set.image(i), (set.channels, set.height, set.width), aug, rng, &mut pixels[slot * n..(slot + 1) * n]);
+            augment_into(
+                set.image(i),
+                (set.channels, set.height, set.width),
+                aug,
+                rng,
+                &mut pixels[slot * n..(slot + 1) * n],
+            );
         }
         Self { pixels, labels: indices.iter().map(|&i| set.labels[i]).collect() }
     }
@@ -80,18 +86,41 @@ pub struct TrainLoader<B: Backend> {
 impl<B: Backend> TrainLoader<B> {
     /// With the SMOTE sampler, the synthetic samples are made here, once per run, from
     /// the run's seed.
-    pub fn new(set: Arc<ImageSet>, plan: SamplerPlan, augmentation: Augmentation, batch_size: usize, seed: u64, device: B::Device) -> Self {
+    pub fn new(
+        set: Arc<ImageSet>,
+        plan: SamplerPlan,
+        augmentation: Augmentation,
+        batch_size: usize,
+        seed: u64,
+        device: B::Device,
+    ) -> Self {
         let len = set.len();
         let mut index = ClassIndex::new(&set.labels, set.num_classes);
         let set = if plan.value == SamplerKind::Smote {
-            let synthetic = smote(&set.pixels, set.image_len(), &set.labels, set.num_classes, &mut stream_rng(seed, 0, SeedStream::Smote));
+            let synthetic = smote(
+                &set.pixels,
+                set.image_len(),
+                &set.labels,
+                set.num_classes,
+                &mut stream_rng(seed, 0, SeedStream::Smote),
+            );
             tracing::info!("SMOTE: {} synthetic images balance the classes", synthetic.labels.len());
             index = index.with_synthetic(synthetic.labels.len());
             Arc::new(set.extended(synthetic.pixels, synthetic.labels))
         } else {
             set
         };
-        Self { set, len, index: Arc::new(index), plan, augmentation, batch_size, seed, epoch: AtomicUsize::new(0), device }
+        Self {
+            set,
+            len,
+            index: Arc::new(index),
+            plan,
+            augmentation,
+            batch_size,
+            seed,
+            epoch: AtomicUsize::new(0),
+            device,
+        }
     }
 
     pub fn set_epoch(&self, epoch: usize) {
@@ -125,7 +154,14 @@ impl<B: Backend> TrainLoader<B> {
                 }
             })
             .expect("spawning the prefetch thread");
-        PrefetchIter { rx, set: self.set.clone(), device: self.device.clone(), done: 0, total, waited: std::time::Duration::ZERO }
+        PrefetchIter {
+            rx,
+            set: self.set.clone(),
+            device: self.device.clone(),
+            done: 0,
+            total,
+            waited: std::time::Duration::ZERO,
+        }
     }
 }
 
@@ -187,7 +223,14 @@ impl<B: Backend> DataLoader<B, ImageBatch<B>> for TrainLoader<B> {
     }
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<B, ImageBatch<B>>> {
         let idx: Vec<usize> = (start..end.min(self.len)).collect();
-        Arc::new(Self::new(Arc::new(self.set.select(&idx)), self.plan, self.augmentation, self.batch_size, self.seed, self.device.clone()))
+        Arc::new(Self::new(
+            Arc::new(self.set.select(&idx)),
+            self.plan,
+            self.augmentation,
+            self.batch_size,
+            self.seed,
+            self.device.clone(),
+        ))
     }
 }
 

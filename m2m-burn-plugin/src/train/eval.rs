@@ -1,7 +1,7 @@
 //! Evaluation of a classifier on a fixed split: loss, confusion matrix, report.
 
-use burn::tensor::backend::Backend;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use m2m_core::metrics::{ClassGroups, ClassificationReport, ConfusionMatrix};
 
@@ -60,7 +60,8 @@ impl<B: Backend> Evaluation<B> {
         if !self.pending.is_empty() {
             let (losses, preds): (Vec<_>, Vec<_>) = self.pending.iter().cloned().unzip();
             loss_sum = Tensor::cat(losses, 0).sum().into_scalar().elem::<f64>();
-            let preds: Vec<i64> = Tensor::cat(preds, 0).into_data().convert::<i64>().to_vec().expect("argmax gives integers");
+            let preds: Vec<i64> =
+                Tensor::cat(preds, 0).into_data().convert::<i64>().to_vec().expect("argmax gives integers");
             for (&t, &p) in self.labels.iter().zip(&preds) {
                 confusion.add(t, p as usize);
             }

@@ -56,19 +56,36 @@ pub fn fork_unavailable(source: &RunDir, epoch: usize) -> Option<String> {
         Err(e) => return Some(format!("{e:#}")),
     };
     if !(state.finished || state.completed_epochs > epoch) {
-        return Some(format!("{} has finished {} epochs, not yet {}", source.root.display(), state.completed_epochs, epoch + 1));
+        return Some(format!(
+            "{} has finished {} epochs, not yet {}",
+            source.root.display(),
+            state.completed_epochs,
+            epoch + 1
+        ));
     }
     let best = source.fork_best_model_path(epoch);
-    let mut needed: Vec<std::path::PathBuf> = ["model", "optim", "scheduler"].iter().map(|k| source.checkpoint_path(k, epoch)).collect();
+    let mut needed: Vec<std::path::PathBuf> =
+        ["model", "optim", "scheduler"].iter().map(|k| source.checkpoint_path(k, epoch)).collect();
     needed.extend([best.with_extension("mpk"), meta_path(&best)]);
     let missing = needed.into_iter().find(|p| !p.is_file());
-    missing.map(|p| format!("{} is missing (the run kept no fork point at epoch {epoch}; `m2m train --keep-epochs {epoch}` keeps one)", p.display()))
+    missing.map(|p| {
+        format!(
+            "{} is missing (the run kept no fork point at epoch {epoch}; `m2m train --keep-epochs {epoch}` keeps one)",
+            p.display()
+        )
+    })
 }
 
 /// Makes the new run directory `target` an exact fork of `source` after `epoch` epochs,
 /// for `recipe` (whose resolved text is `resolved`). Refuses a source whose recipe does
 /// not train the same first `epoch` epochs.
-pub fn start_fork(source: &RunDir, epoch: usize, target: &RunDir, recipe: &Recipe, resolved: &str) -> anyhow::Result<()> {
+pub fn start_fork(
+    source: &RunDir,
+    epoch: usize,
+    target: &RunDir,
+    recipe: &Recipe,
+    resolved: &str,
+) -> anyhow::Result<()> {
     let what = || format!("forking {} from {} at epoch {epoch}", target.root.display(), source.root.display());
     if let Some(why) = fork_unavailable(source, epoch) {
         bail!("{}: {why}", what());

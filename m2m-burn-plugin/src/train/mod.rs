@@ -24,12 +24,12 @@ use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
 use m2m_core::metrics::ClassGroups;
 
+pub use crate::run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDir, RunState};
 pub use batch::{EvalLoader, ImageBatch, TrainLoader};
 pub use eval::{evaluate, logit_adjustment, Evaluation};
-pub use renderer::LogRenderer;
-pub use crate::run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDir, RunState};
-pub use scheduler::EpochScheduler;
 pub use fork::fork_unavailable;
+pub use renderer::LogRenderer;
+pub use scheduler::EpochScheduler;
 pub use start::{load_start, StartPoint, StartRecord};
 pub use strategy::{Components, ImbalancedStrategy, Optim};
 
@@ -107,7 +107,9 @@ pub fn train_recipe<B: AutodiffBackend>(
         }
     }
     if let Some(RunState { finished: true, .. }) = state {
-        let metrics = run.read_final()?.with_context(|| format!("{}: state.json says finished but final.json is missing", run.root.display()))?;
+        let metrics = run
+            .read_final()?
+            .with_context(|| format!("{}: state.json says finished but final.json is missing", run.root.display()))?;
         tracing::info!("{} is already finished; nothing to do", run.root.display());
         return Ok(RunOutcome { run_dir: run.root, metrics, trained_now: false });
     }
@@ -167,7 +169,9 @@ pub fn train_recipe<B: AutodiffBackend>(
                 .with_dampening(0.0)
                 .with_nesterov(recipe.optimizer.nesterov),
         ))
-        .with_weight_decay((recipe.optimizer.weight_decay > 0.0).then(|| WeightDecayConfig::new(recipe.optimizer.weight_decay as f32)))
+        .with_weight_decay(
+            (recipe.optimizer.weight_decay > 0.0).then(|| WeightDecayConfig::new(recipe.optimizer.weight_decay as f32)),
+        )
         .init::<B, Net<B>>();
     let optim = match &start {
         Some(s) => s.optimizer(optim),
@@ -191,7 +195,8 @@ pub fn train_recipe<B: AutodiffBackend>(
         recipe.seed,
         device.clone(),
     ));
-    let scheduler = EpochScheduler::new(recipe.schedule.clone(), train_loader.batches_per_epoch()).starting_at_epoch(first_epoch);
+    let scheduler =
+        EpochScheduler::new(recipe.schedule.clone(), train_loader.batches_per_epoch()).starting_at_epoch(first_epoch);
     let val = Arc::new(val);
     let val_loader = EvalLoader::<B::InnerBackend>::new(val.clone(), recipe.eval_batch_size, device.clone());
     let test_loader = EvalLoader::<B::InnerBackend>::new(Arc::new(test), recipe.eval_batch_size, device.clone());
@@ -275,7 +280,9 @@ fn run_format(recipe: &Recipe, run: &RunDir) -> anyhow::Result<DataFormat> {
     match (run.read_data_format()?, &recipe.dataset.source) {
         (Some(format), _) => Ok(format),
         (None, DataSource::Builtin(name)) => Ok(name.format()),
-        (None, DataSource::Images(_)) => bail!("{}: data-manifest.json does not record the data format", run.root.display()),
+        (None, DataSource::Images(_)) => {
+            bail!("{}: data-manifest.json does not record the data format", run.root.display())
+        }
     }
 }
 
@@ -294,11 +301,16 @@ fn resumable_epoch<B: AutodiffBackend>(run: &RunDir, completed: usize, device: &
                 }
                 return e;
             }
-            Some(problem) => tracing::warn!("{}: the checkpoint of epoch {e} cannot be restored: {problem}", run.root.display()),
+            Some(problem) => {
+                tracing::warn!("{}: the checkpoint of epoch {e} cannot be restored: {problem}", run.root.display())
+            }
         }
     }
     if completed > 0 {
-        tracing::warn!("{}: no intact checkpoint of epochs 1..={completed}; training starts over from epoch 0", run.root.display());
+        tracing::warn!(
+            "{}: no intact checkpoint of epochs 1..={completed}; training starts over from epoch 0",
+            run.root.display()
+        );
     }
     0
 }
@@ -318,7 +330,10 @@ fn checkpoint_problem<B: AutodiffBackend>(run: &RunDir, e: usize, device: &B::De
 }
 
 /// Whether the checkpoint `file` exists and decodes as `R`.
-fn decodes<B: AutodiffBackend, R: burn::record::Record<B>>(file: std::path::PathBuf, device: &B::Device) -> Result<(), String> {
+fn decodes<B: AutodiffBackend, R: burn::record::Record<B>>(
+    file: std::path::PathBuf,
+    device: &B::Device,
+) -> Result<(), String> {
     use burn::record::Recorder;
     // burn's recorder adds the extension itself.
     let stem = file.with_extension("");
@@ -326,7 +341,9 @@ fn decodes<B: AutodiffBackend, R: burn::record::Record<B>>(file: std::path::Path
         return Err(format!("{} is missing", file.display()));
     }
     // A decoder may panic on some damage instead of returning an error: both count.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Recorder::<B>::load::<R>(&CheckpointRecorder::new(), stem, device))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Recorder::<B>::load::<R>(&CheckpointRecorder::new(), stem, device)
+    })) {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(format!("{}: {e}", file.display())),
         Err(_) => Err(format!("{}: the decoder panicked (damaged file)", file.display())),

@@ -69,13 +69,21 @@ fn trainable_tensors<B: AutodiffBackend>(model: &Net<B>) -> usize {
     t.0
 }
 
-fn velocity<B: AutodiffBackend, const D: usize>(t: &Decoded, device: &B::Device) -> AdaptorRecord<Sgd<B::InnerBackend>, B> {
+fn velocity<B: AutodiffBackend, const D: usize>(
+    t: &Decoded,
+    device: &B::Device,
+) -> AdaptorRecord<Sgd<B::InnerBackend>, B> {
     let v = Tensor::<B::InnerBackend, D>::from_data(TensorData::new(t.values.clone(), t.shape.clone()), device);
     AdaptorRecord::from_state::<D>(SgdState::new(Some(MomentumState::new(v))))
 }
 
 /// Loads f's starting point for `spec`.
-pub fn load_start<B: AutodiffBackend>(checkpoint: &Path, epoch: usize, spec: &ModelSpec, device: &B::Device) -> anyhow::Result<StartPoint<B>> {
+pub fn load_start<B: AutodiffBackend>(
+    checkpoint: &Path,
+    epoch: usize,
+    spec: &ModelSpec,
+    device: &B::Device,
+) -> anyhow::Result<StartPoint<B>> {
     let what = || format!("start_from.checkpoint: {}", checkpoint.display());
     let mut not_carried = vec![
         "learning rate and optimizer settings (the recipe's schedule at this epoch applies)".to_string(),
@@ -86,14 +94,21 @@ pub fn load_start<B: AutodiffBackend>(checkpoint: &Path, epoch: usize, spec: &Mo
             let model = load_classifier::<B>(spec, &path, device).with_context(what)?;
             let parameters = trainable_tensors(&model);
             not_carried.push("SGD momentum (a model saved by m2m holds none; it starts at zero)".into());
-            let record =
-                StartRecord { checkpoint: checkpoint.to_path_buf(), epoch, format: "m2m model".into(), momentum_buffers: 0, parameters, not_carried };
+            let record = StartRecord {
+                checkpoint: checkpoint.to_path_buf(),
+                epoch,
+                format: "m2m model".into(),
+                momentum_buffers: 0,
+                parameters,
+                not_carried,
+            };
             Ok(StartPoint { model, momentum: None, record })
         }
         ModelSource::Foreign(path) => {
             let sd = StateDict::read(&path).with_context(what)?;
-            let (model, report) =
-                crate::model::import::import_net::<B>(spec, &sd, device).map_err(|k| ImportError::new(&path, k)).with_context(what)?;
+            let (model, report) = crate::model::import::import_net::<B>(spec, &sd, device)
+                .map_err(|k| ImportError::new(&path, k))
+                .with_context(what)?;
             let buffers = momentum_buffers(&sd, spec).map_err(|k| ImportError::new(&path, k)).with_context(what)?;
             let ids = param_ids_by_key(spec, &model);
             let parameters = trainable_tensors(&model);
@@ -114,7 +129,10 @@ pub fn load_start<B: AutodiffBackend>(checkpoint: &Path, epoch: usize, spec: &Mo
             if buffers.is_none() {
                 not_carried.push("SGD momentum (the file holds no optimizer state; it starts at zero)".into());
             } else if carried < parameters {
-                not_carried.push(format!("SGD momentum of {} parameters the file has no buffer for (zero)", parameters - carried));
+                not_carried.push(format!(
+                    "SGD momentum of {} parameters the file has no buffer for (zero)",
+                    parameters - carried
+                ));
             }
             if !report.ignored.is_empty() {
                 not_carried.push("BatchNorm num_batches_tracked counters (our BatchNorm uses a fixed momentum)".into());

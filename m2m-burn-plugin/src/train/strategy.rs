@@ -20,17 +20,18 @@ use m2m_core::metrics::ClassGroups;
 
 use super::batch::{EvalLoader, TrainLoader};
 use super::eval::{evaluate, logit_adjustment, Evaluation};
-use crate::run_dir::{best_val, EpochRecord, RunDir, RunState};
 use super::scheduler::EpochScheduler;
 use crate::m2m::gallery::write_gallery;
 use crate::m2m::{FProbabilities, M2m, M2mSchedule};
 use crate::model::{save_classifier, Classifier, Mode, ModelSpec, Net};
 use crate::recipe::LossPlan;
+use crate::run_dir::{best_val, EpochRecord, RunDir, RunState};
 
 /// Rows of the gallery of accepted translations written after each M2m epoch.
 const GALLERY_ROWS: usize = 8;
 
-pub type Optim<B> = burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<<B as AutodiffBackend>::InnerBackend>, Net<B>, B>;
+pub type Optim<B> =
+    burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<<B as AutodiffBackend>::InnerBackend>, Net<B>, B>;
 pub type Components<B> = LearningComponentsMarker<B, EpochScheduler, Net<B>, Optim<B>>;
 
 /// Everything the loop needs besides burn's components.
@@ -83,7 +84,10 @@ impl<B: AutodiffBackend> ImbalancedStrategy<B> {
                 s.total_accepted(),
                 s.total_attempts(),
                 s.slots,
-                s.acceptance_rate_per_class().iter().map(|r| r.map_or("-".into(), |r| format!("{r:.2}"))).collect::<Vec<String>>(),
+                s.acceptance_rate_per_class()
+                    .iter()
+                    .map(|r| r.map_or("-".into(), |r| format!("{r:.2}")))
+                    .collect::<Vec<String>>(),
                 s.mean_g_confidence().map_or("-".into(), |c| format!("{c:.3}"))
             );
         }
@@ -144,7 +148,8 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
             let started = Instant::now();
             self.train.set_epoch(e0);
             let mut iter = self.train.epoch_iter(e0);
-            let (mut loss_sum, mut correct): (Option<Tensor<B, 1>>, Option<Tensor<B, 1, burn::tensor::Int>>) = (None, None);
+            let (mut loss_sum, mut correct): (Option<Tensor<B, 1>>, Option<Tensor<B, 1, burn::tensor::Int>>) =
+                (None, None);
             let mut seen = 0usize;
             let mut iteration = 0usize;
             let mut lr = 0.0;

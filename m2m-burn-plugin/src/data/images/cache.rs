@@ -46,7 +46,9 @@ pub fn decode_cached(set: &ImageFiles, split: &SplitListing) -> Result<Vec<u8>, 
                 tracing::info!("{what}: {} images from the cache {}", split.files.len(), f.display());
                 return Ok(pixels);
             }
-            Err(reason) => tracing::warn!("{}: unusable image cache ({reason}); decoding the images again", f.display()),
+            Err(reason) => {
+                tracing::warn!("{}: unusable image cache ({reason}); decoding the images again", f.display())
+            }
         }
     }
     let pixels = decode::decode_all(&what, &split.files, set.color, set.size, set.fit)?;
@@ -105,7 +107,10 @@ fn read(file: &Path, set: &ImageFiles, split: &SplitListing) -> Result<Vec<u8>, 
         return Err(format!("{} bytes, expected {expected} with this header", bytes.len()));
     }
     let labels = &bytes[head.len()..head.len() + 4 * n];
-    let same = labels.chunks_exact(4).zip(&split.labels).all(|(b, &y)| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize == y);
+    let same = labels
+        .chunks_exact(4)
+        .zip(&split.labels)
+        .all(|(b, &y)| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize == y);
     if !same {
         return Err("its labels differ from the listing".into());
     }

@@ -17,7 +17,13 @@ const NAMED: usize = 5;
 
 /// Decodes `files` into `size` images of `color`, channel-major, one after another.
 /// Every bad file is collected; the error names the first few and counts the rest.
-pub fn decode_all(what: &str, files: &[PathBuf], color: Color, size: ImageSize, fit: Fit) -> Result<Vec<u8>, DataError> {
+pub fn decode_all(
+    what: &str,
+    files: &[PathBuf],
+    color: Color,
+    size: ImageSize,
+    fit: Fit,
+) -> Result<Vec<u8>, DataError> {
     let started = Instant::now();
     let bar = progress_bar(what, files.len());
     let per = color.channels() * size.height * size.width;
@@ -68,7 +74,9 @@ fn progress_bar(what: &str, n: usize) -> Option<indicatif::ProgressBar> {
     }
     tracing::info!("{what}: decoding {n} images");
     let bar = indicatif::ProgressBar::with_draw_target(Some(n as u64), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} images, {elapsed} elapsed, {eta} left") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} images, {elapsed} elapsed, {eta} left")
+    {
         bar.set_style(style);
     }
     bar.set_message(format!("decoding {what}"));
@@ -124,7 +132,9 @@ fn fitted(img: DynamicImage, size: ImageSize, fit: Fit) -> Result<DynamicImage, 
 fn center_crop(img: DynamicImage, tw: u32, th: u32) -> Result<DynamicImage, String> {
     let (w, h) = (img.width(), img.height());
     if w < tw || h < th {
-        return Err(format!("the image is {w}x{h}, smaller than dataset.images.size {tw}x{th}, so `fit: CenterCrop` cannot cut it out"));
+        return Err(format!(
+            "the image is {w}x{h}, smaller than dataset.images.size {tw}x{th}, so `fit: CenterCrop` cannot cut it out"
+        ));
     }
     Ok(img.crop_imm((w - tw) / 2, (h - th) / 2, tw, th))
 }

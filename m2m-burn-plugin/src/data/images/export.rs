@@ -10,16 +10,16 @@ use crate::data::{DataError, ImageSet};
 /// Class folder names that sort in label order: `03-Dress` (path separators replaced).
 pub fn class_folder_names(class_names: &[String]) -> Vec<String> {
     let width = (class_names.len().max(2) - 1).to_string().len();
-    class_names
-        .iter()
-        .enumerate()
-        .map(|(k, name)| format!("{k:0width$}-{}", name.replace(['/', '\\'], "-")))
-        .collect()
+    class_names.iter().enumerate().map(|(k, name)| format!("{k:0width$}-{}", name.replace(['/', '\\'], "-"))).collect()
 }
 
 /// `dir/<split>/<class folder>/<index>.png` for each `(split, set)`. Returns the number
 /// of files written.
-pub fn export_class_folders(dir: &Path, splits: &[(&str, &ImageSet)], class_names: &[String]) -> Result<usize, DataError> {
+pub fn export_class_folders(
+    dir: &Path,
+    splits: &[(&str, &ImageSet)],
+    class_names: &[String],
+) -> Result<usize, DataError> {
     let folders = class_folder_names(class_names);
     let mut written = 0;
     for (split, set) in splits {
@@ -41,8 +41,11 @@ pub fn export_split_files(dir: &Path, splits: &[(&str, &ImageSet)]) -> Result<us
         write_all(set, &paths)?;
         let list: String = rel.iter().zip(&set.labels).map(|(r, y)| format!("{r} {y}\n")).collect();
         let file = dir.join(format!("{split}.txt"));
-        crate::fs::write_atomic(&file, list.as_bytes())
-            .map_err(|cause| DataError::Io { path: file, cause, hint: "cannot write the split file".into() })?;
+        crate::fs::write_atomic(&file, list.as_bytes()).map_err(|cause| DataError::Io {
+            path: file,
+            cause,
+            hint: "cannot write the split file".into(),
+        })?;
         written += paths.len();
     }
     Ok(written)
@@ -54,8 +57,11 @@ fn write_all(set: &ImageSet, paths: &[PathBuf]) -> Result<(), DataError> {
 
 fn write_png(set: &ImageSet, i: usize, path: &Path) -> Result<(), DataError> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|cause| DataError::Io { path: parent.to_path_buf(), cause, hint: "cannot create the folder".into() })?;
+        std::fs::create_dir_all(parent).map_err(|cause| DataError::Io {
+            path: parent.to_path_buf(),
+            cause,
+            hint: "cannot create the folder".into(),
+        })?;
     }
     let (w, h) = (set.width as u32, set.height as u32);
     let pixels = set.image(i);
@@ -63,7 +69,8 @@ fn write_png(set: &ImageSet, i: usize, path: &Path) -> Result<(), DataError> {
         1 => image::GrayImage::from_raw(w, h, pixels.to_vec()).map(|img| img.save(path)),
         3 => {
             let plane = set.height * set.width;
-            let interleaved: Vec<u8> = (0..plane).flat_map(|p| [pixels[p], pixels[plane + p], pixels[2 * plane + p]]).collect();
+            let interleaved: Vec<u8> =
+                (0..plane).flat_map(|p| [pixels[p], pixels[plane + p], pixels[2 * plane + p]]).collect();
             image::RgbImage::from_raw(w, h, interleaved).map(|img| img.save(path))
         }
         c => return Err(DataError::Invalid(format!("cannot write {c}-channel images as PNG"))),

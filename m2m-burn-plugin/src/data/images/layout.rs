@@ -77,7 +77,8 @@ pub fn list(root: &Path, layout: &ImageLayout, classes: &ClassList) -> Result<Li
         }
         ImageLayout::SplitFiles { train, test, val, strip_prefix } => {
             let read = |split, file: &Path| read_split_file(split, root, &root.join(file), strip_prefix.as_deref());
-            let (train, val, test) = (read("train", train)?, val.as_deref().map(|v| read("val", v)).transpose()?, read("test", test)?);
+            let (train, val, test) =
+                (read("train", train)?, val.as_deref().map(|v| read("val", v)).transpose()?, read("test", test)?);
             let names = match classes {
                 ClassList::Listed(names) => names.clone(),
                 ClassList::Sorted => sorted_labels(&train),
@@ -144,7 +145,10 @@ fn folder_split(split: &'static str, dir: &Path, classes: &[String]) -> Result<S
     for (label, class) in classes.iter().enumerate() {
         let class_dir = dir.join(class);
         if !class_dir.is_dir() {
-            return Err(DataError::Invalid(format!("class `{class}` has no folder {} ({split} split)", class_dir.display())));
+            return Err(DataError::Invalid(format!(
+                "class `{class}` has no folder {} ({split} split)",
+                class_dir.display()
+            )));
         }
         let mut images: Vec<PathBuf> = std::fs::read_dir(&class_dir)
             .map_err(io(&class_dir, hint))?
@@ -175,7 +179,12 @@ struct RawSplit {
     labels: Vec<(String, usize)>,
 }
 
-fn read_split_file(split: &'static str, root: &Path, file: &Path, strip_prefix: Option<&str>) -> Result<RawSplit, DataError> {
+fn read_split_file(
+    split: &'static str,
+    root: &Path,
+    file: &Path,
+    strip_prefix: Option<&str>,
+) -> Result<RawSplit, DataError> {
     let text = std::fs::read_to_string(file).map_err(io(file, "expected a split file of `path label` lines"))?;
     let (mut files, mut labels) = (Vec::new(), Vec::new());
     for (i, line) in text.lines().enumerate() {
@@ -227,7 +236,11 @@ impl RawSplit {
                 .ok_or_else(|| {
                     DataError::corrupt(
                         &self.source,
-                        format!("line {line}: label `{label}` is not one of the {} classes {}", classes.len(), short_list(classes)),
+                        format!(
+                            "line {line}: label `{label}` is not one of the {} classes {}",
+                            classes.len(),
+                            short_list(classes)
+                        ),
                     )
                 })?;
             count[k] += 1;

@@ -118,7 +118,14 @@ impl ImageFiles {
         let classes = listing.class_names.len();
         let read_split = |split: &layout::SplitListing| -> Result<ImageSet, DataError> {
             let pixels = cache::decode_cached(self, split)?;
-            ImageSet::new(self.color.channels(), self.size.height, self.size.width, classes, pixels, split.labels.clone())
+            ImageSet::new(
+                self.color.channels(),
+                self.size.height,
+                self.size.width,
+                classes,
+                pixels,
+                split.labels.clone(),
+            )
         };
         Ok(SourceSplits {
             train: read_split(&listing.train)?,

@@ -49,7 +49,15 @@ pub(super) fn forward<B: Backend>(
             let prim1 = |t: Tensor<Flex, 1>| t.into_primitive().tensor();
             let residual = residual.map(|r| prim(same(r)));
             let (gamma, beta) = (prim1(same(bn.gamma.val())), prim1(same(bn.beta.val())));
-            let out = compute(&prim(x), &gamma, &beta, residual.as_ref(), epilogue, Some(bn.running_statistics()), bn.epsilon);
+            let out = compute(
+                &prim(x),
+                &gamma,
+                &beta,
+                residual.as_ref(),
+                epilogue,
+                Some(bn.running_statistics()),
+                bn.epsilon,
+            );
             Ok(same(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(out.y))))
         }
         Err(x) => Err((x, then)),
@@ -126,9 +134,18 @@ fn autodiff(
     running: Option<(Vec<f32>, Vec<f32>)>,
     epsilon: f64,
 ) -> (Tensor<Cpu, 4>, Option<(Vec<f32>, Vec<f32>)>) {
-    let (x, gamma, beta) = (x.into_primitive().tensor(), gamma.into_primitive().tensor(), beta.into_primitive().tensor());
+    let (x, gamma, beta) =
+        (x.into_primitive().tensor(), gamma.into_primitive().tensor(), beta.into_primitive().tensor());
     let residual = residual.map(|r| r.into_primitive().tensor());
-    let computed = compute(&x.primitive, &gamma.primitive, &beta.primitive, residual.as_ref().map(|r| &r.primitive), epilogue, running, epsilon);
+    let computed = compute(
+        &x.primitive,
+        &gamma.primitive,
+        &beta.primitive,
+        residual.as_ref().map(|r| &r.primitive),
+        epilogue,
+        running,
+        epsilon,
+    );
     let batch = computed.batch.clone();
     let out = match residual {
         Some(r) => track!([x.node, gamma.node, beta.node, r.node], computed),

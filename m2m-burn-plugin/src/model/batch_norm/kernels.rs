@@ -88,7 +88,11 @@ pub fn batch_stats(s: &BnShape, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
 /// [`Epilogue::AddRelu`].
 pub fn affine(s: &BnShape, x: &[f32], a: &[f32], b: &[f32], epilogue: Epilogue, residual: Option<&[f32]>) -> Vec<f32> {
     assert_eq!((x.len(), a.len(), b.len()), (s.len(), s.c, s.c), "batch norm affine map: shapes");
-    assert_eq!(residual.map(<[f32]>::len), (epilogue == Epilogue::AddRelu).then_some(s.len()), "batch norm residual: shape");
+    assert_eq!(
+        residual.map(<[f32]>::len),
+        (epilogue == Epilogue::AddRelu).then_some(s.len()),
+        "batch norm residual: shape"
+    );
     let hw = s.hw.max(1);
     par_filled(s.len(), s.image(), |i, image| {
         for (c, out) in image.chunks_exact_mut(hw).enumerate() {
@@ -157,7 +161,11 @@ pub struct Normalized {
 /// `a[c] * g + (b[c] * x + d[c])`, so one pass over `g` and `x` computes it.
 pub fn input_grad(s: &BnShape, g: &[f32], x: &[f32], norm: &Normalized, sums: (&[f32], &[f32])) -> Vec<f32> {
     let (sum, dot) = sums;
-    assert_eq!((g.len(), x.len(), sum.len(), dot.len()), (s.len(), s.len(), s.c, s.c), "batch norm input gradient: shapes");
+    assert_eq!(
+        (g.len(), x.len(), sum.len(), dot.len()),
+        (s.len(), s.len(), s.c, s.c),
+        "batch norm input gradient: shapes"
+    );
     let m = s.count().max(1) as f32;
     let a: Vec<f32> = (0..s.c).map(|c| norm.gamma[c] * norm.inv_std[c]).collect();
     if !norm.batch_statistics {

@@ -71,7 +71,11 @@ impl<B: Backend> BatchNorm2d<B> {
             Then::AddRelu(r) => r.dtype() == DType::F32 && r.dims() == x.dims(),
             Then::Nothing | Then::Relu => true,
         };
-        if !enabled(Kernel::BatchNorm) || x.dtype() != DType::F32 || self.gamma.val().dtype() != DType::F32 || !residual_fits {
+        if !enabled(Kernel::BatchNorm)
+            || x.dtype() != DType::F32
+            || self.gamma.val().dtype() != DType::F32
+            || !residual_fits
+        {
             return self.forward_tensor_ops(x, mode, then);
         }
         match fused::forward(self, x, batch_statistics, then) {

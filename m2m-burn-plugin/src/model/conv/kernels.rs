@@ -56,7 +56,9 @@ fn valid_outputs(out: usize, k: usize, stride: usize, pad: usize, size: usize) -
     let first = (0..out).find(|&o| source(o, k, stride, pad, size).is_some());
     match first {
         None => 0..0,
-        Some(first) => first..(first..out).take_while(|&o| source(o, k, stride, pad, size).is_some()).last().unwrap() + 1,
+        Some(first) => {
+            first..(first..out).take_while(|&o| source(o, k, stride, pad, size).is_some()).last().unwrap() + 1
+        }
     }
 }
 

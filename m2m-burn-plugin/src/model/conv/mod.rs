@@ -65,7 +65,8 @@ impl Geometry {
         let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
             return None;
         };
-        let supported = conv.bias.is_none() && conv.groups == 1 && conv.dilation == [1, 1] && top == bottom && left == right;
+        let supported =
+            conv.bias.is_none() && conv.groups == 1 && conv.dilation == [1, 1] && top == bottom && left == right;
         supported.then_some(Self { kernel: conv.kernel_size, stride: conv.stride, padding: [top, left] })
     }
 
@@ -110,12 +111,14 @@ impl Backward<Flex, 2> for ConvBackward {
 
 fn autodiff_conv2d(x: Tensor<Cpu, 4>, weight: Tensor<Cpu, 4>, geometry: Geometry) -> Tensor<Cpu, 4> {
     let (x, weight) = (x.into_primitive().tensor(), weight.into_primitive().tensor());
-    let out = match ConvBackward.prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()]).compute_bound().stateful() {
-        OpsKind::Tracked(mut prep) => {
-            let state = (prep.checkpoint(&x), prep.checkpoint(&weight), geometry);
-            prep.finish(state, flex_forward(&x.primitive, &weight.primitive, geometry))
-        }
-        OpsKind::UnTracked(prep) => prep.finish(flex_forward(&x.primitive, &weight.primitive, geometry)),
-    };
+    let out =
+        match ConvBackward.prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()]).compute_bound().stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), geometry);
+                prep.finish(state, flex_forward(&x.primitive, &weight.primitive, geometry))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(flex_forward(&x.primitive, &weight.primitive, geometry)),
+        };
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }

@@ -36,7 +36,8 @@ impl std::fmt::Display for Format {
 }
 
 /// The legacy format's first pickle: PROTO 2, LONG1 of the 10-byte magic number, STOP.
-const LEGACY_MAGIC: [u8; 15] = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e];
+const LEGACY_MAGIC: [u8; 15] =
+    [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e];
 
 /// Recognises a format from the first bytes of a file.
 pub fn sniff(head: &[u8]) -> Option<Format> {
@@ -92,7 +93,10 @@ impl Container {
     /// The tensor a [`TensorRef`] views, bounds-checked against its storage.
     pub fn decode(&self, t: &TensorRef) -> Result<Decoded, ErrorKind> {
         let s = &t.storage;
-        let bytes = self.storages.get(&s.key).ok_or_else(|| ErrorKind::Malformed(format!("storage {:?} is not in the file", s.key)))?;
+        let bytes = self
+            .storages
+            .get(&s.key)
+            .ok_or_else(|| ErrorKind::Malformed(format!("storage {:?} is not in the file", s.key)))?;
         let size = s.dtype.size();
         if s.numel.checked_mul(size).is_none_or(|need| need > bytes.len()) {
             return Err(ErrorKind::Truncated(format!(
@@ -114,7 +118,11 @@ impl Container {
                 t.shape, s.key, s.numel
             )));
         }
-        let last = t.shape.iter().zip(&t.stride).try_fold(t.offset, |acc, (&d, &st)| (d - 1).checked_mul(st).and_then(|x| acc.checked_add(x)));
+        let last = t
+            .shape
+            .iter()
+            .zip(&t.stride)
+            .try_fold(t.offset, |acc, (&d, &st)| (d - 1).checked_mul(st).and_then(|x| acc.checked_add(x)));
         if last.is_none_or(|l| l >= s.numel) {
             return Err(ErrorKind::Malformed(format!(
                 "a tensor of shape {:?} (offset {}, stride {:?}) reaches past storage {:?} of {} elements",
@@ -197,16 +205,19 @@ fn read_legacy(bytes: &[u8]) -> Result<Container, ErrorKind> {
         let Some(dtype) = dtypes.get(&key) else {
             return Err(ErrorKind::Malformed(format!("storage {key:?} is listed but no tensor uses it")));
         };
-        let head = bytes.get(pos..pos + 8).ok_or_else(|| ErrorKind::Truncated(format!("the file ends before storage {key:?}")))?;
+        let head = bytes
+            .get(pos..pos + 8)
+            .ok_or_else(|| ErrorKind::Truncated(format!("the file ends before storage {key:?}")))?;
         let numel = u64::from_le_bytes(head.try_into().expect("8 bytes"));
         pos += 8;
-        let len = numel.checked_mul(dtype.size() as u64).filter(|&n| n <= (bytes.len() - pos) as u64).ok_or_else(|| {
-            ErrorKind::Truncated(format!(
-                "storage {key:?} needs {numel} elements of {} bytes, only {} bytes are left",
-                dtype.size(),
-                bytes.len() - pos
-            ))
-        })? as usize;
+        let len =
+            numel.checked_mul(dtype.size() as u64).filter(|&n| n <= (bytes.len() - pos) as u64).ok_or_else(|| {
+                ErrorKind::Truncated(format!(
+                    "storage {key:?} needs {numel} elements of {} bytes, only {} bytes are left",
+                    dtype.size(),
+                    bytes.len() - pos
+                ))
+            })? as usize;
         storages.insert(key, bytes[pos..pos + len].to_vec());
         pos += len;
     }
@@ -246,10 +257,17 @@ fn read_zip(bytes: &[u8]) -> Result<Container, ErrorKind> {
         let size = entry.size();
         // Stored entries cannot be larger than the archive; a compressed one may claim anything.
         if size > bytes.len() as u64 {
-            return Err(ErrorKind::Malformed(format!("entry {name} claims {size} bytes in an archive of {}", bytes.len())));
+            return Err(ErrorKind::Malformed(format!(
+                "entry {name} claims {size} bytes in an archive of {}",
+                bytes.len()
+            )));
         }
         let mut out = Vec::with_capacity(size as usize);
-        entry.by_ref().take(size).read_to_end(&mut out).map_err(|e| ErrorKind::Truncated(format!("entry {name}: {e}")))?;
+        entry
+            .by_ref()
+            .take(size)
+            .read_to_end(&mut out)
+            .map_err(|e| ErrorKind::Truncated(format!("entry {name}: {e}")))?;
         if out.len() as u64 != size {
             return Err(ErrorKind::Truncated(format!("entry {name} holds {} of its {size} bytes", out.len())));
         }

@@ -15,8 +15,8 @@ mod reference;
 use std::path::{Path, PathBuf};
 
 pub use container::{sniff, Container, Decoded, Format};
-pub use pickle::DType;
 pub use optimizer::momentum_buffers;
+pub use pickle::DType;
 pub use reference::{import_net, is_transposed, param_ids_by_key, ImportReport, KeyMapping};
 
 use pickle::Value;
@@ -125,7 +125,8 @@ impl StateDict {
         let container = Container::parse(bytes).map_err(fail)?;
         let Value::Dict(top) = &container.root else {
             return Err(fail(ErrorKind::Malformed(
-                "the file holds no dict at its top level (a whole pickled model is not read: save its state_dict())".into(),
+                "the file holds no dict at its top level (a whole pickled model is not read: save its state_dict())"
+                    .into(),
             )));
         };
         let top_keys: Vec<String> = top.iter().map(|(k, _)| key_text(k)).collect();

@@ -134,7 +134,9 @@ impl Value {
     /// A dict entry by string key.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Dict(items) => items.iter().rev().find(|(k, _)| matches!(k, Value::Str(s) if s == key)).map(|(_, v)| v),
+            Value::Dict(items) => {
+                items.iter().rev().find(|(k, _)| matches!(k, Value::Str(s) if s == key)).map(|(_, v)| v)
+            }
             _ => None,
         }
     }
@@ -195,7 +197,11 @@ impl Machine<'_, '_> {
     }
 
     fn take(&mut self, n: usize) -> Result<&[u8], PickleError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(PickleError::Truncated(self.bytes.len()))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(PickleError::Truncated(self.bytes.len()))?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -231,7 +237,8 @@ impl Machine<'_, '_> {
         let Some(n) = rest.iter().position(|&b| b == b'\n') else {
             return Err(PickleError::Truncated(self.bytes.len()));
         };
-        let s = std::str::from_utf8(&rest[..n]).map_err(|_| PickleError::Malformed { at: self.pos, reason: "a text line is not UTF-8".into() })?;
+        let s = std::str::from_utf8(&rest[..n])
+            .map_err(|_| PickleError::Malformed { at: self.pos, reason: "a text line is not UTF-8".into() })?;
         let s = s.to_string();
         self.pos += n + 1;
         Ok(s)
@@ -240,7 +247,8 @@ impl Machine<'_, '_> {
     fn utf8(&mut self, n: usize) -> Result<String, PickleError> {
         let at = self.pos;
         let raw = self.take(n)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| PickleError::Malformed { at, reason: "a string is not UTF-8".into() })
+        String::from_utf8(raw.to_vec())
+            .map_err(|_| PickleError::Malformed { at, reason: "a string is not UTF-8".into() })
     }
 
     fn charge(&mut self, nodes: usize) -> Result<(), PickleError> {
@@ -595,12 +603,16 @@ impl Machine<'_, '_> {
             other => return self.err(format!("arguments of {name} are a {}, not a tuple", other.type_name())),
         };
         match name.as_str() {
-            "collections.OrderedDict" | "builtins.dict" | "__builtin__.dict" if args.is_empty() => Ok(Value::Dict(Vec::new())),
+            "collections.OrderedDict" | "builtins.dict" | "__builtin__.dict" if args.is_empty() => {
+                Ok(Value::Dict(Vec::new()))
+            }
             "torch._utils._rebuild_tensor_v2" | "torch._utils._rebuild_tensor" => self.rebuild_tensor(&name, &args),
-            "torch._utils._rebuild_parameter" | "torch._utils._rebuild_parameter_with_state" => match args.into_iter().next() {
-                Some(t @ Value::Tensor(_)) => Ok(t),
-                _ => self.err(format!("{name} without a tensor")),
-            },
+            "torch._utils._rebuild_parameter" | "torch._utils._rebuild_parameter_with_state" => {
+                match args.into_iter().next() {
+                    Some(t @ Value::Tensor(_)) => Ok(t),
+                    _ => self.err(format!("{name} without a tensor")),
+                }
+            }
             _ => Ok(Value::Opaque(name)),
         }
     }
@@ -611,7 +623,8 @@ impl Machine<'_, '_> {
             Some(Value::Storage(s)) => s.clone(),
             _ => return Err(bad("the first argument is not a storage")),
         };
-        let offset = args.get(1).and_then(Value::as_int).filter(|&o| o >= 0).ok_or_else(|| bad("bad storage offset"))? as usize;
+        let offset =
+            args.get(1).and_then(Value::as_int).filter(|&o| o >= 0).ok_or_else(|| bad("bad storage offset"))? as usize;
         let dims = |v: Option<&Value>, what: &str| -> Result<Vec<usize>, PickleError> {
             match v {
                 Some(Value::Tuple(items)) if items.len() <= MAX_RANK => items

@@ -52,7 +52,9 @@ impl ImportReport {
 fn expected_keys(spec: &ModelSpec) -> Vec<(String, String, Vec<usize>, bool)> {
     let mut keys = Vec::new();
     let bn = |keys: &mut Vec<_>, file: &str, ours: &str, c: usize| {
-        for (f, o) in [("weight", "gamma"), ("bias", "beta"), ("running_mean", "running_mean"), ("running_var", "running_var")] {
+        for (f, o) in
+            [("weight", "gamma"), ("bias", "beta"), ("running_mean", "running_mean"), ("running_var", "running_var")]
+        {
             keys.push((format!("{file}.{f}"), format!("{ours}.{o}"), vec![c], false));
         }
     };
@@ -63,9 +65,19 @@ fn expected_keys(spec: &ModelSpec) -> Vec<(String, String, Vec<usize>, bool)> {
         for b in 0..5 {
             let file = format!("stage_{}.{b}", s + 1);
             let ours = format!("stages[{}]", s * 5 + b);
-            keys.push((format!("{file}.conv_a.weight"), format!("{ours}.conv_a.weight"), vec![width, cin, 3, 3], false));
+            keys.push((
+                format!("{file}.conv_a.weight"),
+                format!("{ours}.conv_a.weight"),
+                vec![width, cin, 3, 3],
+                false,
+            ));
             bn(&mut keys, &format!("{file}.bn_a"), &format!("{ours}.bn_a"), width);
-            keys.push((format!("{file}.conv_b.weight"), format!("{ours}.conv_b.weight"), vec![width, width, 3, 3], false));
+            keys.push((
+                format!("{file}.conv_b.weight"),
+                format!("{ours}.conv_b.weight"),
+                vec![width, width, 3, 3],
+                false,
+            ));
             bn(&mut keys, &format!("{file}.bn_b"), &format!("{ours}.bn_b"), width);
             cin = width;
         }
@@ -82,7 +94,11 @@ fn expected_keys(spec: &ModelSpec) -> Vec<(String, String, Vec<usize>, bool)> {
 
 /// The keys of trainable parameters (no running statistics), in `model.parameters()` order.
 pub(super) fn trainable_keys(spec: &ModelSpec) -> Vec<String> {
-    expected_keys(spec).into_iter().map(|k| k.0).filter(|k| !k.ends_with("running_mean") && !k.ends_with("running_var")).collect()
+    expected_keys(spec)
+        .into_iter()
+        .map(|k| k.0)
+        .filter(|k| !k.ends_with("running_mean") && !k.ends_with("running_var"))
+        .collect()
 }
 
 /// Whether our tensor for `key` is the file's transposed (torch's `Linear` weight).
@@ -108,7 +124,11 @@ pub fn param_ids_by_key<B: Backend>(spec: &ModelSpec, net: &Net<B>) -> HashMap<S
 }
 
 /// Checks a state dict against `spec` and builds the network from it.
-pub fn import_net<B: Backend>(spec: &ModelSpec, sd: &StateDict, device: &B::Device) -> Result<(Net<B>, ImportReport), ErrorKind> {
+pub fn import_net<B: Backend>(
+    spec: &ModelSpec,
+    sd: &StateDict,
+    device: &B::Device,
+) -> Result<(Net<B>, ImportReport), ErrorKind> {
     if spec.architecture != Architecture::ResNet32 {
         return Err(ErrorKind::Architecture(format!(
             "PyTorch checkpoints can be imported into ResNet-32 (the M2m reference's resnet32 / resnet32_norm / resnet32_gray), not {:?}",
@@ -123,7 +143,8 @@ pub fn import_net<B: Backend>(spec: &ModelSpec, sd: &StateDict, device: &B::Devi
     }
     let expected = expected_keys(spec);
     let missing: Vec<String> = expected.iter().filter(|e| sd.get(&e.0).is_none()).map(|e| e.0.clone()).collect();
-    let ignored: Vec<String> = sd.tensors.iter().map(|(k, _)| k.clone()).filter(|k| k.ends_with("num_batches_tracked")).collect();
+    let ignored: Vec<String> =
+        sd.tensors.iter().map(|(k, _)| k.clone()).filter(|k| k.ends_with("num_batches_tracked")).collect();
     let unexpected: Vec<String> = sd
         .tensors
         .iter()
@@ -156,7 +177,13 @@ pub fn import_net<B: Backend>(spec: &ModelSpec, sd: &StateDict, device: &B::Devi
         .collect();
     Ok((
         net,
-        ImportReport { format: sd.format, nested_under: sd.nested_under.clone(), mapping, ignored, outside: sd.outside.clone() },
+        ImportReport {
+            format: sd.format,
+            nested_under: sd.nested_under.clone(),
+            mapping,
+            ignored,
+            outside: sd.outside.clone(),
+        },
     ))
 }
 

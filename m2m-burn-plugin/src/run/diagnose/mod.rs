@@ -32,8 +32,14 @@ pub enum Targets {
 }
 
 /// The translations to make: `PlannedSlot`s whose `seed` is a row of the images.
-pub fn plan_jobs<R: Rng + ?Sized>(labels: &[usize], targets: &Targets, num_classes: usize, rng: &mut R) -> Vec<PlannedSlot> {
-    let job = |seed: usize, target: usize| PlannedSlot { slot: seed, target, seed, seed_class: labels[seed], p_accept: 1.0 };
+pub fn plan_jobs<R: Rng + ?Sized>(
+    labels: &[usize],
+    targets: &Targets,
+    num_classes: usize,
+    rng: &mut R,
+) -> Vec<PlannedSlot> {
+    let job =
+        |seed: usize, target: usize| PlannedSlot { slot: seed, target, seed, seed_class: labels[seed], p_accept: 1.0 };
     match targets {
         Targets::AllOthers => (0..labels.len())
             .flat_map(|i| (0..num_classes).filter(move |&k| k != labels[i]).map(move |k| (i, k)))
@@ -106,7 +112,17 @@ where
     let out = translate(&f, &g, seeds.clone(), &targets, &seed_classes, config, rng);
     let f_after = gather_prob::<B>(f.logits(out.images.clone(), Mode::Eval).inner(), &seed_classes);
     let diff = out.images.clone().inner().sub(seeds.inner());
-    let l2: Vec<f32> = diff.square().sum_dim(3).sum_dim(2).sum_dim(1).sqrt().reshape([jobs.len()]).into_data().convert::<f32>().to_vec().expect("f32 data");
+    let l2: Vec<f32> = diff
+        .square()
+        .sum_dim(3)
+        .sum_dim(2)
+        .sum_dim(1)
+        .sqrt()
+        .reshape([jobs.len()])
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("f32 data");
     let drawn: Vec<Option<bool>> = if draw {
         // The draws training makes after the translation (`accept`), in the same order.
         acceptance_draws(jobs, rng).into_iter().map(Some).collect()

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use burn::tensor::backend::AutodiffBackend;
-use m2m_core::translation::GenerationStats;
 use m2m_core::seed::{stream_rng, SeedStream};
+use m2m_core::translation::GenerationStats;
 
 use super::{plan_jobs, translate_jobs, Targets};
 use crate::model::load_any_classifier;

@@ -12,9 +12,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use crate::m2m::gallery::{write_gallery, GalleryItem};
 use super::{plan_jobs, translate_jobs, Targets};
 use crate::data::{DatasetName, NamedImages};
+use crate::m2m::gallery::{write_gallery, GalleryItem};
 use crate::model::import::{import_net, ImportError, ImportReport, StateDict};
 use crate::model::{load_classifier, read_meta, resolve_model_source, Architecture, ModelSource, ModelSpec, Net};
 
@@ -182,7 +182,8 @@ pub fn run_translate<B: AutodiffBackend>(o: &TranslateOptions, device: &B::Devic
     let set = &named.set;
     let shape = (set.channels, set.height, set.width);
     let pixels: Vec<f32> = set.pixels.iter().map(|&b| b as f32 / 255.0).collect();
-    let images = Tensor::<B, 4>::from_data(TensorData::new(pixels, [set.len(), set.channels, set.height, set.width]), device);
+    let images =
+        Tensor::<B, 4>::from_data(TensorData::new(pixels, [set.len(), set.channels, set.height, set.width]), device);
     if let Some(path) = &o.logits {
         let g_logits = host(g.logits(images.clone(), Mode::Eval));
         let f_logits = host(f.logits(images.clone(), Mode::Eval));
@@ -200,7 +201,10 @@ pub fn run_translate<B: AutodiffBackend>(o: &TranslateOptions, device: &B::Devic
 
     let mut rng = StdRng::seed_from_u64(o.seed);
     let jobs = plan_jobs(&set.labels, &o.targets, o.dataset.num_classes(), &mut rng);
-    anyhow::ensure!(!jobs.is_empty(), "no translation to make: every image already has the target class, or no slot was planned");
+    anyhow::ensure!(
+        !jobs.is_empty(),
+        "no translation to make: every image already has the target class, or no slot was planned"
+    );
     let planned = matches!(o.targets, Targets::Planned { .. });
     let mut per_target = vec![ClassSummary::default(); o.dataset.num_classes()];
     let mut records = Vec::with_capacity(jobs.len());

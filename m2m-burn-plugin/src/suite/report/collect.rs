@@ -12,7 +12,8 @@ use crate::suite::spec::{CellKey, SuiteManifest};
 
 fn read_manifest(dir: &Path) -> anyhow::Result<SuiteManifest> {
     let path = dir.join("suite.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: no suite here (run `m2m suite` first)", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: no suite here (run `m2m suite` first)", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}: not a suite manifest", path.display()))
 }
 
@@ -26,8 +27,20 @@ fn read_cell(run: &RunDir, key: &CellKey) -> anyhow::Result<CellResult> {
         }
     }
     let translations = Some(run.translations_path()).filter(|p| p.is_file());
-    let forked_from = run.read_fork()?.map(|f| (f.source.file_name().map_or_else(|| f.source.display().to_string(), |n| n.to_string_lossy().into_owned()), f.epoch));
-    Ok(CellResult { key: key.clone(), test: fin.best_val.test, selected_on_test: fin.selected_on_test, m2m, translations, forked_from })
+    let forked_from = run.read_fork()?.map(|f| {
+        (
+            f.source.file_name().map_or_else(|| f.source.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            f.epoch,
+        )
+    });
+    Ok(CellResult {
+        key: key.clone(),
+        test: fin.best_val.test,
+        selected_on_test: fin.selected_on_test,
+        m2m,
+        translations,
+        forked_from,
+    })
 }
 
 /// Reads the finished cells of a suite from one folder or from the folders of its shards
@@ -52,4 +65,3 @@ pub fn collect(dirs: &[PathBuf]) -> anyhow::Result<Report> {
     }
     Ok(summarize(&manifest, &results, missing))
 }
-

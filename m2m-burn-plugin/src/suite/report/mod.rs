@@ -86,4 +86,3 @@ impl Report {
         self.summaries.iter().find(|s| s.method == method && s.dataset == dataset && s.ratio == ratio)
     }
 }
-

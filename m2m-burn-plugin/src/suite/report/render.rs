@@ -117,10 +117,18 @@ pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
 /// The report as CSV, one row per method, column and metric (per-class recalls as
 /// `recall_K`), values in %.
 pub fn csv(r: &Report) -> String {
-    let mut out = String::from("suite,method,dataset,ratio,metric,mean,std,n,expected,delta_vs_baseline,published,published_source\n");
+    let mut out = String::from(
+        "suite,method,dataset,ratio,metric,mean,std,n,expected,delta_vs_baseline,published,published_source\n",
+    );
     for s in &r.summaries {
-        let mut rows: Vec<(String, Option<Stat>)> = s.stats.iter().map(|(m, st)| (m.csv_name().to_string(), st)).collect();
-        rows.extend(s.per_class.iter().enumerate().map(|(k, v)| (format!("recall_{k}"), v.map(|mean| Stat { mean, std: None, n: s.finished }))));
+        let mut rows: Vec<(String, Option<Stat>)> =
+            s.stats.iter().map(|(m, st)| (m.csv_name().to_string(), st)).collect();
+        rows.extend(
+            s.per_class
+                .iter()
+                .enumerate()
+                .map(|(k, v)| (format!("recall_{k}"), v.map(|mean| Stat { mean, std: None, n: s.finished }))),
+        );
         for (name, st) in rows {
             let is_bacc = name == "bacc";
             out.push_str(&format!(
@@ -135,8 +143,16 @@ pub fn csv(r: &Report) -> String {
                 s.finished,
                 s.expected,
                 if is_bacc { s.delta_bacc.map_or(String::new(), |d| format!("{d:.4}")) } else { String::new() },
-                if is_bacc { s.published.map_or(String::new(), |p| format!("{:.2}", p.balanced_accuracy)) } else { String::new() },
-                if is_bacc { s.published.map_or(String::new(), |p| format!("\"{}\"", p.source)) } else { String::new() },
+                if is_bacc {
+                    s.published.map_or(String::new(), |p| format!("{:.2}", p.balanced_accuracy))
+                } else {
+                    String::new()
+                },
+                if is_bacc {
+                    s.published.map_or(String::new(), |p| format!("\"{}\"", p.source))
+                } else {
+                    String::new()
+                },
             ));
         }
     }
@@ -150,7 +166,8 @@ pub fn write_report(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&plot_dir).with_context(|| format!("creating {}", plot_dir.display()))?;
     let mut plots = Vec::new();
     for (d, ratio) in r.columns.iter().map(|(d, r)| (d.as_str(), *r)) {
-        let rows: Vec<&MethodSummary> = r.summaries.iter().filter(|s| s.dataset == d && s.ratio == ratio && !s.per_class.is_empty()).collect();
+        let rows: Vec<&MethodSummary> =
+            r.summaries.iter().filter(|s| s.dataset == d && s.ratio == ratio && !s.per_class.is_empty()).collect();
         if !rows.is_empty() {
             let file = format!("per-class-{}.svg", slug(d, ratio));
             crate::suite::plot::per_class(&rows, &column_title(d, ratio), &plot_dir.join(&file))?;
@@ -159,8 +176,15 @@ pub fn write_report(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
         for s in r.summaries.iter().filter(|s| s.dataset == d && s.ratio == ratio) {
             if let Some(g) = &s.m2m {
                 let file = format!("acceptance-{}-{}.svg", s.method, slug(d, ratio));
-                crate::suite::plot::acceptance(g, &format!("{} on {}", s.method, column_title(d, ratio)), &plot_dir.join(&file))?;
-                plots.push((format!("{} acceptance rate per target class, {}", s.method, column_title(d, ratio)), format!("plots/{file}")));
+                crate::suite::plot::acceptance(
+                    g,
+                    &format!("{} on {}", s.method, column_title(d, ratio)),
+                    &plot_dir.join(&file),
+                )?;
+                plots.push((
+                    format!("{} acceptance rate per target class, {}", s.method, column_title(d, ratio)),
+                    format!("plots/{file}"),
+                ));
             }
         }
     }
@@ -169,11 +193,16 @@ pub fn write_report(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
         if let Some((run, src)) = &s.translations {
             let file = format!("translations-{run}.png");
             std::fs::copy(src, plot_dir.join(&file)).with_context(|| format!("copying {}", src.display()))?;
-            plots.push((format!("{}: accepted translations (seed, translation, difference x10) of {run}", s.method), format!("plots/{file}")));
+            plots.push((
+                format!("{}: accepted translations (seed, translation, difference x10) of {run}", s.method),
+                format!("plots/{file}"),
+            ));
         }
     }
     let md_path = out.join("report.md");
-    crate::fs::write_atomic(&out.join("report.csv"), csv(r).as_bytes()).with_context(|| format!("writing {}", out.join("report.csv").display()))?;
-    crate::fs::write_atomic(&md_path, markdown(r, &plots).as_bytes()).with_context(|| format!("writing {}", md_path.display()))?;
+    crate::fs::write_atomic(&out.join("report.csv"), csv(r).as_bytes())
+        .with_context(|| format!("writing {}", out.join("report.csv").display()))?;
+    crate::fs::write_atomic(&md_path, markdown(r, &plots).as_bytes())
+        .with_context(|| format!("writing {}", md_path.display()))?;
     Ok(md_path)
 }

@@ -24,7 +24,8 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
             let classes = runs.first().map_or(0, |r| r.test.per_class_recall.len());
             let per_class = (0..classes)
                 .map(|k| {
-                    let v: Option<Vec<f64>> = runs.iter().map(|r| r.test.per_class_recall.get(k).copied().flatten()).collect();
+                    let v: Option<Vec<f64>> =
+                        runs.iter().map(|r| r.test.per_class_recall.get(k).copied().flatten()).collect();
                     v.and_then(|v| Stat::of(&v)).map(|s| s.mean)
                 })
                 .collect();
@@ -70,7 +71,9 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
         summaries,
         missing,
         total_cells: manifest.cells.len(),
-        forked: results.iter().filter_map(|r| r.forked_from.clone().map(|(source, epoch)| (r.key.run_name(), source, epoch))).collect(),
+        forked: results
+            .iter()
+            .filter_map(|r| r.forked_from.clone().map(|(source, epoch)| (r.key.run_name(), source, epoch)))
+            .collect(),
     }
 }
-
