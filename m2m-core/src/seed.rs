@@ -35,6 +35,19 @@ pub fn stream_rng(seed: u64, epoch: usize, stream: SeedStream) -> StdRng {
     StdRng::seed_from_u64(derive_seed(seed, epoch, stream))
 }
 
+/// Runs `draw` with burn's random generator of backend `B` seeded with `seed`, holding a
+/// process-wide lock. burn backends draw parameter initialisation, dropout masks and
+/// `Tensor::random` from one generator per process that `Backend::seed` resets, so two
+/// threads that seed and draw at the same time (tests, or a program training two models)
+/// would interleave their draws and neither would get the numbers of its seed. Every draw
+/// meant to be reproducible goes through here; `draw` must not call `with_seed` itself.
+pub fn with_seed<B: burn::tensor::backend::Backend, T>(device: &B::Device, seed: u64, draw: impl FnOnce() -> T) -> T {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    B::seed(device, seed);
+    draw()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

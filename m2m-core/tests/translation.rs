@@ -8,6 +8,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use m2m_core::classifier::{Classifier, Mode};
+use m2m_core::seed::with_seed;
 use m2m_core::translation::{objective, translate, RandomStart, TranslationParams};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -22,8 +23,15 @@ struct Tiny<B: Backend> {
 }
 
 impl<B: Backend> Tiny<B> {
+    /// Parameters drawn now (burn initialises lazily), so that under [`with_seed`] they
+    /// come from the seed.
     fn new(device: &B::Device) -> Self {
-        Self { a: LinearConfig::new(2 * 4 * 4, 16).init(device), b: LinearConfig::new(16, 3).init(device) }
+        let tiny = Self { a: LinearConfig::new(2 * 4 * 4, 16).init(device), b: LinearConfig::new(16, 3).init(device) };
+        let _ = (tiny.a.weight.val(), tiny.b.weight.val());
+        if let (Some(a), Some(b)) = (&tiny.a.bias, &tiny.b.bias) {
+            let _ = (a.val(), b.val());
+        }
+        tiny
     }
 }
 
@@ -60,11 +68,11 @@ fn value(f: &Tiny<B>, g: &Tiny<B>, x: &Tensor<B, 4>, lambda: f64) -> f64 {
 #[test]
 fn translation_lowers_the_objective_within_bounds_and_leaves_the_models_alone() {
     let device = Default::default();
-    B::seed(&device, 1);
-    let f = Tiny::<B>::new(&device);
-    let g = Tiny::<B>::new(&device);
+    let (f, g, seeds) = with_seed::<B, _>(&device, 1, || {
+        let (f, g) = (Tiny::<B>::new(&device), Tiny::<B>::new(&device));
+        (f, g, Tensor::<B, 4>::random([3, 2, 4, 4], Distribution::Uniform(0.0, 1.0), &device))
+    });
     let (f_before, g_before) = (snapshot(&f), snapshot(&g));
-    let seeds = Tensor::<B, 4>::random([3, 2, 4, 4], Distribution::Uniform(0.0, 1.0), &device);
     let config = TranslationParams {
         steps: 10,
         step_size: 0.1,
@@ -95,10 +103,10 @@ fn translation_lowers_the_objective_within_bounds_and_leaves_the_models_alone() 
 #[test]
 fn input_gradient_matches_finite_differences() {
     let device = Default::default();
-    B::seed(&device, 2);
-    let f = Tiny::<B>::new(&device);
-    let g = Tiny::<B>::new(&device);
-    let x0 = Tensor::<B, 4>::random([3, 2, 4, 4], Distribution::Uniform(0.2, 0.8), &device);
+    let (f, g, x0) = with_seed::<B, _>(&device, 2, || {
+        let (f, g) = (Tiny::<B>::new(&device), Tiny::<B>::new(&device));
+        (f, g, Tensor::<B, 4>::random([3, 2, 4, 4], Distribution::Uniform(0.2, 0.8), &device))
+    });
     let xg = x0.clone().require_grad();
     let loss = objective(&f, &g, xg.clone(), ints(&[2, 1, 2]), ints(&[0, 0, 1]), 0.7);
     let grad: Vec<f32> = xg.grad(&loss.backward()).unwrap().into_data().to_vec().unwrap();

@@ -3,11 +3,10 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Distribution, Tensor};
 use m2m_burn_plugin::data::{cifar, idx};
 use m2m_burn_plugin::train::EpochRecord;
 
@@ -129,12 +128,29 @@ pub fn tiny_suite_base(data: &Path, epochs: usize) -> String {
     )
 }
 
-/// Flex draws every random number (parameter initialisation, `Tensor::random`) from one
-/// process-wide generator that `Backend::seed` resets, and the tests of one binary run on
-/// parallel threads. A test that compares two seeded runs exactly holds this lock, and so
-/// does every test in its binary that draws random numbers; otherwise a draw from another
-/// thread between a run's seed and its initialisation makes the two runs differ.
-pub fn flex_rng_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// A tensor of `shape` with values drawn from `distribution` by a generator seeded with
+/// `seed` on the host, then uploaded: the same values in every run and on every thread,
+/// whatever else draws from burn's process-wide generator meanwhile (see
+/// [`m2m_core::seed::with_seed`]). `Uniform(low, high)` and `Normal(mean, std)` only.
+pub fn random<B: Backend, const D: usize>(
+    shape: [usize; D],
+    distribution: Distribution,
+    seed: u64,
+    device: &B::Device,
+) -> Tensor<B, D> {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = match distribution {
+        Distribution::Uniform(low, high) => (0..n).map(|_| rng.random_range(low..high) as f32).collect(),
+        Distribution::Normal(mean, std) => (0..n)
+            .map(|_| {
+                // Box-Muller: u1 in (0, 1] keeps the logarithm finite.
+                let (u1, u2): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random::<f64>());
+                (mean + std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+            })
+            .collect(),
+        other => panic!("m2m_tests::random: {other:?} is not supported"),
+    };
+    Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
 }

@@ -83,8 +83,10 @@ fn run(
     };
     let y = if fused { bn.forward_then(x.clone(), mode, then) } else { bn.forward_tensor_ops(x.clone(), mode, then) };
     let n: usize = y.dims().iter().product();
-    let weights =
-        Tensor::<Cpu, 1>::from_floats((0..n).map(|i| (i % 7) as f32 - 2.5).collect::<Vec<_>>().as_slice(), &device);
+    // Weights of both signs whose sums over any set of outputs (a ReLU mask, a channel)
+    // are not zero: half-integers such as (i % 7) - 2.5 could cancel exactly.
+    let weights: Vec<f32> = (0..n).map(|i| ((i as f32 + 1.0) * 0.618_034).fract() - 0.4).collect();
+    let weights = Tensor::<Cpu, 1>::from_floats(weights.as_slice(), &device);
     let grads = (y.clone().reshape([n]) * weights).sum().backward();
     Outcome {
         y: host(y.inner()),
@@ -121,8 +123,8 @@ fn the_fused_op_gives_the_tensor_formulations_outputs_gradients_and_statistics()
     let device = Default::default();
     // n, c, h, w: odd sizes (lane tails), one image, one pixel per channel, ResNet-like.
     for [n, c, h, w] in [[4, 3, 5, 7], [1, 2, 3, 3], [6, 5, 1, 1], [8, 16, 8, 8], [3, 4, 9, 11]] {
-        let x = Tensor::<Cpu, 4>::random([n, c, h, w], Distribution::Normal(0.7, 2.0), &device);
-        let r = Tensor::<Cpu, 4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let x = m2m_tests::random::<Cpu, 4>([n, c, h, w], Distribution::Normal(0.7, 2.0), 1, &device);
+        let r = m2m_tests::random::<Cpu, 4>([n, c, h, w], Distribution::Normal(0.0, 1.0), 2, &device);
         let values = parameters(c);
         for mode in [Mode::Train, Mode::Eval] {
             for epilogue in [Epilogue::Nothing, Epilogue::Relu, Epilogue::AddRelu] {
@@ -154,7 +156,7 @@ fn the_fused_op_gives_the_tensor_formulations_outputs_gradients_and_statistics()
 fn the_fused_op_is_the_cpu_path_and_leaves_frozen_parameters_alone() {
     let device = Default::default();
     let values = parameters(3);
-    let x = Tensor::<Cpu, 4>::random([2, 3, 4, 5], Distribution::Normal(0.0, 1.0), &device);
+    let x = m2m_tests::random::<Cpu, 4>([2, 3, 4, 5], Distribution::Normal(0.0, 1.0), 3, &device);
     // Our kernel's output bit for bit: the dispatch took the fused path.
     let bn = layer::<Cpu>(&values, &device);
     let y = host(bn.forward_then(x.clone(), Mode::Eval, Then::Relu).inner());
@@ -176,7 +178,7 @@ fn the_fused_op_is_the_cpu_path_and_leaves_frozen_parameters_alone() {
     // Flex alone (evaluation without autodiff) runs the same kernels.
     let plain = layer::<Flex>(&values, &device);
     let xi = x.inner();
-    let r = Tensor::<Flex, 4>::random([2, 3, 4, 5], Distribution::Normal(0.0, 1.0), &device);
+    let r = m2m_tests::random::<Flex, 4>([2, 3, 4, 5], Distribution::Normal(0.0, 1.0), 4, &device);
     for then in [Then::Nothing, Then::Relu, Then::AddRelu(r)] {
         let ours = host(plain.forward_then(xi.clone(), Mode::Train, then.clone()));
         let theirs = host(plain.forward_tensor_ops(xi.clone(), Mode::Train, then));

@@ -48,13 +48,10 @@ fn kernels_match_burn_on_every_shape_we_cover() {
     ];
     for s in shapes {
         let [oh, ow] = s.out_hw();
-        let x = Tensor::<Flex, 4>::random([s.n, s.c_in, s.h, s.w], Distribution::Normal(0.0, 1.0), &device);
-        let w = Tensor::<Flex, 4>::random(
-            [s.c_out, s.c_in, s.kernel[0], s.kernel[1]],
-            Distribution::Normal(0.0, 0.5),
-            &device,
-        );
-        let g = Tensor::<Flex, 4>::random([s.n, s.c_out, oh, ow], Distribution::Normal(0.0, 1.0), &device);
+        let x = m2m_tests::random::<Flex, 4>([s.n, s.c_in, s.h, s.w], Distribution::Normal(0.0, 1.0), 1, &device);
+        let w_shape = [s.c_out, s.c_in, s.kernel[0], s.kernel[1]];
+        let w = m2m_tests::random::<Flex, 4>(w_shape, Distribution::Normal(0.0, 0.5), 7, &device);
+        let g = m2m_tests::random::<Flex, 4>([s.n, s.c_out, oh, ow], Distribution::Normal(0.0, 1.0), 2, &device);
         let options = ConvOptions::new(s.stride, s.padding, [1, 1], 1);
         let prim = |t: &Tensor<Flex, 4>| t.clone().into_primitive().tensor();
         let back = |t| Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(t));
@@ -71,20 +68,27 @@ fn kernels_match_burn_on_every_shape_we_cover() {
     }
 }
 
-fn layer<B: Backend>(stride: usize, bias: bool) -> Conv2d<B> {
-    Conv2dConfig::new([3, 5], [3, 3])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .with_bias(bias)
-        .init(&Default::default())
+/// A layer with weights drawn from burn's generator seeded with `seed`.
+fn layer<B: Backend>(stride: usize, bias: bool, seed: u64) -> Conv2d<B> {
+    let device = Default::default();
+    m2m_core::seed::with_seed::<B, _>(&device, seed, || {
+        let conv = Conv2dConfig::new([3, 5], [3, 3])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .with_bias(bias)
+            .init(&device);
+        // burn initialises lazily: draw now, under the seed.
+        m2m_burn_plugin::model::materialize(&conv);
+        conv
+    })
 }
 
 #[test]
 fn the_autodiff_op_gives_burns_outputs_and_gradients() {
     let device = Default::default();
     for (stride, bias) in [(1, false), (2, false), (1, true)] {
-        let conv = layer::<Cpu>(stride, bias);
-        let x = Tensor::<Cpu, 4>::random([3, 3, 9, 8], Distribution::Normal(0.0, 1.0), &device);
+        let conv = layer::<Cpu>(stride, bias, stride as u64 + 10 * bias as u64);
+        let x = m2m_tests::random::<Cpu, 4>([3, 3, 9, 8], Distribution::Normal(0.0, 1.0), 3, &device);
         // A loss that weighs every output differently, so every gradient entry matters.
         let weights = |n: usize| {
             Tensor::<Cpu, 1>::from_floats((0..n).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>().as_slice(), &device)
@@ -120,17 +124,16 @@ fn the_autodiff_op_gives_burns_outputs_and_gradients() {
         assert!(relative(&ours.2, &theirs.2) < 1e-5, "weight gradient, stride {stride}, bias {bias}");
     }
     // Parameters not tracked (M2m's frozen f and g): only the input gradient, still right.
-    let conv = layer::<Cpu>(1, false);
-    let _ = conv.weight.val(); // burn initialises lazily: a clone before this would draw its own
+    let conv = layer::<Cpu>(1, false, 20);
     let frozen = conv.clone().no_grad();
-    let x = Tensor::<Cpu, 4>::random([2, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let x = m2m_tests::random::<Cpu, 4>([2, 3, 6, 6], Distribution::Normal(0.0, 1.0), 4, &device).require_grad();
     let ours = conv2d(&frozen, x.clone()).sum().backward();
     let theirs = conv.forward(x.clone()).sum().backward();
     assert!(frozen.weight.grad(&ours).is_none());
     assert!(relative(&host(x.grad(&ours).unwrap()), &host(x.grad(&theirs).unwrap())) < 1e-5);
     // The inner backend (evaluation without autodiff) runs the same kernels.
     let inner = conv.weight.val().inner();
-    let plain = Conv2d::<Flex> { weight: Param::from_tensor(inner), ..layer::<Flex>(1, false) };
+    let plain = Conv2d::<Flex> { weight: Param::from_tensor(inner), ..layer::<Flex>(1, false, 21) };
     let xi = x.inner();
     let ours = host(conv2d(&plain, xi.clone()));
     let shape = ConvShape { n: 2, c_in: 3, h: 6, w: 6, c_out: 5, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
@@ -142,8 +145,8 @@ fn the_autodiff_op_gives_burns_outputs_and_gradients() {
 fn the_weight_gradient_does_not_depend_on_the_thread_count() {
     let s = ConvShape { n: 37, c_in: 8, h: 10, w: 10, c_out: 8, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
     let device = Default::default();
-    let x = host(Tensor::<Flex, 4>::random([s.n, s.c_in, s.h, s.w], Distribution::Normal(0.0, 1.0), &device));
-    let g = host(Tensor::<Flex, 4>::random([s.n, s.c_out, s.h, s.w], Distribution::Normal(0.0, 1.0), &device));
+    let x = host(m2m_tests::random::<Flex, 4>([s.n, s.c_in, s.h, s.w], Distribution::Normal(0.0, 1.0), 5, &device));
+    let g = host(m2m_tests::random::<Flex, 4>([s.n, s.c_out, s.h, s.w], Distribution::Normal(0.0, 1.0), 6, &device));
     let on = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| kernels::weight_grad(&s, &x, &g))

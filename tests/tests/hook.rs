@@ -23,7 +23,7 @@ use m2m_core::classifier::{eval_scope, Classifier, Mode};
 use m2m_core::sampling::SamplerKind;
 use m2m_core::translation::{int_tensor, TranslationParams};
 use m2m_core::weighting::Deferred;
-use m2m_tests::{bytes, flex_rng_lock};
+use m2m_tests::bytes;
 
 type Inner = <Cpu as AutodiffBackend>::InnerBackend;
 
@@ -92,15 +92,14 @@ fn spec() -> ModelSpec {
 
 #[test]
 fn the_hook_and_the_cli_give_the_same_batches_and_translations() {
-    let _rng = flex_rng_lock();
     let device = Default::default();
     // 40 / 12 / 4 images of three classes, labels interleaved.
     let labels: Vec<usize> = (0..40).map(|_| 0).chain((0..12).map(|_| 1)).chain((0..4).map(|_| 2)).collect();
     let pixels = bytes(labels.len() * 784, 3);
     let set = ImageSet::new(1, 28, 28, 3, pixels.clone(), labels.clone()).unwrap();
     let counts = vec![40, 12, 4];
-    let g: Net<Cpu> = spec().init(&device);
-    let f: Net<Cpu> = spec().init(&device);
+    let g: Net<Cpu> = spec().init_seeded(1, &device);
+    let f: Net<Cpu> = spec().init_seeded(2, &device);
     // gamma ~ 0, beta 0.5: nearly every planned translation is accepted.
     let config = TranslationParams { gamma: 1e-6, beta: 0.5, steps: 2, ..Default::default() }.check().unwrap();
     let (seed, from_epoch, batch, epochs) = (11, 1, 16, 3);
@@ -204,13 +203,18 @@ macro_rules! tiny {
             head: Linear<B>,
         }
         impl<B: Backend> $name<B> {
+            /// The same weights every time: drawn now (burn initialises lazily) from a seed.
             fn new(device: &B::Device) -> Self {
-                Self {
-                    conv: Conv2dConfig::new([1, 4], [3, 3]).init(device),
-                    norm: $norm_init(device),
-                    dropout: $drop_init,
-                    head: LinearConfig::new(4, 3).init(device),
-                }
+                m2m_core::seed::with_seed::<B, _>(device, 5, || {
+                    let model = Self {
+                        conv: Conv2dConfig::new([1, 4], [3, 3]).init(device),
+                        norm: $norm_init(device),
+                        dropout: $drop_init,
+                        head: LinearConfig::new(4, 3).init(device),
+                    };
+                    m2m_burn_plugin::model::materialize(&model);
+                    model
+                })
             }
         }
         impl<B: Backend> Classifier<B> for $name<B> {
@@ -250,13 +254,15 @@ tiny!(
 
 #[test]
 fn models_that_ignore_evaluation_mode_are_refused_at_start_up() {
-    let _rng = flex_rng_lock();
     let device = Default::default();
-    let images = Tensor::<Cpu, 4>::random([6, 1, 8, 8], Distribution::Uniform(0.0, 1.0), &device);
+    let images = m2m_tests::random::<Cpu, 4>([6, 1, 8, 8], Distribution::Uniform(0.0, 1.0), 1, &device);
     let e = check_eval_mode(&BurnBn::<Cpu>::new(&device), images.clone(), "f").unwrap_err();
     assert!(matches!(e, EvalModeError::BatchStatistics { model: "f", .. }), "{e}");
     assert!(e.to_string().contains("m2m_burn_plugin::nn::BatchNorm"), "{e}");
-    let e = check_eval_mode(&BurnDrop::<Cpu>::new(&device), images.clone(), "g").unwrap_err();
+    let drop = BurnDrop::<Cpu>::new(&device);
+    // Dropout's masks come from burn's generator: seeded.
+    let e =
+        m2m_core::seed::with_seed::<Cpu, _>(&device, 6, || check_eval_mode(&drop, images.clone(), "g")).unwrap_err();
     assert!(matches!(e, EvalModeError::RandomOutputs { model: "g", .. }), "{e}");
     assert!(e.to_string().contains("m2m_burn_plugin::nn::Dropout"), "{e}");
     check_eval_mode(&Ours::<Cpu>::new(&device), images, "f").unwrap();
@@ -264,7 +270,7 @@ fn models_that_ignore_evaluation_mode_are_refused_at_start_up() {
     // The check reads a copy: burn's BatchNorm under test kept its running statistics.
     let model = BurnBn::<Cpu>::new(&device);
     let before = model.norm.running_mean.value().into_data();
-    let _ = check_eval_mode(&model, Tensor::random([4, 1, 8, 8], Distribution::Uniform(0.0, 1.0), &device), "f");
+    let _ = check_eval_mode(&model, m2m_tests::random([4, 1, 8, 8], Distribution::Uniform(0.0, 1.0), 6, &device), "f");
     assert_eq!(model.norm.running_mean.value().into_data(), before);
 
     // Through the hook: g is checked when the hook is built.
@@ -312,13 +318,13 @@ impl<B: Backend> BurnBn<B> {
 
 #[test]
 fn the_drop_in_layers_compute_what_burns_compute_and_load_its_records() {
-    let _rng = flex_rng_lock();
     let device = Default::default();
     // Training forward on autodiff: outputs, input gradients and running statistics equal.
     let burn_bn = burn::nn::BatchNormConfig::new(4).with_momentum(0.2).init::<Cpu>(&device);
     let ours = m2m_burn_plugin::nn::BatchNormConfig::new(4).with_momentum(0.2).init::<Cpu>(&device);
     for step in 0..3 {
-        let data = Tensor::<Cpu, 4>::random([5, 4, 3, 3], Distribution::Normal(1.0, 2.0), &device).into_data();
+        let data =
+            m2m_tests::random::<Cpu, 4>([5, 4, 3, 3], Distribution::Normal(1.0, 2.0), 10 + step, &device).into_data();
         let (xa, xb) = (
             Tensor::<Cpu, 4>::from_data(data.clone(), &device).require_grad(),
             Tensor::<Cpu, 4>::from_data(data, &device).require_grad(),
@@ -335,11 +341,11 @@ fn the_drop_in_layers_compute_what_burns_compute_and_load_its_records() {
     assert_eq!(burn_bn.running_mean.value().into_data(), ours.running_mean.value().into_data());
     assert_eq!(burn_bn.running_var.value().into_data(), ours.running_var.value().into_data());
     // Inference backend: both use running statistics.
-    let x = Tensor::<Inner, 3>::random([2, 4, 5], Distribution::Normal(0.0, 1.0), &device);
+    let x = m2m_tests::random::<Inner, 3>([2, 4, 5], Distribution::Normal(0.0, 1.0), 3, &device);
     let (bi, oi) = (burn_bn.valid(), ours.valid());
     assert_eq!(bi.forward(x.clone()).into_data(), oi.forward(x).into_data());
     // In M2m's evaluation scope on autodiff: running statistics, no update (burn's: batch).
-    let x = Tensor::<Cpu, 4>::random([5, 4, 3, 3], Distribution::Normal(1.0, 2.0), &device);
+    let x = m2m_tests::random::<Cpu, 4>([5, 4, 3, 3], Distribution::Normal(1.0, 2.0), 4, &device);
     let before = ours.running_mean.value().into_data();
     let scoped = eval_scope(|| ours.forward(x.clone()));
     assert_eq!(ours.running_mean.value().into_data(), before);
@@ -347,12 +353,13 @@ fn the_drop_in_layers_compute_what_burns_compute_and_load_its_records() {
     // Dropout: drops under autodiff, not in the scope, not on the inner backend.
     let d = m2m_burn_plugin::nn::DropoutConfig::new(0.5).init();
     let ones = Tensor::<Cpu, 2>::ones([64, 64], &device);
-    assert!(d.forward(ones.clone()).into_data() != ones.clone().into_data());
+    let dropped = m2m_core::seed::with_seed::<Cpu, _>(&device, 7, || d.forward(ones.clone()));
+    assert!(dropped.into_data() != ones.clone().into_data());
     assert_eq!(eval_scope(|| d.forward(ones.clone())).into_data(), ones.clone().into_data());
     assert_eq!(d.forward(ones.clone().inner()).into_data(), ones.inner().into_data());
     // Records interchange both ways (model saved with burn's layers -> ours -> burn's).
     let theirs = BurnBn::<Cpu>::new(&device);
-    let x = Tensor::<Inner, 4>::random([3, 1, 8, 8], Distribution::Uniform(0.0, 1.0), &device);
+    let x = m2m_tests::random::<Inner, 4>([3, 1, 8, 8], Distribution::Uniform(0.0, 1.0), 5, &device);
     let want = theirs.valid().logits(x.clone(), Mode::Eval).into_data();
     let ours = theirs.into_ours();
     assert_eq!(ours.valid().logits(x, Mode::Eval).into_data(), want);
@@ -360,7 +367,6 @@ fn the_drop_in_layers_compute_what_burns_compute_and_load_its_records() {
 
 #[test]
 fn a_failing_batcher_stops_the_epoch_loudly_instead_of_shortening_it() {
-    let _rng = flex_rng_lock();
     let device = Default::default();
     /// Fails on its third batch (the first is the hook's start-up probe).
     struct Failing(std::sync::atomic::AtomicUsize);
@@ -373,7 +379,7 @@ fn a_failing_batcher_stops_the_epoch_loudly_instead_of_shortening_it() {
         }
     }
     let items: Vec<Item> = (0..32).map(|i| Item { pixels: bytes(784, i), label: (i % 3) as usize }).collect();
-    let g: Net<Cpu> = spec().init(&device);
+    let g: Net<Cpu> = spec().init_seeded(3, &device);
     let hook = M2mHook::new(
         M2mSettings::new(1, 4),
         g,

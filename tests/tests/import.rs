@@ -25,9 +25,9 @@ fn logits(net: &Net<Cpu>, x: &Tensor<Cpu, 4>) -> Vec<f32> {
 /// A ResNet-32 with non-trivial BatchNorm statistics (a few training-mode forwards).
 fn trained_like(classes: usize, cosine: bool) -> Net<Cpu> {
     let device = Default::default();
-    let net = spec(classes, cosine).init::<Cpu>(&device);
-    for _ in 0..2 {
-        let x = Tensor::<Cpu, 4>::random([4, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &device);
+    let net = spec(classes, cosine).init_seeded::<Cpu>(classes as u64, &device);
+    for step in 0..2 {
+        let x = m2m_tests::random::<Cpu, 4>([4, 3, 32, 32], Distribution::Uniform(0.0, 1.0), 1 + step, &device);
         let _ = net.logits(x, Mode::Train);
     }
     net
@@ -52,10 +52,9 @@ fn import_err(spec: &ModelSpec, path: &Path) -> ErrorKind {
 
 #[test]
 fn every_format_imports_to_the_same_network() {
-    let _rng = m2m_tests::flex_rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let device = Default::default();
-    let x = Tensor::<Cpu, 4>::random([3, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &device);
+    let x = m2m_tests::random::<Cpu, 4>([3, 3, 32, 32], Distribution::Uniform(0.0, 1.0), 2, &device);
     for cosine in [false, true] {
         let net = trained_like(10, cosine);
         let want = logits(&net, &x);
@@ -91,7 +90,6 @@ fn every_format_imports_to_the_same_network() {
 
 #[test]
 fn wrong_files_get_named_errors() {
-    let _rng = m2m_tests::flex_rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let net = trained_like(10, false);
     let sd = as_reference_state_dict(&net, false);
@@ -187,7 +185,6 @@ fn fuzz(name: &str, bytes: &[u8], rounds: usize, check: &dyn Fn(&[u8])) {
 
 #[test]
 fn mutated_and_truncated_checkpoints_never_panic() {
-    let _rng = m2m_tests::flex_rng_lock();
     let device = Default::default();
     // A small state dict (most mutations land in the pickle) and a whole ResNet-32.
     let small: Vec<Entry> = vec![

@@ -11,7 +11,7 @@ use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 use m2m_burn_plugin::recipe::load_recipe;
 use m2m_burn_plugin::run::{run_recipe, Progress};
 use m2m_core::translation::{TranslationConfig, TranslationParams};
-use m2m_tests::{flex_rng_lock, records, snapshot, write_idx_dataset};
+use m2m_tests::{records, snapshot, write_idx_dataset};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -33,15 +33,14 @@ fn settle(net: &Net<Cpu>) {
 
 #[test]
 fn g_is_a_distinct_frozen_copy_even_when_built_from_f() {
-    let _rng = flex_rng_lock();
     let device = Default::default();
-    let mut f: Net<Cpu> = spec().init(&device);
+    let mut f: Net<Cpu> = spec().init_seeded(1, &device);
     let m2m = M2m::new(&f, vec![100, 30, 10], TranslationConfig::default());
     let g_before = snapshot(&m2m.g().valid());
     // Train f: BatchNorm running statistics move and an optimiser step changes weights.
     let mut optim = SgdConfig::new().init::<Cpu, Net<Cpu>>();
-    for _ in 0..3 {
-        let x = Tensor::<Cpu, 4>::random([8, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &device);
+    for step in 0..3 {
+        let x = m2m_tests::random::<Cpu, 4>([8, 1, 28, 28], Distribution::Uniform(0.0, 1.0), 10 + step, &device);
         let loss = f.logits(x, Mode::Train).powi_scalar(2).mean();
         let grads = GradientsParams::from_grads(loss.backward(), &f);
         f = optim.step(0.1, f, grads);
@@ -53,17 +52,16 @@ fn g_is_a_distinct_frozen_copy_even_when_built_from_f() {
 
 #[test]
 fn translate_batch_replaces_only_accepted_slots_and_touches_no_model() {
-    let _rng = flex_rng_lock();
     let device = Default::default();
-    let f: Net<Cpu> = spec().init(&device);
-    let g: Net<Cpu> = spec().init(&device);
+    let f: Net<Cpu> = spec().init_seeded(2, &device);
+    let g: Net<Cpu> = spec().init_seeded(3, &device);
     settle(&f);
     let (f_before, g_before) = (snapshot(&f), snapshot(&g));
     // gamma tiny: every attempt passes the confidence test; beta such that p_accept ~ 1.
     let config = TranslationParams { gamma: 1e-6, beta: 0.5, steps: 3, ..Default::default() }.check().unwrap();
     let m2m = M2m::new(&g, vec![1000, 100, 10], config);
     let labels = vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 2, 1];
-    let images = Tensor::<Cpu, 4>::random([12, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &device);
+    let images = m2m_tests::random::<Cpu, 4>([12, 1, 28, 28], Distribution::Uniform(0.0, 1.0), 2, &device);
     let (mixed, generation) = m2m.translate_batch(&f, images.clone(), &labels, &mut StdRng::seed_from_u64(4));
     assert_eq!(mixed.dims(), [12, 1, 28, 28]);
     assert!(!generation.planned.is_empty());
@@ -82,7 +80,7 @@ fn translate_batch_replaces_only_accepted_slots_and_touches_no_model() {
 
     // gamma > 1: nothing is accepted and the batch is the over-sampled one (DRS).
     let strict = M2m::new(&g, vec![1000, 100, 10], TranslationParams::default().with_gamma(1.01).check().unwrap());
-    let images = Tensor::<Cpu, 4>::random([12, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &device);
+    let images = m2m_tests::random::<Cpu, 4>([12, 1, 28, 28], Distribution::Uniform(0.0, 1.0), 3, &device);
     let (same, generation) = strict.translate_batch(&f, images.clone(), &labels, &mut StdRng::seed_from_u64(5));
     assert!(!generation.planned.is_empty() && generation.accepted.iter().all(|&a| !a));
     assert_eq!(same.into_data().to_vec::<f32>().unwrap(), images.into_data().to_vec::<f32>().unwrap());
@@ -111,7 +109,6 @@ fn recipe_text(data: &std::path::Path, out: &std::path::Path, name: &str, seed: 
 
 #[test]
 fn m2m_runs_reuse_g_and_reduce_to_drs_when_nothing_is_accepted() {
-    let _rng = flex_rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, true);
@@ -194,7 +191,6 @@ fn m2m_recipe_fields_are_checked() {
 
 #[test]
 fn probe_reports_attempts_on_training_batches() {
-    let _rng = flex_rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, true);
@@ -207,7 +203,7 @@ fn probe_reports_attempts_on_training_batches() {
     let recipe = load_recipe(&p, &[]).unwrap();
     let g_path = tmp.path().join("g");
     let spec = recipe.model_spec(&recipe.dataset.known_format().unwrap());
-    m2m_burn_plugin::model::save_classifier(&spec.init::<Cpu>(&Default::default()), &spec, &g_path).unwrap();
+    m2m_burn_plugin::model::save_classifier(&spec.init_seeded::<Cpu>(4, &Default::default()), &spec, &g_path).unwrap();
     let stats =
         m2m_burn_plugin::run::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 2, &Default::default())
             .unwrap();
@@ -216,7 +212,8 @@ fn probe_reports_attempts_on_training_batches() {
     assert!(stats.mean_g_confidence().unwrap() <= 1.0);
     // A g saved for another class count is refused with a clear error.
     let other = ModelSpec { num_classes: 3, ..spec.clone() };
-    m2m_burn_plugin::model::save_classifier(&other.init::<Cpu>(&Default::default()), &other, &g_path).unwrap();
+    m2m_burn_plugin::model::save_classifier(&other.init_seeded::<Cpu>(5, &Default::default()), &other, &g_path)
+        .unwrap();
     let e = m2m_burn_plugin::run::diagnose::probe_translation::<Cpu>(&recipe, &g_path, None, 1, &Default::default())
         .unwrap_err();
     assert!(format!("{e:#}").contains("3 classes"), "{e:#}");

@@ -31,21 +31,21 @@ fn running_stats<B: Backend>(bn: &BatchNorm2d<B>) -> (Vec<f32>, Vec<f32>) {
 #[test]
 fn resnet32_matches_the_reference_size_and_shapes() {
     let device = Default::default();
-    let net = spec(Architecture::ResNet32, 3, 10, false).init::<Cpu>(&device);
+    let net = spec(Architecture::ResNet32, 3, 10, false).init_seeded::<Cpu>(1, &device);
     // Hand count of trainable parameters: stem 432 + stage convs 23040 + 87552 + 350208
     // + BN 2272 + linear 650 = 464,154 (the reference's 0.464M). burn also counts the
     // BatchNorm running statistics (another 2,272).
     assert_eq!(net.num_params(), 464_154 + 2_272);
-    let x = Tensor::<Cpu, 4>::random([2, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &device);
+    let x = m2m_tests::random::<Cpu, 4>([2, 3, 32, 32], Distribution::Uniform(0.0, 1.0), 1, &device);
     assert_eq!(net.logits(x, Mode::Train).dims(), [2, 10]);
-    let gray = spec(Architecture::ResNet32, 1, 10, true).init::<Cpu>(&device);
-    let x = Tensor::<Cpu, 4>::random([3, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &device);
+    let gray = spec(Architecture::ResNet32, 1, 10, true).init_seeded::<Cpu>(2, &device);
+    let x = m2m_tests::random::<Cpu, 4>([3, 1, 28, 28], Distribution::Uniform(0.0, 1.0), 2, &device);
     let logits = gray.logits(x, Mode::Eval);
     assert_eq!(logits.dims(), [3, 10]);
     // The cosine head gives cosines.
     let v: Vec<f32> = logits.into_data().to_vec().unwrap();
     assert!(v.iter().all(|c| c.abs() <= 1.0 + 1e-5), "{v:?}");
-    let small = spec(Architecture::SmallCnn, 1, 7, false).init::<Cpu>(&device);
+    let small = spec(Architecture::SmallCnn, 1, 7, false).init_seeded::<Cpu>(3, &device);
     let x = Tensor::<Cpu, 4>::zeros([4, 1, 28, 28], &device);
     assert_eq!(small.logits(x, Mode::Train).dims(), [4, 7]);
 }
@@ -54,7 +54,7 @@ fn resnet32_matches_the_reference_size_and_shapes() {
 fn eval_mode_batchnorm_on_autodiff_uses_and_keeps_running_statistics() {
     let device = Default::default();
     let bn = BatchNorm2d::<Cpu>::new(3, &device);
-    let x = Tensor::<Cpu, 4>::random([8, 3, 5, 5], Distribution::Normal(2.0, 3.0), &device).require_grad();
+    let x = m2m_tests::random::<Cpu, 4>([8, 3, 5, 5], Distribution::Normal(2.0, 3.0), 3, &device).require_grad();
     let before = running_stats(&bn);
 
     // Eval: running stats (0, 1) are used, so the output is the input (gamma 1, beta 0,
@@ -79,15 +79,15 @@ fn eval_mode_batchnorm_on_autodiff_uses_and_keeps_running_statistics() {
 #[test]
 fn eval_forward_with_input_gradients_leaves_the_whole_model_untouched() {
     let device = Default::default();
-    let net = spec(Architecture::ResNet32, 1, 10, false).init::<Cpu>(&device);
+    let net = spec(Architecture::ResNet32, 1, 10, false).init_seeded::<Cpu>(4, &device);
     // Move the running statistics away from their initial values first.
-    let warm = Tensor::<Cpu, 4>::random([16, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &device);
+    let warm = m2m_tests::random::<Cpu, 4>([16, 1, 28, 28], Distribution::Uniform(0.0, 1.0), 4, &device);
     let _ = net.logits(warm.clone(), Mode::Train);
     // burn keeps the last running-statistics update pending per thread; the first eval
     // forward folds it in (the same values), so take the reference after one.
     let _ = net.logits(warm, Mode::Eval);
     let before = snapshot(&net);
-    let x = Tensor::<Cpu, 4>::random([4, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &device).require_grad();
+    let x = m2m_tests::random::<Cpu, 4>([4, 1, 28, 28], Distribution::Uniform(0.0, 1.0), 5, &device).require_grad();
     let loss = net.logits(x.clone(), Mode::Eval).sum();
     let grads = loss.backward();
     let gx = x.grad(&grads).expect("input gradient");
@@ -101,7 +101,7 @@ fn checkpoints_round_trip_and_refuse_the_wrong_model() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("model");
     let s = spec(Architecture::SmallCnn, 1, 10, false);
-    let net = s.init::<Cpu>(&device);
+    let net = s.init_seeded::<Cpu>(5, &device);
     save_classifier(&net, &s, &path).unwrap();
     let loaded = load_classifier::<Cpu>(&s, &path, &device).unwrap();
     assert!(snapshot(&loaded) == snapshot(&net), "the loaded model differs from the saved one");
@@ -112,7 +112,7 @@ fn checkpoints_round_trip_and_refuse_the_wrong_model() {
 
     // Metadata that lies about the weights: caught by the shape check, not silently loaded.
     let other = spec(Architecture::SmallCnn, 3, 10, false);
-    save_classifier(&other.init::<Cpu>(&device), &other, &path).unwrap();
+    save_classifier(&other.init_seeded::<Cpu>(6, &device), &other, &path).unwrap();
     std::fs::copy(tmp.path().join("model.meta.json"), tmp.path().join("keep.json")).unwrap();
     save_classifier(&net, &s, &path).unwrap();
     let three = spec(Architecture::SmallCnn, 3, 10, false);

@@ -18,9 +18,8 @@ fn weights_travel_as_bytes_and_the_comparison_sees_differences() {
     };
     let device = Default::default();
     // Seeded: two unseeded initialisations made this test depend on chance.
-    <Cpu as burn::tensor::backend::Backend>::seed(&device, 7);
-    let a = spec.init::<Cpu>(&device);
-    let b = spec.init::<Cpu>(&device); // another random initialisation
+    let a = spec.init_seeded::<Cpu>(7, &device);
+    let b = spec.init_seeded::<Cpu>(8, &device); // another random initialisation
     let pixels: Vec<f32> = (0..8 * 28 * 28).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
     let labels: Vec<usize> = (0..8).map(|i| i % 10).collect();
     let shape = [8, 1, 28, 28];

@@ -49,14 +49,13 @@ fn last_model(dir: &Path, name: &str, spec: &m2m_burn_plugin::model::ModelSpec) 
 
 #[test]
 fn f_continues_from_a_checkpoint_with_its_momentum() {
-    let _rng = m2m_tests::flex_rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, false);
     // The network and momentum buffers of a "reference" checkpoint.
     let probe = load_recipe(&recipe(tmp.path(), &data, "probe", Path::new("x.t7")), &[]).unwrap();
     let spec = probe.model_spec(&probe.dataset.known_format().unwrap());
-    let net: Net<Cpu> = spec.init(&Default::default());
+    let net: Net<Cpu> = spec.init_seeded(1, &Default::default());
     let sd = as_reference_state_dict(&net, false);
     let params: Vec<&Entry> =
         sd.iter().filter(|(k, ..)| !k.contains("running_") && !k.ends_with("num_batches_tracked")).collect();

@@ -76,6 +76,12 @@ impl ModelSpec {
         materialize(&net);
         net
     }
+
+    /// [`Self::init`] with burn's generator seeded with `seed`: the same weights for the
+    /// same seed, whatever other threads draw meanwhile ([`m2m_core::seed::with_seed`]).
+    pub fn init_seeded<B: Backend>(&self, seed: u64, device: &B::Device) -> Net<B> {
+        m2m_core::seed::with_seed::<B, _>(device, seed, || self.init(device))
+    }
 }
 
 struct Materialize;
