@@ -1,5 +1,6 @@
 //! Backend selection. Flex (CPU) is always built; CUDA with the `cuda` feature.
 
+use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 pub type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
@@ -10,6 +11,34 @@ pub type Gpu = burn::backend::Autodiff<burn::backend::Cuda>;
 pub enum BackendChoice {
     Cpu,
     Cuda { device: usize },
+}
+
+/// Work generic over the backend, run on the one a user chose ([`run_on`]): the CLI's
+/// commands implement it once instead of once per backend.
+pub trait BackendTask {
+    type Output;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Self::Output>;
+}
+
+/// Runs `task` on the chosen backend, after checking that a GPU backend can be used (an
+/// error that says what is missing instead of burn's panic). The one place where the
+/// backends built into this binary are listed.
+pub fn run_on<T: BackendTask>(choice: BackendChoice, task: T) -> anyhow::Result<T::Output> {
+    match choice {
+        BackendChoice::Cpu => task.run::<Cpu>(Default::default()),
+        BackendChoice::Cuda { device } => cuda(device, task),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda<T: BackendTask>(device: usize, task: T) -> anyhow::Result<T::Output> {
+    probe_cuda(device)?;
+    task.run::<Gpu>(burn::backend::cuda::CudaDevice::new(device))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda<T: BackendTask>(_: usize, _: T) -> anyhow::Result<T::Output> {
+    anyhow::bail!("this m2m was built without CUDA support; rebuild with `cargo build --release --features cuda`")
 }
 
 impl std::str::FromStr for BackendChoice {

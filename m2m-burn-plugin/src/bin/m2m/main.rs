@@ -1,0 +1,112 @@
+//! The `m2m` command line: check and train RON recipes, run comparison suites and report
+//! them, and look at M2m's translations. `main` only parses and dispatches: each command
+//! is a module of [`commands`] holding its clap arguments and its handler.
+
+mod commands;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use commands::{check, data, export_images, import, probe, report, resume, suite, train, translate};
+
+#[derive(Parser)]
+#[command(name = "m2m", version, about = "M2m and imbalanced-classification baselines on burn")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a recipe and print it fully resolved (bases and overrides applied).
+    Check(check::Args),
+    /// Read and prepare a recipe's data (decoding image files into the cache) and print
+    /// what a run would train and evaluate on: counts, classes, normalisation.
+    Data(data::Args),
+    /// Resume (or finish) the run in RUN_DIR from its own resolved recipe.
+    Resume(resume::Args),
+    /// Translate class-balanced training batches with the recipe's M2m settings and report
+    /// acceptance and g's confidence per class (training data only).
+    Probe(probe::Args),
+    /// Train a recipe; an interrupted run resumes from its run directory.
+    Train(train::Args),
+    /// Run every cell of a suite (skipping finished cells, resuming interrupted ones),
+    /// then write its report.
+    Suite(suite::Args),
+    /// Translate named images with M2m's translation through g and f (no training), and
+    /// report g's confidence, L2 distance and acceptance per translation and target class.
+    Translate(Box<translate::Args>),
+    /// Write a built-in data set as PNG files in a layout `dataset.images` reads: one
+    /// subfolder per class, or split files (see docs/recipes.md).
+    ExportImages(export_images::Args),
+    /// Convert a PyTorch (legacy .t7 or zip .pt/.pth) or safetensors checkpoint into a
+    /// model saved by m2m, and print where each tensor went.
+    Import(import::Args),
+    /// Merge finished cells of suite folders (one per shard, or one) into report.md,
+    /// report.csv and plots/.
+    Report(report::Args),
+}
+
+impl Command {
+    fn run(self) -> anyhow::Result<()> {
+        match self {
+            Command::Check(a) => a.run(),
+            Command::Data(a) => a.run(),
+            Command::Resume(a) => a.run(),
+            Command::Probe(a) => a.run(),
+            Command::Train(a) => a.run(),
+            Command::Suite(a) => a.run(),
+            Command::Translate(a) => a.run(),
+            Command::ExportImages(a) => a.run(),
+            Command::Import(a) => a.run(),
+            Command::Report(a) => a.run(),
+        }
+    }
+
+    /// Whether burn's terminal dashboard will own the terminal.
+    fn shows_dashboard(&self) -> bool {
+        let asks = match self {
+            Command::Train(a) => !a.no_dashboard,
+            Command::Resume(a) => !a.no_dashboard,
+            _ => false,
+        };
+        asks && std::io::stdout().is_terminal()
+    }
+}
+
+fn main() -> ExitCode {
+    m2m_burn_plugin::malloc::keep_freed_buffers();
+    restore_sigpipe();
+    let cli = Cli::parse();
+    // burn's dashboard owns the terminal while it runs: log lines would tear it, so only
+    // warnings go to stderr then (the epoch results are in the run directory anyway).
+    let default_level = if cli.command.shows_dashboard() { "warn" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: logs redirected to a file or a pipe stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match cli.command.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`m2m suite ... --dry-run | head`)
+/// panics in `println!`. With the default action the process ends quietly instead, with
+/// the status shells report as 141, as other command-line tools do. Everything m2m writes
+/// to disk is written atomically, so nothing written is lost either way.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
