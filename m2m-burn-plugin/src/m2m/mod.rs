@@ -5,6 +5,7 @@
 //! its random stream, the gallery. The `m2m` CLI's loop (`train`) and the burn-train hook
 //! (`hook`) both build on it; it imports neither.
 
+pub mod acceptance;
 pub mod gallery;
 
 use burn::module::AutodiffModule;

@@ -138,7 +138,7 @@ impl<B: Backend> TrainLoader<B> {
     /// Batches of one epoch, built on a prefetch thread two batches ahead.
     pub fn epoch_iter(&self, epoch: usize) -> PrefetchIter<B> {
         let batches = epoch_batches(&self.index, &self.plan, self.seed, epoch, self.batch_size);
-        let total = batches.len();
+        let total = batches.iter().map(Vec::len).sum();
         let (tx, rx) = mpsc::sync_channel::<HostBatch>(2);
         let set = self.set.clone();
         let aug = self.augmentation;
@@ -169,6 +169,8 @@ pub struct PrefetchIter<B: Backend> {
     rx: mpsc::Receiver<HostBatch>,
     set: Arc<ImageSet>,
     device: B::Device,
+    /// Images handed out so far and in the whole epoch (burn's loaders count items, and
+    /// progress renderers show them as images per second).
     done: usize,
     total: usize,
     /// Time the training loop spent waiting for the prefetch thread.
@@ -190,7 +192,7 @@ impl<B: Backend> Iterator for PrefetchIter<B> {
         let host = self.rx.recv().ok();
         self.waited += started.elapsed();
         let host = host?;
-        self.done += 1;
+        self.done += host.labels.len();
         Some(host.to_device(&self.set, &self.device))
     }
 }

@@ -75,6 +75,10 @@ pub struct RunOutcome {
 /// unfinished run of the same recipe. `baseline` gives M2m's g; it is called once, and
 /// only when the recipe has an `m2m` section and the run is not finished yet (the run
 /// layer, `crate::run`, resolves it: a checkpoint, or a cached ERM run).
+///
+/// The steps: open the run directory (fork, resume or finish), prepare the data, build
+/// the model and optimiser (from scratch, a checkpoint or the resumed epoch), assemble
+/// burn-train's learner with our epoch loop, run it, and record the outcome.
 pub fn train_recipe<B: AutodiffBackend>(
     recipe: &Recipe,
     device: B::Device,
@@ -82,15 +86,55 @@ pub fn train_recipe<B: AutodiffBackend>(
     prefixes: &Prefixes,
     baseline: impl FnOnce(&ModelSpec) -> anyhow::Result<Net<B>>,
 ) -> anyhow::Result<RunOutcome> {
+    let (run, state) = match open_run(recipe, prefixes)? {
+        Opened::Finished(outcome) => return Ok(outcome),
+        Opened::ToTrain { run, state } => (run, state),
+    };
+    let data = prepare_data(recipe, &run)?;
+    let completed = resumable_epoch::<B>(&run, state.as_ref().map_or(0, |s| s.completed_epochs), &device);
+    let spec = recipe.model_spec(&data.manifest.format);
+    let start = model_and_optimizer::<B>(recipe, &spec, &run, completed, &device)?;
+    let m2m = match &recipe.m2m {
+        None => None,
+        Some(plan) => {
+            let g = baseline(&spec)?;
+            let schedule = M2mSchedule { from_epoch: plan.from_epoch, seed: recipe.seed };
+            Some((M2m::new(&g, data.manifest.train_counts.clone(), plan.translation.clone()), schedule))
+        }
+    };
+    let mut previous = run.read_records()?;
+    previous.retain(|r| r.epoch < completed);
+    let selected_on_test = data.manifest.selected_on_test;
+    let setup = Setup { recipe, run: &run, spec: &spec, prefixes, previous, first_epoch: start.first_epoch, m2m };
+    let (training, scheduler, failure) = learner::<B>(setup, data, progress, completed, device);
+    let result = training.launch(Learner::new(start.model, start.optimizer, scheduler));
+    drop(result.renderer); // restores the terminal after the dashboard
+    if let Some(e) = failure.lock().expect("failure slot").take() {
+        return Err(e);
+    }
+    let model = <Net<B> as burn::module::AutodiffModule<B>>::from_inner(result.model);
+    record_outcome(recipe, run, &spec, &model, selected_on_test)
+}
+
+/// A run directory after [`open_run`].
+enum Opened {
+    /// It held the finished run of this recipe.
+    Finished(RunOutcome),
+    /// Training starts or continues; `state` is `None` for a new run.
+    ToTrain { run: RunDir, state: Option<RunState> },
+}
+
+/// The run directory of `recipe`: started as a fork when the recipe or the suite says
+/// so, refused when it holds another recipe's run, and reported as is when finished.
+fn open_run(recipe: &Recipe, prefixes: &Prefixes) -> anyhow::Result<Opened> {
     let run = RunDir::new(recipe.run_dir());
-    let resolved = to_ron(&recipe.raw);
     let mut state = run.read_state()?;
     let fork_from = match &recipe.start_from {
         Some(StartFrom::Run { run, epoch }) => Some((run.clone(), *epoch)),
         _ => prefixes.fork_from.clone(),
     };
     if let (None, Some((source, epoch))) = (&state, fork_from) {
-        fork::start_fork(&RunDir::new(source), epoch, &run, recipe, &resolved)?;
+        fork::start_fork(&RunDir::new(source), epoch, &run, recipe, &to_ron(&recipe.raw))?;
         state = run.read_state()?;
     }
     if state.is_some() {
@@ -111,34 +155,51 @@ pub fn train_recipe<B: AutodiffBackend>(
             .read_final()?
             .with_context(|| format!("{}: state.json says finished but final.json is missing", run.root.display()))?;
         tracing::info!("{} is already finished; nothing to do", run.root.display());
-        return Ok(RunOutcome { run_dir: run.root, metrics, trained_now: false });
+        return Ok(Opened::Finished(RunOutcome { run_dir: run.root, metrics, trained_now: false }));
     }
+    Ok(Opened::ToTrain { run, state })
+}
 
+/// The recipe's data, prepared and logged, with the resolved recipe and the data
+/// manifest written into the run directory.
+fn prepare_data(recipe: &Recipe, run: &RunDir) -> anyhow::Result<PreparedData> {
     let data = recipe.dataset.prepare().context("preparing the data set")?;
-    let PreparedData { train, val, test, manifest } = data;
+    let m = &data.manifest;
     tracing::info!(
         "{}: {} training images, counts {:?} (imbalance {:.0}), {} validation, {} test",
-        manifest.dataset,
-        manifest.train_total,
-        manifest.train_counts,
-        manifest.imbalance_factor,
-        manifest.val_size,
-        manifest.test_size
+        m.dataset,
+        m.train_total,
+        m.train_counts,
+        m.imbalance_factor,
+        m.val_size,
+        m.test_size
     );
     std::fs::create_dir_all(&run.root).with_context(|| format!("creating {}", run.root.display()))?;
-    run.write_recipe(&resolved)?;
-    run.write_data_manifest(&manifest)?;
+    run.write_recipe(&to_ron(&recipe.raw))?;
+    run.write_data_manifest(m)?;
+    Ok(data)
+}
 
-    let completed = resumable_epoch::<B>(&run, state.as_ref().map_or(0, |s| s.completed_epochs), &device);
-    let mut previous = run.read_records()?;
-    previous.retain(|r| r.epoch < completed);
+/// What burn's learner starts from.
+struct Start<B: AutodiffBackend> {
+    model: Net<B>,
+    optimizer: Optim<B>,
+    /// The first epoch (0-based) this run trains: 0, or `start_from.epoch`.
+    first_epoch: usize,
+}
 
-    B::seed(&device, recipe.seed);
-    let spec = recipe.model_spec(&manifest.format);
-    // A run from a checkpoint reads it only when it begins; a resumed one has its own.
+/// f and SGD: initialised from the recipe's seed, or read from `start_from`'s checkpoint
+/// when the run begins there (a resumed run's own checkpoint is restored by burn-train).
+fn model_and_optimizer<B: AutodiffBackend>(
+    recipe: &Recipe,
+    spec: &ModelSpec,
+    run: &RunDir,
+    completed: usize,
+    device: &B::Device,
+) -> anyhow::Result<Start<B>> {
     let start = match &recipe.start_from {
         Some(StartFrom::Checkpoint { checkpoint, epoch }) if completed == 0 => {
-            let start = load_start::<B>(checkpoint, *epoch, &spec, &device)?;
+            let start = load_start::<B>(checkpoint, *epoch, spec, device)?;
             tracing::info!(
                 "f starts from {} at epoch {} ({}, momentum for {} of {} parameters)",
                 checkpoint.display(),
@@ -158,35 +219,45 @@ pub fn train_recipe<B: AutodiffBackend>(
         Some(StartFrom::Checkpoint { epoch, .. }) => *epoch,
         _ => 0,
     };
-    let model: Net<B> = match &start {
-        Some(s) => s.model.clone(),
-        None => spec.init(&device),
-    };
-    let optim = SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new()
-                .with_momentum(recipe.optimizer.momentum)
-                .with_dampening(0.0)
-                .with_nesterov(recipe.optimizer.nesterov),
-        ))
-        .with_weight_decay(
-            (recipe.optimizer.weight_decay > 0.0).then(|| WeightDecayConfig::new(recipe.optimizer.weight_decay as f32)),
-        )
+    let o = &recipe.optimizer;
+    let momentum = MomentumConfig::new().with_momentum(o.momentum).with_dampening(0.0).with_nesterov(o.nesterov);
+    let optimizer = SgdConfig::new()
+        .with_momentum(Some(momentum))
+        .with_weight_decay((o.weight_decay > 0.0).then(|| WeightDecayConfig::new(o.weight_decay as f32)))
         .init::<B, Net<B>>();
-    let optim = match &start {
-        Some(s) => s.optimizer(optim),
-        None => optim,
+    let (model, optimizer) = match start {
+        Some(s) => (s.model.clone(), s.optimizer(optimizer)),
+        None => (spec.init_seeded(recipe.seed, device), optimizer),
     };
+    Ok(Start { model, optimizer, first_epoch })
+}
+/// What the learner is assembled from, besides the data and the device.
+struct Setup<'a, B: AutodiffBackend> {
+    recipe: &'a Recipe,
+    run: &'a RunDir,
+    spec: &'a ModelSpec,
+    prefixes: &'a Prefixes,
+    /// Records of the epochs finished before this launch (resume).
+    previous: Vec<EpochRecord>,
+    first_epoch: usize,
+    m2m: Option<(M2m<B, Net<B>>, M2mSchedule)>,
+}
 
-    let groups = ClassGroups::new(manifest.train_counts.clone());
-    let m2m = match &recipe.m2m {
-        None => None,
-        Some(plan) => {
-            let g = baseline(&spec)?;
-            let schedule = M2mSchedule { from_epoch: plan.from_epoch, seed: recipe.seed };
-            Some((M2m::new(&g, manifest.train_counts.clone(), plan.translation.clone()), schedule))
-        }
-    };
+/// The failure slot our epoch loop fills when it stops on an error.
+type Failure = Arc<Mutex<Option<anyhow::Error>>>;
+
+/// burn-train's supervised training with our epoch loop ([`ImbalancedStrategy`]), its
+/// loaders, checkpointer and progress display, resuming after `completed` epochs; the
+/// LR scheduler for the learner; and the slot the loop reports a failure in.
+fn learner<B: AutodiffBackend>(
+    setup: Setup<'_, B>,
+    data: PreparedData,
+    progress: Progress,
+    completed: usize,
+    device: B::Device,
+) -> (SupervisedTraining<Components<B>>, EpochScheduler, Failure) {
+    let Setup { recipe, run, spec, prefixes, previous, first_epoch, m2m } = setup;
+    let PreparedData { train, val, test, manifest } = data;
     let train_loader = Arc::new(TrainLoader::<B>::new(
         Arc::new(train),
         recipe.sampler,
@@ -198,14 +269,13 @@ pub fn train_recipe<B: AutodiffBackend>(
     let scheduler =
         EpochScheduler::new(recipe.schedule.clone(), train_loader.batches_per_epoch()).starting_at_epoch(first_epoch);
     let val = Arc::new(val);
-    let val_loader = EvalLoader::<B::InnerBackend>::new(val.clone(), recipe.eval_batch_size, device.clone());
-    let test_loader = EvalLoader::<B::InnerBackend>::new(Arc::new(test), recipe.eval_batch_size, device.clone());
+    let eval_loader = |set| EvalLoader::<B::InnerBackend>::new(set, recipe.eval_batch_size, device.clone());
     let failure = Arc::new(Mutex::new(None));
     let strategy = ImbalancedStrategy::<B> {
         train: train_loader.clone(),
-        val: val_loader,
-        test: test_loader,
-        groups,
+        val: eval_loader(val.clone()),
+        test: eval_loader(Arc::new(test)),
+        groups: ClassGroups::new(manifest.train_counts.clone()),
         run: RunDir::new(run.root.clone()),
         spec: spec.clone(),
         previous,
@@ -218,19 +288,14 @@ pub fn train_recipe<B: AutodiffBackend>(
         m2m,
         failure: failure.clone(),
     };
-
-    let mut training = SupervisedTraining::new(
-        run.burn_dir(),
-        train_loader.clone(),
-        Arc::new(EvalLoader::<B::InnerBackend>::new(val, recipe.eval_batch_size, device.clone())),
-    )
-    .metrics((AccuracyMetric::<Flex>::new(), LossMetric::<Flex>::new()))
-    .metric_train_numeric(LearningRateMetric::new())
-    .with_file_checkpointer(CheckpointRecorder::new())
-    .with_checkpointing_strategy(fork::KeepForkPoints { keep: prefixes.keep.clone() })
-    .with_application_logger(None)
-    .num_epochs(recipe.epochs)
-    .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)));
+    let mut training = SupervisedTraining::new(run.burn_dir(), train_loader, Arc::new(eval_loader(val)))
+        .metrics((AccuracyMetric::<Flex>::new(), LossMetric::<Flex>::new()))
+        .metric_train_numeric(LearningRateMetric::new())
+        .with_file_checkpointer(CheckpointRecorder::new())
+        .with_checkpointing_strategy(fork::KeepForkPoints { keep: prefixes.keep.clone() })
+        .with_application_logger(None)
+        .num_epochs(recipe.epochs)
+        .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)));
     let dashboard = progress == Progress::Auto && std::io::stdout().is_terminal();
     if !dashboard {
         training = training.renderer(LogRenderer::new(Duration::from_secs(15)));
@@ -239,12 +304,18 @@ pub fn train_recipe<B: AutodiffBackend>(
         tracing::info!("resuming {} after epoch {completed}", run.root.display());
         training = training.checkpoint(completed);
     }
-    let result = training.launch(Learner::new(model, optim, scheduler));
-    drop(result.renderer); // restores the terminal after the dashboard
+    (training, scheduler, failure)
+}
 
-    if let Some(e) = failure.lock().expect("failure slot").take() {
-        return Err(e);
-    }
+/// After training: the last model saved, the final metrics (last epoch and best
+/// validation epoch) and the finished state written.
+fn record_outcome<B: AutodiffBackend>(
+    recipe: &Recipe,
+    run: RunDir,
+    spec: &ModelSpec,
+    model: &Net<B>,
+    selected_on_test: bool,
+) -> anyhow::Result<RunOutcome> {
     let records = run.read_records()?;
     let (Some(last), Some(best)) = (records.last().cloned(), best_val(&records).cloned()) else {
         bail!("training stopped before finishing an epoch");
@@ -252,19 +323,25 @@ pub fn train_recipe<B: AutodiffBackend>(
     if last.epoch + 1 < recipe.epochs {
         bail!("training was interrupted after epoch {}; run the same command again to resume", last.epoch);
     }
-    let model = <Net<B> as burn::module::AutodiffModule<B>>::from_inner(result.model);
-    save_classifier(&model, &spec, &run.last_model_path())?;
+    save_classifier(model, spec, &run.last_model_path())?;
     let mean_epoch_seconds = records.iter().map(|r| r.seconds).sum::<f64>() / records.len() as f64;
     let metrics = FinalMetrics {
         recipe: recipe.name.clone(),
         epochs: recipe.epochs,
         last,
         best_val: best,
-        selected_on_test: manifest.selected_on_test,
+        selected_on_test,
         mean_epoch_seconds,
     };
     run.write_final(&metrics)?;
     run.write_state(&RunState { completed_epochs: recipe.epochs, total_epochs: recipe.epochs, finished: true })?;
+    let m2m = records.iter().filter_map(|r| r.m2m.clone()).reduce(|mut a, b| {
+        a.merge(&b);
+        a
+    });
+    if let Some(note) = m2m.as_ref().and_then(crate::m2m::acceptance::low_acceptance) {
+        tracing::warn!("{}: M2m {note}", recipe.name);
+    }
     Ok(RunOutcome { run_dir: run.root, metrics, trained_now: true })
 }
 
