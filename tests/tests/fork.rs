@@ -8,7 +8,7 @@ use m2m_burn_plugin::model::{load_classifier, Net};
 use m2m_burn_plugin::recipe::{load_recipe, shared_epochs, Recipe};
 use m2m_burn_plugin::run::{run_recipe_with, Prefixes, Progress};
 use m2m_burn_plugin::train::{EpochRecord, FinalMetrics, RunDir};
-use m2m_tests::{flex_rng_lock, records, snapshot, write_idx_dataset};
+use m2m_tests::{records, snapshot, write_idx_dataset};
 
 /// ERM on the tiny data set; `extra` adds the method's fields.
 fn recipe(dir: &Path, data: &Path, name: &str, extra: &str) -> Recipe {
@@ -77,7 +77,6 @@ fn erm_with_fork_point() -> (tempfile::TempDir, std::path::PathBuf, std::path::P
 
 #[test]
 fn forks_equal_from_scratch_runs_bit_for_bit() {
-    let _rng = flex_rng_lock();
     let (tmp, data, runs, erm) = erm_with_fork_point();
     // The fork point: burn's checkpoint of epoch 2 kept beyond the last two, and the best
     // model as it was then.
@@ -122,7 +121,6 @@ fn forks_equal_from_scratch_runs_bit_for_bit() {
 
 #[test]
 fn forks_that_would_not_be_exact_are_refused() {
-    let _rng = flex_rng_lock();
     let (tmp, data, runs, _) = erm_with_fork_point();
     let from = |name: &str, extra: &str, epoch: usize| {
         let r = recipe(tmp.path(), &data, name, extra);
@@ -182,4 +180,62 @@ fn a_suite_resolves_g_from_another_methods_cell() {
     std::fs::write(&r, "(base: \"base.ron\", name: \"x\", seed: 0, m2m: (g: Method(\"ERM\"), from_epoch: 1))").unwrap();
     let e = load_recipe(&r, &[]).unwrap_err().to_string();
     assert!(e.contains("m2m.g") && e.contains("only suites"), "{e}");
+}
+
+/// A suite whose cells fork from forks: DRS forks from ERM after epoch 1; DRS with
+/// deferred re-weighting (DRS-DRW) shares two epochs with DRS and one with ERM, so it forks
+/// from the DRS cell; M2m comes first and takes DRS as its g, so DRS is trained on demand,
+/// and still as the fork its plan says.
+#[test]
+fn forks_of_forks_are_planned_and_equal_from_scratch_runs() {
+    use m2m_burn_plugin::suite::{load_suite, plan_forks, run_suite, ForkPlan, Shard};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_idx_dataset(&data, 40, 20, false);
+    std::fs::write(tmp.path().join("base.ron"), m2m_tests::tiny_suite_base(&data, 4)).unwrap();
+    let drs = "sampler: (kind: ClassBalanced, from_epoch: 1)";
+    let drw = "loss: (weighting: (kind: EffectiveNumber(beta: 0.999), from_epoch: 2), weighted_mean: BatchSize)";
+    let path = tmp.path().join("s.ron");
+    std::fs::write(
+        &path,
+        format!(
+            r#"(name: "ff", base: "base.ron", output_dir: "{}", seeds: [5], methods: [
+                (name: "ERM"),
+                (name: "M2m", recipe: (m2m: (g: Method("DRS"), from_epoch: 3))),
+                (name: "DRS", recipe: ({drs})),
+                (name: "DRS-DRW", recipe: ({drs}, {drw})),
+            ])"#,
+            tmp.path().join("out").display()
+        ),
+    )
+    .unwrap();
+    let suite = load_suite(&path, None).unwrap();
+    let (plans, keep) = plan_forks(&suite.cells);
+    assert_eq!(plans[2], Some(ForkPlan { source: 0, epoch: 1 }), "DRS from ERM");
+    assert_eq!(plans[3], Some(ForkPlan { source: 2, epoch: 2 }), "DRS-DRW from the DRS fork");
+    assert_eq!(plans[1], Some(ForkPlan { source: 0, epoch: 3 }), "M2m from ERM");
+    assert_eq!((keep[0].clone(), keep[2].clone()), (vec![3, 1], vec![2]));
+
+    let outcome = run_suite::<Cpu>(&suite, Shard::ALL, Default::default(), Progress::Log).unwrap();
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    let name = |j: usize| suite.cells[j].key.run_name();
+    let fork_of = |j: usize| RunDir::new(suite.cells[j].recipe.run_dir()).read_fork().unwrap().map(|f| f.epoch);
+    // DRS was trained first, as M2m's g, and as a fork of ERM all the same.
+    assert_eq!(fork_of(2), Some(1), "{}", name(2));
+    assert_eq!(fork_of(3), Some(2), "{}", name(3));
+    let fork = RunDir::new(suite.cells[3].recipe.run_dir()).read_fork().unwrap().unwrap();
+    assert_eq!(fork.source, suite.cells[2].recipe.run_dir());
+
+    // The fork of the fork equals its recipe trained from epoch 0 on its own.
+    let cell = &suite.cells[3];
+    let mut raw = cell.recipe.raw.clone();
+    raw.output_dir = Some(tmp.path().join("scratch"));
+    let scratch = raw.check().unwrap();
+    assert!(run(&scratch, Prefixes::default()).unwrap());
+    let (dir, reference) = (cell.recipe.run_dir(), scratch.run_dir());
+    assert_eq!(without_time(records(&dir)), without_time(records(&reference)), "metrics");
+    assert_eq!(final_metrics(&dir), final_metrics(&reference), "final metrics");
+    for file in ["model-last", "model-best-val"] {
+        assert!(weights(&scratch, &dir, file) == weights(&scratch, &reference, file), "{file}");
+    }
 }

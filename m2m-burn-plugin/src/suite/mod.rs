@@ -10,7 +10,7 @@ mod report;
 mod run;
 mod spec;
 
-pub use prefix::{plan_forks, ForkPlan};
+pub use prefix::{g_cell, plan_forks, ForkPlan};
 pub use published::{published, Published};
 pub use report::{
     balanced_accuracy_table, collect, csv, markdown, summarize, write_report, CellResult, MethodSummary, Metric,

@@ -1,9 +1,11 @@
 //! Which cells of a suite start as forks of another cell's first epochs. DRS, DRW and M2m
 //! are ERM until their deferred epoch: their cells fork from the ERM cell of the same data
-//! and seed there, so that shared prefix is trained once.
+//! and seed there, so that shared prefix is trained once. A cell may also fork from a cell
+//! that is itself a fork, when the two share more epochs than either shares with the
+//! from-scratch cell (e.g. DRS with deferred re-weighting after DRS).
 
 use super::spec::Cell;
-use crate::recipe::shared_epochs;
+use crate::recipe::{shared_epochs, BaselineSource};
 
 /// A cell that starts as a fork of cell `source` (an index into the suite's cells) after
 /// `epoch` epochs.
@@ -13,12 +15,23 @@ pub struct ForkPlan {
     pub epoch: usize,
 }
 
+/// The cell whose best model is cell `j`'s g (`g: Method(...)`, resolved by the suite to
+/// that cell's run directory), if any.
+pub fn g_cell(cells: &[Cell], j: usize) -> Option<usize> {
+    let BaselineSource::Checkpoint(path) = &cells[j].recipe.m2m.as_ref()?.g else { return None };
+    cells.iter().position(|c| &c.recipe.run_dir() == path)
+}
+
 /// For each cell, the fork it starts as (`None`: it trains from epoch 0), and for each
-/// cell the epochs other cells fork from it at (which it must keep). Sources are cells
-/// that train from scratch and come earlier in suite order; each fork takes the source
-/// with the longest shared prefix (the first such cell on ties). Cells with their own
-/// `start_from` neither fork nor are forked from.
+/// cell the epochs other cells fork from it at (which it must keep). A cell's source is
+/// the earlier cell with the longest shared prefix (the first such cell on ties, so a
+/// fork's own source wins over the fork when they share as much); the source may itself
+/// be a fork, since a fork trains the epochs after its fork point like a run from scratch.
+/// A source is never a cell that needs the forking cell first (as its g, or through a
+/// chain of sources and g cells), so training any cell never waits on itself. Cells with
+/// their own `start_from` neither fork nor are forked from.
 pub fn plan_forks(cells: &[Cell]) -> (Vec<Option<ForkPlan>>, Vec<Vec<usize>>) {
+    let g: Vec<Option<usize>> = (0..cells.len()).map(|j| g_cell(cells, j)).collect();
     let mut plans: Vec<Option<ForkPlan>> = vec![None; cells.len()];
     let mut keep: Vec<Vec<usize>> = vec![Vec::new(); cells.len()];
     for j in 0..cells.len() {
@@ -27,10 +40,13 @@ pub fn plan_forks(cells: &[Cell]) -> (Vec<Option<ForkPlan>>, Vec<Vec<usize>>) {
             continue;
         }
         let best = (0..j)
-            .filter(|&i| plans[i].is_none() && cells[i].recipe.start_from.is_none())
+            .filter(|&i| cells[i].recipe.start_from.is_none())
             // A fork trains at least its last epoch itself.
             .map(|i| (i, shared_epochs(&cells[i].recipe, recipe).min(recipe.epochs - 1)))
-            .filter(|&(_, e)| e >= 1)
+            // A fork of a fork starts after its source's own fork point, where the
+            // source has a checkpoint of its own.
+            .filter(|&(i, e)| e >= 1 && plans[i].is_none_or(|p| e > p.epoch))
+            .filter(|&(i, _)| !needs(i, j, &plans, &g))
             .max_by_key(|&(i, e)| (e, std::cmp::Reverse(i)));
         if let Some((source, epoch)) = best {
             plans[j] = Some(ForkPlan { source, epoch });
@@ -40,4 +56,22 @@ pub fn plan_forks(cells: &[Cell]) -> (Vec<Option<ForkPlan>>, Vec<Vec<usize>>) {
         }
     }
     (plans, keep)
+}
+
+/// Whether training cell `from` needs cell `target` finished first: through its fork
+/// source or its g, directly or along a chain of them.
+fn needs(from: usize, target: usize, plans: &[Option<ForkPlan>], g: &[Option<usize>]) -> bool {
+    let mut stack = vec![from];
+    let mut seen = vec![false; plans.len()];
+    while let Some(c) = stack.pop() {
+        if c == target {
+            return true;
+        }
+        if std::mem::replace(&mut seen[c], true) {
+            continue;
+        }
+        stack.extend(plans[c].map(|p| p.source));
+        stack.extend(g[c]);
+    }
+    false
 }

@@ -8,8 +8,8 @@
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::prefix::{plan_forks, ForkPlan};
-use super::spec::{suite_to_ron, Cell, Shard, Suite};
+use super::prefix::{g_cell, plan_forks, ForkPlan};
+use super::spec::{suite_to_ron, Shard, Suite};
 use crate::run::{run_recipe_with, Prefixes, Progress, RunLock, RunOutcome};
 use crate::run_dir::RunDir;
 use crate::train::fork_unavailable;
@@ -75,13 +75,13 @@ pub fn run_suite_with<B: AutodiffBackend>(
         shard.index,
         shard.count
     );
-    let runner = Runner::<B> { suite, keep: &keep, device, progress };
+    let runner = Runner::<B> { suite, plans: &plans, keep: &keep, device, progress };
     let mut outcome = SuiteOutcome::default();
     for (i, &j) in mine.iter().enumerate() {
         let cell = &suite.cells[j];
         let name = cell.key.run_name();
         tracing::info!("suite {}: cell {}/{}: {name}", suite.name, i + 1, mine.len());
-        match runner.run_cell(j, plans[j]) {
+        match runner.run_cell(j) {
             Ok((o, forked)) => {
                 if let Some(p) = forked {
                     outcome.forked.push((name.clone(), suite.cells[p.source].key.run_name(), p.epoch));
@@ -103,18 +103,13 @@ pub fn run_suite_with<B: AutodiffBackend>(
 
 struct Runner<'a, B: AutodiffBackend> {
     suite: &'a Suite,
+    plans: &'a [Option<ForkPlan>],
     keep: &'a [Vec<usize>],
     device: B::Device,
     progress: Progress,
 }
 
 impl<B: AutodiffBackend> Runner<'_, B> {
-    /// The cell whose best model is `cell`'s g, if any.
-    fn g_cell(&self, cell: &Cell) -> Option<usize> {
-        let crate::recipe::BaselineSource::Checkpoint(path) = &cell.recipe.m2m.as_ref()?.g else { return None };
-        self.suite.cells.iter().position(|c| &c.recipe.run_dir() == path)
-    }
-
     /// Trains (or finishes, or skips) cell `j` under its lock, keeping its fork points.
     fn train(&self, j: usize, fork_from: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<RunOutcome> {
         let cell = &self.suite.cells[j];
@@ -125,24 +120,21 @@ impl<B: AutodiffBackend> Runner<'_, B> {
 
     /// Cell `j`, as a fork when its plan says so and the source's fork point is (or, after
     /// training the source here, becomes) available; otherwise from scratch, which
-    /// computes the same. Returns the fork it started as, if it started now as one.
-    fn run_cell(&self, j: usize, plan: Option<ForkPlan>) -> anyhow::Result<(RunOutcome, Option<ForkPlan>)> {
+    /// computes the same. The cells it needs first (its g, its fork source) are trained
+    /// the same way, through their own plans. Returns the fork it started as, if it
+    /// started now as one.
+    fn run_cell(&self, j: usize) -> anyhow::Result<(RunOutcome, Option<ForkPlan>)> {
         let cell = &self.suite.cells[j];
         // g from another cell (`g: Method(...)`): that cell finishes first.
-        if let Some(g) = self.g_cell(cell) {
+        if let Some(g) = g_cell(&self.suite.cells, j) {
+            let g_name = self.suite.cells[g].key.run_name();
             if !RunDir::new(self.suite.cells[g].recipe.run_dir()).is_finished() {
-                tracing::info!(
-                    "{}: training its g, {}, first",
-                    cell.key.run_name(),
-                    self.suite.cells[g].key.run_name()
-                );
-                self.train(g, None).with_context(|| {
-                    format!("training {}, the g of {}", self.suite.cells[g].key.run_name(), cell.key.run_name())
-                })?;
+                tracing::info!("{}: training its g, {g_name}, first", cell.key.run_name());
+                self.run_cell(g).with_context(|| format!("training {g_name}, the g of {}", cell.key.run_name()))?;
             }
         }
         let fresh = RunDir::new(cell.recipe.run_dir()).read_state()?.is_none();
-        let Some(p) = plan.filter(|_| fresh) else {
+        let Some(p) = self.plans[j].filter(|_| fresh) else {
             return Ok((self.train(j, None)?, None));
         };
         let source = &self.suite.cells[p.source];
@@ -150,7 +142,7 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         if fork_unavailable(&source_dir, p.epoch).is_some() {
             // Another shard's cell, or one that failed earlier: train (or wait for) it here.
             tracing::info!("{}: training its prefix source {} first", cell.key.run_name(), source.key.run_name());
-            if let Err(e) = self.train(p.source, None) {
+            if let Err(e) = self.run_cell(p.source) {
                 tracing::warn!(
                     "{}: the prefix source {} failed ({e:#}); training from epoch 0",
                     cell.key.run_name(),
