@@ -157,6 +157,16 @@ impl RunDir {
         Ok(read_json_opt::<WithFormat<T>>(&path)?.and_then(|m| m.format))
     }
 
+    /// `max N_k / min N_k` of the classes the run trained on, from its data manifest.
+    pub fn read_imbalance_factor(&self) -> anyhow::Result<Option<f64>> {
+        #[derive(Deserialize)]
+        struct WithFactor {
+            imbalance_factor: f64,
+        }
+        let path = self.root.join("data-manifest.json");
+        Ok(read_json_opt::<WithFactor>(&path)?.map(|m| m.imbalance_factor))
+    }
+
     pub fn read_state(&self) -> anyhow::Result<Option<RunState>> {
         read_json_opt(&self.state_path())
     }

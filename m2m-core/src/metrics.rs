@@ -93,12 +93,17 @@ impl ClassGroups {
         Self { train_counts, many_above: 100, few_below: 20 }
     }
 
-    /// M2m's split by class index: major `< C/3`, minor `>= C - C/3`, neutral in between.
+    /// M2m's split into thirds by class size: the `C/3` largest classes are major, the
+    /// `C/3` smallest minor, the rest neutral; equal counts rank by class index. On the
+    /// generated long tails (class 0 largest) this is M2m's split by index; it also holds
+    /// for data kept with its own counts, where the largest class may have any index.
     pub fn third_of(&self, k: usize) -> Third {
         let c = self.train_counts.len();
-        if k < c / 3 {
+        let n = self.train_counts[k];
+        let rank = self.train_counts.iter().enumerate().filter(|&(j, &m)| m > n || (m == n && j < k)).count();
+        if rank < c / 3 {
             Third::Major
-        } else if k >= c - c / 3 {
+        } else if rank >= c - c / 3 {
             Third::Minor
         } else {
             Third::Neutral
@@ -230,6 +235,19 @@ mod tests {
         assert_eq!(g100.third_of(33), Third::Neutral);
         assert_eq!(g100.third_of(66), Third::Neutral);
         assert_eq!(g100.third_of(67), Third::Minor);
+        // The long tails cut by the profiles (class 0 largest): the split by index.
+        let lt = ClassGroups::new(crate::imbalance::class_counts(
+            5000,
+            10,
+            100.0,
+            crate::imbalance::ImbalanceProfile::Exponential,
+        ));
+        assert_eq!((0..10).map(|k| lt.third_of(k)).collect::<Vec<_>>(), thirds);
+        // Data with its own counts: by size, whatever the index.
+        let own = ClassGroups::new(vec![10, 500, 40, 90, 3, 200]);
+        let by_size: Vec<Third> = (0..6).map(|k| own.third_of(k)).collect();
+        use Third::*;
+        assert_eq!(by_size, vec![Minor, Major, Neutral, Neutral, Minor, Major]);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use m2m_burn_plugin::data::cifar::{self, CifarKind};
 use m2m_burn_plugin::data::{
-    idx, Augmentation, DataError, DataSource, DatasetName, DatasetSpec, EvalSplit, ImbalanceProfile, Normalization,
-    Selection,
+    idx, Augmentation, DataError, DataSource, DatasetName, DatasetSpec, EvalSplit, Imbalance, ImbalanceProfile,
+    Normalization, Selection,
 };
 use m2m_tests::{gzip, write_cifar_dataset, write_idx_dataset};
 
@@ -13,8 +13,7 @@ fn spec(name: DatasetName, path: Option<std::path::PathBuf>, ratio: f64) -> Data
         source: DataSource::Builtin(name),
         path,
         normalization: Normalization::Standard,
-        profile: ImbalanceProfile::Exponential,
-        ratio,
+        imbalance: Imbalance::Cut { profile: ImbalanceProfile::Exponential, ratio },
         max_per_class: None,
         selection: Selection::FirstInOrder,
         data_seed: 0,

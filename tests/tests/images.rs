@@ -8,8 +8,8 @@ use m2m_burn_plugin::data::images::{
     export_class_folders, export_split_files, ClassList, Color, Fit, ImageCache, ImageFiles, ImageLayout, ImageSize,
 };
 use m2m_burn_plugin::data::{
-    channel_statistics, Augmentation, DataSource, DatasetName, DatasetSpec, EvalSplit, ImageSet, ImbalanceProfile,
-    Normalization, Selection,
+    channel_statistics, Augmentation, DataSource, DatasetName, DatasetSpec, EvalSplit, ImageSet, Imbalance,
+    ImbalanceProfile, Normalization, Selection,
 };
 use m2m_burn_plugin::recipe::load_recipe;
 use m2m_tests::{bytes, write_idx_dataset};
@@ -55,8 +55,7 @@ fn spec(source: DataSource, path: &Path) -> DatasetSpec {
         source,
         path: Some(path.to_path_buf()),
         normalization: Normalization::FromTrain,
-        profile: ImbalanceProfile::Exponential,
-        ratio: 1.0,
+        imbalance: Imbalance::Cut { profile: ImbalanceProfile::Exponential, ratio: 1.0 },
         max_per_class: None,
         selection: Selection::FirstInOrder,
         data_seed: 0,
@@ -64,6 +63,10 @@ fn spec(source: DataSource, path: &Path) -> DatasetSpec {
         max_eval_per_class: None,
         augmentation: Augmentation::NONE,
     }
+}
+
+fn exponential(ratio: f64) -> Imbalance {
+    Imbalance::Cut { profile: ImbalanceProfile::Exponential, ratio }
 }
 
 fn names(n: usize) -> Vec<String> {
@@ -117,7 +120,7 @@ fn a_png_folder_of_a_builtin_set_prepares_like_the_builtin_set() {
     let (mean, std) = DatasetName::Mnist.normalization();
     let spec = |source, path: &Path| DatasetSpec {
         normalization: Normalization::Given { mean: mean.clone(), std: std.clone() },
-        ratio: 10.0,
+        imbalance: exponential(10.0),
         max_per_class: Some(20),
         selection: Selection::SeededShuffle,
         data_seed: 3,
@@ -146,7 +149,7 @@ fn normalisation_from_train_is_computed_on_the_long_tailed_subset() {
     export_class_folders(tmp.path(), &[("train", &train), ("test", &test)], &names(3)).unwrap();
     let source =
         DataSource::Images(Box::new(files(folders("train", "test", None), Color::Rgb, (6, 6), ImageCache::Off)));
-    let spec = DatasetSpec { ratio: 5.0, ..spec(source, tmp.path()) };
+    let spec = DatasetSpec { imbalance: exponential(5.0), ..spec(source, tmp.path()) };
     let data = spec.prepare().unwrap();
     assert_eq!(data.manifest.train_counts, vec![10, 4, 2]);
     let (mean, std) = channel_statistics(&data.train);
@@ -174,7 +177,8 @@ fn validation_from_a_val_folder_or_carved_from_train() {
             (5, 5),
             ImageCache::Off,
         )));
-        DatasetSpec { profile: ImbalanceProfile::Balanced, eval_split, ..spec(source, tmp.path()) }
+        let imbalance = Imbalance::Cut { profile: ImbalanceProfile::Balanced, ratio: 1.0 };
+        DatasetSpec { imbalance, eval_split, ..spec(source, tmp.path()) }
     };
     let own = spec(EvalSplit::ValSplit, Some("val")).prepare().unwrap();
     assert_eq!(by_class(&own.val), by_class(&val));
@@ -492,4 +496,99 @@ fn a_suite_runs_a_builtin_set_and_an_image_folder_side_by_side() {
     assert!(matches!(s.cells[1].recipe.dataset.source, DataSource::Images(_)));
     assert_eq!(s.cells[1].recipe.dataset.normalization, Normalization::FromTrain);
     assert_eq!(s.cells[0].recipe.dataset.normalization, Normalization::Standard);
+}
+
+/// A folder that is already long-tailed (split files, as the M2m reference's CelebA-5
+/// lists): `imbalance: AsIs` keeps its own class counts (each capped at
+/// `max_per_class`), trains with them, refuses a ratio, and in a suite forms one column
+/// whose title shows the measured ratio.
+#[test]
+fn as_is_trains_a_split_file_folder_with_its_own_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 30, 6 and 12 training images of three classes; 10 test images each.
+    let all = synthetic(3, 30, 1, 28, 28, 21);
+    let keep: Vec<usize> = (0..all.len()).filter(|&i| [30, 6, 12][all.labels[i]] > i / 3).collect();
+    let train = all.select(&keep);
+    let test = synthetic(3, 10, 1, 28, 28, 22);
+    let dir = tmp.path().join("own");
+    export_split_files(&dir, &[("train", &train), ("test", &test)]).unwrap();
+    let source = DataSource::Images(Box::new(files(split_files(false, None), Color::Grey, (28, 28), ImageCache::Off)));
+    let as_is = DatasetSpec { imbalance: Imbalance::AsIs, ..spec(source.clone(), &dir) };
+    let data = as_is.prepare().unwrap();
+    assert_eq!(data.manifest.train_counts, vec![30, 6, 12]);
+    assert_eq!((data.manifest.imbalance_factor, data.train.len()), (5.0, 48));
+    // A cap above some classes' counts cuts only the larger ones.
+    let capped = DatasetSpec { max_per_class: Some(10), ..as_is.clone() }.prepare().unwrap();
+    assert_eq!(capped.manifest.train_counts, vec![10, 6, 10]);
+    // Through a recipe: no ratio allowed, and a real (one-epoch) run on the own counts.
+    let recipe = |extra: &str| {
+        let p = tmp.path().join("as-is.ron");
+        std::fs::write(
+            &p,
+            format!(
+                r#"(name: "as-is", output_dir: "{}", dataset: (
+                    images: (name: "Own", layout: SplitFiles(train: "train.txt", test: "test.txt"), color: Grey,
+                             size: (height: 28, width: 28), cache: Off),
+                    path: "{}", imbalance: AsIs, {extra} selection: FirstInOrder, data_seed: 0,
+                    eval_split: ValFromTest(val_fraction: 0.2), augmentation: (crop_padding: 2, horizontal_flip: false)),
+                  model: (architecture: SmallCnn), optimizer: (lr: 0.05, momentum: 0.9, weight_decay: 5e-4),
+                  schedule: (epochs: 1, milestones: []), batch_size: 16, seed: 0)"#,
+                tmp.path().join("runs").display(),
+                dir.display()
+            ),
+        )
+        .unwrap();
+        load_recipe(&p, &[])
+    };
+    let e = recipe("ratio: 10.0,").unwrap_err().to_string();
+    assert!(e.contains("dataset.ratio") && e.contains("AsIs"), "{e}");
+    let r = recipe("").unwrap();
+    let outcome = m2m_burn_plugin::run::run_recipe::<m2m_burn_plugin::backend::Cpu>(
+        &r,
+        Default::default(),
+        m2m_burn_plugin::run::Progress::Log,
+    )
+    .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(outcome.run_dir.join("data-manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["train_counts"], serde_json::json!([30, 6, 12]));
+
+    // In a suite beside a built-in set: the ratio axis applies to the built-in set only.
+    std::fs::write(tmp.path().join("base.ron"), m2m_tests::tiny_suite_base(&tmp.path().join("mnist"), 1)).unwrap();
+    write_idx_dataset(&tmp.path().join("mnist"), 10, 10, false);
+    let suite = tmp.path().join("s.ron");
+    std::fs::write(
+        &suite,
+        format!(
+            r#"(name: "own", base: "base.ron", output_dir: "{}", methods: [(name: "ERM")], seeds: [0], ratios: [2.0, 4.0],
+                datasets: [(), (images: (name: "Own", layout: SplitFiles(train: "train.txt", test: "test.txt"),
+                                          color: Grey, size: (height: 28, width: 28), cache: Off),
+                                path: "{}", imbalance: AsIs, normalization: FromTrain)])"#,
+            tmp.path().join("out").display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let s = m2m_burn_plugin::suite::load_suite(&suite, None).unwrap();
+    let names: Vec<String> = s.cells.iter().map(|c| c.recipe.name.clone()).collect();
+    assert_eq!(names, vec!["ERM.Mnist.r2.d3.s0", "ERM.Mnist.r4.d3.s0", "ERM.Own.rAsIs.d3.s0"]);
+    assert_eq!(s.cells[2].recipe.dataset.imbalance, Imbalance::AsIs);
+    let out = m2m_burn_plugin::suite::run_suite::<m2m_burn_plugin::backend::Cpu>(
+        &s,
+        m2m_burn_plugin::suite::Shard::ALL,
+        Default::default(),
+        m2m_burn_plugin::run::Progress::Log,
+    )
+    .unwrap();
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    let report = m2m_burn_plugin::suite::collect(std::slice::from_ref(&s.output_dir)).unwrap();
+    let table = m2m_burn_plugin::suite::balanced_accuracy_table(&report);
+    assert!(table.contains("Mnist ρ=2") && table.contains("Own as is (ρ=5.0)"), "{table}");
+    let csv = m2m_burn_plugin::suite::csv(&report);
+    assert!(csv.contains("own,ERM,Own,5,bacc,"), "{csv}");
+    // A suite of AsIs sets only takes no ratios.
+    let only = tmp.path().join("only.ron");
+    std::fs::write(&only, std::fs::read_to_string(&suite).unwrap().replace("datasets: [(), ", "datasets: [")).unwrap();
+    let e = m2m_burn_plugin::suite::load_suite(&only, None).unwrap_err().to_string();
+    assert!(e.contains("ratios") && e.contains("AsIs"), "{e}");
 }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use m2m_burn_plugin::data::{Imbalance, ImbalanceProfile};
 use m2m_burn_plugin::recipe::{load_recipe, to_ron, LoadError};
 
 fn recipes_dir() -> PathBuf {
@@ -70,7 +71,7 @@ fn base_inheritance_and_overrides() {
     let child = write(tmp.path(), "child.ron", r#"(base: "base.ron", name: "child", dataset: (ratio: 10.0))"#);
     let r = load_recipe(&child, &[]).unwrap();
     assert_eq!(r.name, "child");
-    assert_eq!(r.dataset.ratio, 10.0);
+    assert_eq!(r.dataset.imbalance, Imbalance::Cut { profile: ImbalanceProfile::Exponential, ratio: 10.0 });
     assert_eq!(r.batch_size, 64); // from the base
     assert_eq!(r.dataset.augmentation.crop_padding, 4); // sibling fields of an overridden one survive
     let r = load_recipe(
@@ -78,7 +79,10 @@ fn base_inheritance_and_overrides() {
         &["dataset.ratio=50".into(), "schedule.epochs=20".into(), "model.architecture=ResNet32".into()],
     )
     .unwrap();
-    assert_eq!((r.dataset.ratio, r.epochs), (50.0, 20));
+    assert_eq!(
+        (r.dataset.imbalance, r.epochs),
+        (Imbalance::Cut { profile: ImbalanceProfile::Exponential, ratio: 50.0 }, 20)
+    );
     assert_eq!(r.architecture, m2m_burn_plugin::model::Architecture::ResNet32);
 }
 

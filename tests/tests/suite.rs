@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use m2m_burn_plugin::backend::Cpu;
+use m2m_burn_plugin::data::Imbalance;
 use m2m_burn_plugin::suite::{
     collect, csv, load_suite, markdown, run_suite, summarize, write_report, CellKey, CellResult, Metric, Shard,
     SuiteManifest,
@@ -62,7 +63,8 @@ fn a_suite_expands_into_checked_cells_in_order() {
         ]
     );
     let c = &suite.cells[5];
-    assert_eq!((c.recipe.dataset.ratio, c.recipe.dataset.data_seed, c.recipe.seed), (2.0, 5, 0));
+    assert_eq!((c.key.ratio, c.recipe.dataset.data_seed, c.recipe.seed), (Some(2.0), 5, 0));
+    assert!(matches!(c.recipe.dataset.imbalance, Imbalance::Cut { ratio: 2.0, .. }));
     assert_eq!(c.recipe.output_dir, tmp.path().join("out").join("cells"));
     assert_eq!(c.recipe.name, "DRS.Mnist.r2.d5.s0");
     assert_eq!((c.recipe.sampler.value, c.recipe.sampler.from_epoch), (SamplerKind::ClassBalanced, 1));
@@ -124,7 +126,6 @@ fn suite_errors_name_the_file_and_field() {
 #[test]
 fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
     // Compares seeded runs: no other test of this binary may draw from Flex's generator meanwhile.
-    let _rng = m2m_tests::flex_rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, true);
@@ -187,7 +188,6 @@ fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
 
 #[test]
 fn m2m_cells_show_their_accepted_translations_in_the_report() {
-    let _rng = m2m_tests::flex_rng_lock();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, true);
@@ -251,12 +251,13 @@ fn result(method: &str, dataset: &str, seed: u64, recalls: [f64; 3], m2m: Option
         ..m2m_core::translation::GenerationStats::new(3)
     });
     CellResult {
-        key: CellKey { method: method.into(), dataset: dataset.into(), ratio: 100.0, data_seed: 0, seed },
+        key: CellKey { method: method.into(), dataset: dataset.into(), ratio: Some(100.0), data_seed: 0, seed },
         test,
         selected_on_test: false,
         m2m,
         translations: None,
         forked_from: None,
+        imbalance_factor: Some(100.0),
     }
 }
 
@@ -264,7 +265,7 @@ fn result(method: &str, dataset: &str, seed: u64, recalls: [f64; 3], m2m: Option
 fn report_formulas_mean_sample_std_delta_and_published_values() {
     let keys = |m: &str, d: &str| -> Vec<CellKey> {
         (0..3)
-            .map(|s| CellKey { method: m.to_string(), dataset: d.into(), ratio: 100.0, data_seed: 0, seed: s })
+            .map(|s| CellKey { method: m.to_string(), dataset: d.into(), ratio: Some(100.0), data_seed: 0, seed: s })
             .collect()
     };
     let mut cells: Vec<CellKey> = Vec::new();
@@ -289,7 +290,7 @@ fn report_formulas_mean_sample_std_delta_and_published_values() {
         result("ERM", "FashionMnist", 0, [1.0, 0.5, 0.0], None),
     ];
     let r = summarize(&manifest, &results, vec!["M2m.FashionMnist.r100.d0.s0".into()]);
-    let erm = r.summary("ERM", c10, 100.0).unwrap();
+    let erm = r.summary("ERM", c10, Some(100.0)).unwrap();
     // bACC per run: 0.6, 0.7, 0.8 -> mean 70 %, sample std 10 points.
     let b = erm.stat(Metric::BalancedAccuracy).unwrap();
     assert!((b.mean - 70.0).abs() < 1e-9 && (b.std.unwrap() - 10.0).abs() < 1e-9 && b.n == 3, "{b:?}");
@@ -299,7 +300,7 @@ fn report_formulas_mean_sample_std_delta_and_published_values() {
     // medium-shot is missing in the runs: no value rather than a made-up one.
     assert!(erm.stat(Metric::MediumShot).is_none());
     // M2m: 2 of 3 runs, bACC 0.9 and 0.8 -> 85 %, Δ = +15 points.
-    let m2m = r.summary("M2m", c10, 100.0).unwrap();
+    let m2m = r.summary("M2m", c10, Some(100.0)).unwrap();
     assert_eq!((m2m.finished, m2m.expected), (2, 3));
     assert!((m2m.delta_bacc.unwrap() - 15.0).abs() < 1e-9);
     assert!(erm.delta_bacc.is_none(), "the baseline has no delta to itself");
@@ -308,10 +309,10 @@ fn report_formulas_mean_sample_std_delta_and_published_values() {
     let g = m2m.m2m.as_ref().unwrap();
     assert_eq!((g.total_attempts(), g.total_accepted()), (80, 10));
     // A single run has no std; Fashion-MNIST has no published values, CIFAR-10 ERM has.
-    let f = r.summary("ERM", "FashionMnist", 100.0).unwrap();
+    let f = r.summary("ERM", "FashionMnist", Some(100.0)).unwrap();
     assert!(f.stat(Metric::BalancedAccuracy).unwrap().std.is_none() && f.published.is_none());
     assert!((erm.published.unwrap().balanced_accuracy - 70.36).abs() < 1e-9);
-    assert!(r.summary("M2m", "FashionMnist", 100.0).unwrap().stat(Metric::BalancedAccuracy).is_none());
+    assert!(r.summary("M2m", "FashionMnist", Some(100.0)).unwrap().stat(Metric::BalancedAccuracy).is_none());
 
     let md = markdown(&r, &[]);
     assert!(md.contains("| ERM | 70.00 ± 10.00 | 3/3 | – | 70.36 (published: LDAM-DRW"), "{md}");

@@ -12,7 +12,7 @@ mod longtail;
 mod named_images;
 mod source;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,15 +41,25 @@ pub enum EvalSplit {
     ValSplit,
 }
 
+/// Which training images a run keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Imbalance {
+    /// A long-tailed subset cut by `profile` with `N_max / N_min = ratio` from `N_max`
+    /// images per class (`max_per_class`, else the smallest class of the split).
+    Cut { profile: ImbalanceProfile, ratio: f64 },
+    /// The training split's own class counts, each capped at `max_per_class`.
+    AsIs,
+}
+
 /// A validated description of the training data of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetSpec {
     pub source: DataSource,
     pub path: Option<PathBuf>,
     pub normalization: Normalization,
-    pub profile: ImbalanceProfile,
-    pub ratio: f64,
-    /// Images per class before imbalance; `None` takes the smallest class of the files.
+    pub imbalance: Imbalance,
+    /// `Cut`: images per class before imbalance (`None`: the smallest class of the
+    /// files); `AsIs`: the most images any class keeps (`None`: all).
     pub max_per_class: Option<usize>,
     pub selection: Selection,
     pub data_seed: u64,
@@ -107,6 +117,43 @@ impl DatasetSpec {
         }
     }
 
+    /// How many training images of each class the run keeps, from the `available` ones.
+    fn subset_counts(
+        &self,
+        available: &[usize],
+        source: &Path,
+        class_names: &[String],
+    ) -> Result<Vec<usize>, DataError> {
+        match self.imbalance {
+            Imbalance::Cut { profile, ratio } => {
+                let smallest = available.iter().copied().min().unwrap_or(0);
+                let n_max = match self.max_per_class {
+                    Some(n) if n > smallest => return Err(DataError::Invalid(format!(
+                        "dataset.max_per_class = {n}, but the smallest class of {} has only {smallest} training images",
+                        source.display()
+                    ))),
+                    Some(n) => n,
+                    None => smallest,
+                };
+                let counts = m2m_core::imbalance::class_counts(n_max, available.len(), ratio, profile);
+                match counts.iter().position(|&n| n == 0) {
+                    Some(k) => Err(DataError::Invalid(format!(
+                        "dataset.ratio = {ratio} leaves class {k} with no training image (N_max = {n_max})"
+                    ))),
+                    None => Ok(counts),
+                }
+            }
+            Imbalance::AsIs => match available.iter().position(|&n| n == 0) {
+                Some(k) => Err(DataError::Invalid(format!(
+                    "dataset.imbalance = AsIs: class {k} (`{}`) has no training image in {}",
+                    class_names[k],
+                    source.display()
+                ))),
+                None => Ok(available.iter().map(|&n| self.max_per_class.map_or(n, |cap| n.min(cap))).collect()),
+            },
+        }
+    }
+
     /// Locates, reads and subsets the data.
     pub fn prepare(&self) -> Result<PreparedData, DataError> {
         let dir = self.source.locate(self.path.as_deref())?;
@@ -130,7 +177,7 @@ impl DatasetSpec {
         let SourceSplits { train: full_train, val: own_val, test: full_test, class_names } = splits;
         let label = self.source.label();
         // Checked with the recipe when it fixes the classes; here for class lists read from files.
-        if let ImbalanceProfile::Step { minority_start } = self.profile {
+        if let Imbalance::Cut { profile: ImbalanceProfile::Step { minority_start }, .. } = self.imbalance {
             if minority_start == 0 || minority_start >= full_train.num_classes {
                 return Err(DataError::Invalid(format!(
                     "dataset.imbalance.minority_start = {minority_start} must be in 1..{} ({label} has {} classes)",
@@ -152,25 +199,7 @@ impl DatasetSpec {
             }
             _ => (full_train, None),
         };
-        let available = pool.class_counts();
-        let smallest = available.iter().copied().min().unwrap_or(0);
-        let n_max = match self.max_per_class {
-            Some(n) if n > smallest => {
-                return Err(DataError::Invalid(format!(
-                    "dataset.max_per_class = {n}, but the smallest class of {} has only {smallest} training images",
-                    source.display()
-                )))
-            }
-            Some(n) => n,
-            None => smallest,
-        };
-        let counts = m2m_core::imbalance::class_counts(n_max, pool.num_classes, self.ratio, self.profile);
-        if let Some(k) = counts.iter().position(|&n| n == 0) {
-            return Err(DataError::Invalid(format!(
-                "dataset.ratio = {} leaves class {k} with no training image (N_max = {n_max})",
-                self.ratio
-            )));
-        }
+        let counts = self.subset_counts(&pool.class_counts(), &source, &class_names)?;
         let chosen = select_indices(&pool.labels, &counts, self.selection, self.data_seed);
         let train = pool.select(&chosen);
         let cap = |set: ImageSet| match self.max_eval_per_class {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::raw::*;
 use crate::backend::BackendChoice;
 use crate::data::images::{ClassList, ImageFiles};
-use crate::data::{DataFormat, DataSource, DatasetSpec, EvalSplit, Normalization};
+use crate::data::{DataFormat, DataSource, DatasetSpec, EvalSplit, Imbalance, Normalization};
 use crate::model::{Architecture, ModelSpec};
 
 /// A recipe field that is missing or out of range.
@@ -322,10 +322,19 @@ fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
     if matches!(source, DataSource::Images(_)) && d.path.is_none() {
         return err("dataset.path", "missing: image-file data sets need the folder that holds the images");
     }
-    let ratio = finite_in("dataset.ratio", need(d.ratio, "dataset.ratio")?, 1.0, f64::MAX, "a finite number >= 1")?;
-    let profile = need(d.imbalance, "dataset.imbalance")?;
-    if let (ImbalanceProfile::Step { minority_start }, Some(classes)) =
-        (profile, source.known_class_names().map(|c| c.len()))
+    let imbalance = match need(d.imbalance, "dataset.imbalance")?.profile() {
+        None if d.ratio.is_some() => {
+            return err("dataset.ratio", "imbalance AsIs keeps the training split's own class counts; leave ratio out")
+        }
+        None => Imbalance::AsIs,
+        Some(profile) => {
+            let ratio =
+                finite_in("dataset.ratio", need(d.ratio, "dataset.ratio")?, 1.0, f64::MAX, "a finite number >= 1")?;
+            Imbalance::Cut { profile, ratio }
+        }
+    };
+    if let (Imbalance::Cut { profile: ImbalanceProfile::Step { minority_start }, .. }, Some(classes)) =
+        (imbalance, source.known_class_names().map(|c| c.len()))
     {
         if minority_start == 0 || minority_start >= classes {
             return err(
@@ -394,8 +403,7 @@ fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
         source,
         path: d.path.clone(),
         normalization,
-        profile,
-        ratio,
+        imbalance,
         max_per_class: d.max_per_class,
         selection: need(d.selection, "dataset.selection")?,
         data_seed: need(d.data_seed, "dataset.data_seed")?,

@@ -11,6 +11,6 @@ pub use load::{load_recipe, parse_override, resolve_raw, to_ron, LoadError};
 pub(crate) use load::{ron_options, ron_pretty};
 pub use prefix::shared_epochs;
 pub use raw::{
-    BaselineSource, Merge, RawDataset, RawImages, RawLoss, RawM2m, RawModel, RawOptimizer, RawRecipe, RawSampler,
-    RawSchedule, RawStartFrom, RawWeighting,
+    BaselineSource, Merge, RawDataset, RawImages, RawImbalance, RawLoss, RawM2m, RawModel, RawOptimizer, RawRecipe,
+    RawSampler, RawSchedule, RawStartFrom, RawWeighting,
 };

@@ -76,7 +76,7 @@ pub struct RawDataset {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<RawImages>,
     pub path: Option<PathBuf>,
-    pub imbalance: Option<ImbalanceProfile>,
+    pub imbalance: Option<RawImbalance>,
     pub ratio: Option<f64>,
     pub max_per_class: Option<usize>,
     pub selection: Option<Selection>,
@@ -91,6 +91,31 @@ pub struct RawDataset {
 }
 merge_struct!(RawDataset { name, path, imbalance, ratio, max_per_class, selection, data_seed, eval_split, max_eval_per_class, augmentation, normalization }
     nested { images });
+
+/// `dataset.imbalance`: the long tail cut from the training split, or the split as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum RawImbalance {
+    /// Every class keeps `N_max` images.
+    Balanced,
+    /// `N_k = floor(N_max * (1/ratio)^(k/(C-1)))`.
+    Exponential,
+    /// `N_max` for classes below `minority_start`, `floor(N_max / ratio)` from it on.
+    Step { minority_start: usize },
+    /// The training split's own class counts (each at most `max_per_class`); no `ratio`.
+    AsIs,
+}
+
+impl RawImbalance {
+    /// The profile that cuts a long tail, `None` for `AsIs`.
+    pub fn profile(self) -> Option<ImbalanceProfile> {
+        match self {
+            RawImbalance::Balanced => Some(ImbalanceProfile::Balanced),
+            RawImbalance::Exponential => Some(ImbalanceProfile::Exponential),
+            RawImbalance::Step { minority_start } => Some(ImbalanceProfile::Step { minority_start }),
+            RawImbalance::AsIs => None,
+        }
+    }
+}
 
 /// An image-file data set (see `crate::data::images`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

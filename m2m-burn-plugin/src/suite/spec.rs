@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::recipe::{resolve_raw, BaselineSource, Merge, RawDataset, RawImages, RawRecipe, Recipe};
+use crate::recipe::{resolve_raw, BaselineSource, Merge, RawDataset, RawImages, RawImbalance, RawRecipe, Recipe};
 
 /// One method of a suite: a name for the table and the recipe fields that make it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,15 +64,18 @@ pub struct CellKey {
     pub method: String,
     /// The data set's label: a built-in set's name (`FashionMnist`) or `dataset.images.name`.
     pub dataset: String,
-    pub ratio: f64,
+    /// `dataset.ratio`; `None` for a data set trained with its own counts (`AsIs`).
+    pub ratio: Option<f64>,
     pub data_seed: u64,
     pub seed: u64,
 }
 
 impl CellKey {
-    /// The run name of the cell: `METHOD.DATASET.rRATIO.dDATASEED.sSEED`.
+    /// The run name of the cell: `METHOD.DATASET.rRATIO.dDATASEED.sSEED` (`rAsIs` for a
+    /// data set with its own counts).
     pub fn run_name(&self) -> String {
-        format!("{}.{}.r{}.d{}.s{}", self.method, self.dataset, self.ratio, self.data_seed, self.seed)
+        let ratio = self.ratio.map_or("AsIs".to_string(), |r| r.to_string());
+        format!("{}.{}.r{ratio}.d{}.s{}", self.method, self.dataset, self.data_seed, self.seed)
     }
 }
 
@@ -246,7 +249,16 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
     }
     let base_dataset = base.dataset.clone().unwrap_or_default();
     let datasets = non_empty(&raw.datasets, "datasets", Some(RawDataset::default()))?;
-    let ratios = non_empty(&raw.ratios, "ratios", base_dataset.ratio)?;
+    // The ratio axis applies to the data sets cut to a long tail; one kept as it is
+    // (`imbalance: AsIs`) has one column, at its own ratio.
+    let as_is = |d: &RawDataset| matches!(d.imbalance.or(base_dataset.imbalance), Some(RawImbalance::AsIs));
+    let ratios = match (datasets.iter().all(as_is), &raw.ratios) {
+        (false, _) => non_empty(&raw.ratios, "ratios", base_dataset.ratio)?,
+        (true, None) => Vec::new(),
+        (true, Some(_)) => {
+            return field("ratios", "every data set is `imbalance: AsIs` (its own class counts): leave ratios out")
+        }
+    };
     let data_seeds = non_empty(&raw.data_seeds, "data_seeds", base_dataset.data_seed)?;
 
     let cells_dir = raw.output_dir.join("cells");
@@ -259,18 +271,23 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
             b.name = None;
             b.images = None;
         }
-        for &ratio in &ratios {
+        let axis: Vec<Option<f64>> = if as_is(d) { vec![None] } else { ratios.iter().copied().map(Some).collect() };
+        for &ratio in &axis {
             for &data_seed in &data_seeds {
                 for &seed in &raw.seeds {
                     for (mi, m) in raw.methods.iter().enumerate() {
-                        let dataset = RawDataset { ratio: Some(ratio), data_seed: Some(data_seed), ..d.clone() };
+                        let dataset = RawDataset { ratio, data_seed: Some(data_seed), ..d.clone() };
                         let cell = RawRecipe {
                             dataset: Some(dataset),
                             seed: Some(seed),
                             output_dir: Some(cells_dir.clone()),
                             ..Default::default()
                         };
-                        let merged = cell.merge_over(m.recipe.clone().merge_over(base.clone()));
+                        let mut merged = cell.merge_over(m.recipe.clone().merge_over(base.clone()));
+                        if ratio.is_none() {
+                            // Not the base's ratio: AsIs has none.
+                            merged.dataset.get_or_insert_with(Default::default).ratio = None;
+                        }
                         let label = match merged.dataset.as_ref() {
                             Some(RawDataset { name: Some(n), .. }) => format!("{n:?}"),
                             Some(RawDataset { images: Some(RawImages { name: Some(n), .. }), .. }) => n.clone(),
@@ -280,7 +297,6 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
                             ),
                         };
                         let key = CellKey { method: m.name.clone(), dataset: label, ratio, data_seed, seed };
-                        let mut merged = merged;
                         merged.name = Some(key.run_name());
                         // g from another method's cell of this data and seed.
                         if let Some(m2m) = merged.m2m.as_mut() {

@@ -40,6 +40,7 @@ fn read_cell(run: &RunDir, key: &CellKey) -> anyhow::Result<CellResult> {
         m2m,
         translations,
         forked_from,
+        imbalance_factor: run.read_imbalance_factor()?,
     })
 }
 

@@ -34,6 +34,8 @@ pub struct CellResult {
     pub translations: Option<PathBuf>,
     /// The run (folder name) whose first epochs this cell took over, and how many.
     pub forked_from: Option<(String, usize)>,
+    /// `max N_k / min N_k` of the training data the cell used (its data manifest).
+    pub imbalance_factor: Option<f64>,
 }
 
 /// One method on one dataset/ratio.
@@ -42,7 +44,10 @@ pub struct MethodSummary {
     pub method: String,
     /// The data set's label (see `CellKey::dataset`).
     pub dataset: String,
-    pub ratio: f64,
+    /// `dataset.ratio`; `None` for a data set with its own counts (`AsIs`).
+    pub ratio: Option<f64>,
+    /// The imbalance factor of the training data the finished cells used.
+    pub measured_ratio: Option<f64>,
     /// Cells the suite has for this method and column, and how many finished.
     pub expected: usize,
     pub finished: usize,
@@ -72,7 +77,7 @@ pub struct Report {
     pub baseline: Option<String>,
     pub methods: Vec<String>,
     /// (dataset, ratio) columns in suite order.
-    pub columns: Vec<(String, f64)>,
+    pub columns: Vec<(String, Option<f64>)>,
     pub summaries: Vec<MethodSummary>,
     /// Run names of the cells without a `final.json` in any of the folders.
     pub missing: Vec<String>,
@@ -82,7 +87,12 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn summary(&self, method: &str, dataset: &str, ratio: f64) -> Option<&MethodSummary> {
+    pub fn summary(&self, method: &str, dataset: &str, ratio: Option<f64>) -> Option<&MethodSummary> {
         self.summaries.iter().find(|s| s.method == method && s.dataset == dataset && s.ratio == ratio)
+    }
+
+    /// The imbalance factor measured on a column's finished cells.
+    pub fn measured_ratio(&self, dataset: &str, ratio: Option<f64>) -> Option<f64> {
+        self.summaries.iter().filter(|s| s.dataset == dataset && s.ratio == ratio).find_map(|s| s.measured_ratio)
     }
 }

@@ -6,13 +6,28 @@ use anyhow::Context;
 
 use super::metric::{Metric, Stat};
 use super::{MethodSummary, Report};
+use crate::m2m::acceptance::low_acceptance;
 
-fn column_title(dataset: &str, ratio: f64) -> String {
-    format!("{dataset} ρ={ratio}")
+/// `FashionMnist ρ=100`; a data set with its own counts shows the ratio measured on it.
+fn column_title(r: &Report, dataset: &str, ratio: Option<f64>) -> String {
+    match (ratio, r.measured_ratio(dataset, ratio)) {
+        (Some(ratio), _) => format!("{dataset} ρ={ratio}"),
+        (None, Some(measured)) => format!("{dataset} as is (ρ={measured:.1})"),
+        (None, None) => format!("{dataset} as is"),
+    }
 }
 
-fn slug(dataset: &str, ratio: f64) -> String {
-    format!("{dataset}-r{ratio}")
+fn slug(dataset: &str, ratio: Option<f64>) -> String {
+    match ratio {
+        Some(ratio) => format!("{dataset}-r{ratio}"),
+        None => format!("{dataset}-as-is"),
+    }
+}
+
+/// M2m summaries whose cells accepted too few translations to differ from DRS, with the
+/// sentence that says so ([`low_acceptance`]).
+fn low_acceptance_notes(r: &Report) -> Vec<(&MethodSummary, String)> {
+    r.summaries.iter().filter_map(|s| Some((s, low_acceptance(s.m2m.as_ref()?)?))).collect()
 }
 
 /// The balanced-accuracy table (Markdown): one row per method, per dataset/ratio the
@@ -21,15 +36,17 @@ pub fn balanced_accuracy_table(r: &Report) -> String {
     let mut md = String::from("| method |");
     for (d, ratio) in r.columns.iter().map(|(d, r)| (d.as_str(), *r)) {
         let delta = r.baseline.as_ref().map_or(String::new(), |b| format!(" Δ vs {b} |"));
-        md.push_str(&format!(" {} | n |{delta} published |", column_title(d, ratio)));
+        md.push_str(&format!(" {} | n |{delta} published |", column_title(r, d, ratio)));
     }
+    let notes = low_acceptance_notes(r);
     md.push_str("\n|---|");
     for _ in &r.columns {
         md.push_str(if r.baseline.is_some() { "---:|---:|---:|---|" } else { "---:|---:|---|" });
     }
     md.push('\n');
     for m in &r.methods {
-        md.push_str(&format!("| {m} |"));
+        let flagged = notes.iter().any(|(s, _)| &s.method == m);
+        md.push_str(&format!("| {m}{} |", if flagged { " ⚠" } else { "" }));
         for (d, ratio) in r.columns.iter().map(|(d, r)| (d.as_str(), *r)) {
             let s = r.summary(m, d, ratio).expect("every method has every column");
             let bacc = s.stat(Metric::BalancedAccuracy).map_or("–".into(), |x| x.text());
@@ -43,6 +60,9 @@ pub fn balanced_accuracy_table(r: &Report) -> String {
             ));
         }
         md.push('\n');
+    }
+    for (s, note) in notes {
+        md.push_str(&format!("\n⚠ {} on {}: {note}.\n", s.method, column_title(r, &s.dataset, s.ratio)));
     }
     md
 }
@@ -73,7 +93,7 @@ pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
     md.push_str("\n## Balanced accuracy\n\n");
     md.push_str(&balanced_accuracy_table(r));
     for (d, ratio) in r.columns.iter().map(|(d, r)| (d.as_str(), *r)) {
-        md.push_str(&format!("\n## All metrics, {}\n\n| method |", column_title(d, ratio)));
+        md.push_str(&format!("\n## All metrics, {}\n\n| method |", column_title(r, d, ratio)));
         for m in Metric::ALL {
             md.push_str(&format!(" {} |", m.heading()));
         }
@@ -108,7 +128,8 @@ pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
         }
     }
     md.push_str(
-        "\nMajor / neutral / minor: classes in the first, middle and last third by index (the M2m code's groups). \
+        "\nMajor / neutral / minor: the largest, middle and smallest third of the classes by training images (by \
+         index on the generated long tails, as in the M2m code). \
          Many / medium / few-shot: more than 100, 20 to 100, fewer than 20 training images.\n",
     );
     md
@@ -136,7 +157,7 @@ pub fn csv(r: &Report) -> String {
                 r.suite,
                 s.method,
                 s.dataset,
-                s.ratio,
+                s.ratio.or(s.measured_ratio).map_or(String::new(), |r| r.to_string()),
                 name,
                 st.map_or(String::new(), |x| format!("{:.4}", x.mean)),
                 st.and_then(|x| x.std).map_or(String::new(), |x| format!("{x:.4}")),
@@ -169,22 +190,18 @@ pub fn write_report(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
         let rows: Vec<&MethodSummary> =
             r.summaries.iter().filter(|s| s.dataset == d && s.ratio == ratio && !s.per_class.is_empty()).collect();
         if !rows.is_empty() {
+            let title = column_title(r, d, ratio);
             let file = format!("per-class-{}.svg", slug(d, ratio));
-            crate::suite::plot::per_class(&rows, &column_title(d, ratio), &plot_dir.join(&file))?;
-            plots.push((format!("Per-class test recall, {}", column_title(d, ratio)), format!("plots/{file}")));
+            crate::suite::plot::per_class(&rows, &title, &plot_dir.join(&file))?;
+            plots.push((format!("Per-class test recall, {title}"), format!("plots/{file}")));
         }
         for s in r.summaries.iter().filter(|s| s.dataset == d && s.ratio == ratio) {
             if let Some(g) = &s.m2m {
                 let file = format!("acceptance-{}-{}.svg", s.method, slug(d, ratio));
-                crate::suite::plot::acceptance(
-                    g,
-                    &format!("{} on {}", s.method, column_title(d, ratio)),
-                    &plot_dir.join(&file),
-                )?;
-                plots.push((
-                    format!("{} acceptance rate per target class, {}", s.method, column_title(d, ratio)),
-                    format!("plots/{file}"),
-                ));
+                let title = column_title(r, d, ratio);
+                crate::suite::plot::acceptance(g, &format!("{} on {title}", s.method), &plot_dir.join(&file))?;
+                plots
+                    .push((format!("{} acceptance rate per target class, {title}", s.method), format!("plots/{file}")));
             }
         }
     }

@@ -7,7 +7,7 @@ use crate::suite::spec::{CellKey, SuiteManifest};
 
 /// Aggregates cell results per method and column (public for tests of the formulas).
 pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<String>) -> Report {
-    let mut columns: Vec<(String, f64)> = Vec::new();
+    let mut columns: Vec<(String, Option<f64>)> = Vec::new();
     for k in &manifest.cells {
         if !columns.iter().any(|(d, r)| *d == k.dataset && *r == k.ratio) {
             columns.push((k.dataset.clone(), k.ratio));
@@ -37,12 +37,13 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
                 method: method.clone(),
                 dataset: dataset.clone(),
                 ratio,
+                measured_ratio: runs.iter().find_map(|r| r.imbalance_factor),
                 expected,
                 finished: runs.len(),
                 stats,
                 per_class,
                 delta_bacc: None,
-                published: published(method, dataset, ratio),
+                published: ratio.and_then(|ratio| published(method, dataset, ratio)),
                 m2m,
                 translations: runs.iter().find_map(|r| r.translations.clone().map(|p| (r.key.run_name(), p))),
                 selected_on_test: runs.iter().any(|r| r.selected_on_test),
@@ -50,7 +51,7 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
         }
     }
     if let Some(b) = &manifest.baseline {
-        let base: Vec<((String, f64), Option<f64>)> = summaries
+        let base: Vec<((String, Option<f64>), Option<f64>)> = summaries
             .iter()
             .filter(|s| &s.method == b)
             .map(|s| ((s.dataset.clone(), s.ratio), s.stat(Metric::BalancedAccuracy).map(|x| x.mean)))
