@@ -399,3 +399,34 @@ fn a_failing_batcher_stops_the_epoch_loudly_instead_of_shortening_it() {
     assert!(r.is_err(), "the epoch ended without the batcher's panic");
     assert_eq!(*seen.lock().unwrap(), 1, "one batch before the failing one");
 }
+
+/// burn's guide batcher: pixels / 255, then MNIST's mean and std (what M2m cannot use).
+#[derive(Clone)]
+struct NormalisingBatcher;
+
+impl<B: Backend> Batcher<B, Item, ImageBatch<B>> for NormalisingBatcher {
+    fn batch(&self, items: Vec<Item>, device: &B::Device) -> ImageBatch<B> {
+        let batch = ItemBatcher.batch(items, device);
+        ImageBatch { images: (batch.images - 0.1307) / 0.3081, ..batch }
+    }
+}
+
+#[test]
+fn batches_outside_zero_one_are_refused_at_start_up_with_the_fix() {
+    // Pixels of 0 and 255 among the first items: normalised, they span [-0.42, 2.82].
+    let items: Vec<Item> =
+        (0..8).map(|i| Item { pixels: vec![if i % 2 == 0 { 0 } else { 255 }; 784], label: i % 3 }).collect();
+    fn start<T: Batcher<Cpu, Item, ImageBatch<Cpu>> + 'static>(batcher: T, items: &[Item]) -> Result<(), HookError> {
+        let device = Default::default();
+        let g: Net<Cpu> = spec().init_seeded(4, &device);
+        let labels = |it: &Item| it.label;
+        M2mHook::new(M2mSettings::new(1, 4), g, InMemDataset::new(items.to_vec()), batcher, labels, &device).map(|_| ())
+    }
+    let e = start(NormalisingBatcher, &items).expect_err("a normalising batcher is refused");
+    assert!(matches!(e, HookError::PixelRange(_)), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("-0.4242") && text.contains("2.8215"), "the range found: {text}");
+    assert!(text.contains("normalise inside your model") && text.contains("docs/m2m.md"), "the fix: {text}");
+    // The same data scaled to [0, 1] only (the edge values 0 and 1 included) starts.
+    start(ItemBatcher, &items).unwrap();
+}

@@ -25,6 +25,35 @@ pub enum EvalModeError {
     BatchStatistics { model: &'static str, diff: f32 },
 }
 
+/// Images outside [0, 1]: M2m's step size, its random start and its clamp are in pixel
+/// space, as in the reference, so a batcher that normalises (burn's guide subtracts
+/// MNIST's mean and divides by its std) would be clamped into nonsense.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "the training batches' images hold values from {min:.4} to {max:.4}, but M2m translates pixels in [0, 1] \
+     (its step size and clamp are in pixel space): let your Batcher only scale pixels to [0, 1] (e.g. / 255) and \
+     normalise inside your model's forward, as docs/m2m.md shows for burn's guide"
+)]
+pub struct PixelRangeError {
+    pub min: f32,
+    pub max: f32,
+}
+
+/// How far outside [0, 1] a pixel may be and still count as rounding.
+const PIXEL_TOLERANCE: f32 = 1e-3;
+
+/// Checks that `images` (a first batch, as the user's batcher built it) are pixels in
+/// [0, 1], up to rounding.
+pub fn check_pixel_range<B: burn::tensor::backend::Backend>(images: &Tensor<B, 4>) -> Result<(), PixelRangeError> {
+    let min: f32 = images.clone().min().into_scalar().elem();
+    let max: f32 = images.clone().max().into_scalar().elem();
+    if min.is_finite() && max.is_finite() && min >= -PIXEL_TOLERANCE && max <= 1.0 + PIXEL_TOLERANCE {
+        Ok(())
+    } else {
+        Err(PixelRangeError { min, max })
+    }
+}
+
 fn max_abs_diff<B: AutodiffBackend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> (f32, f32) {
     let scale: f32 = a.clone().inner().abs().max().into_scalar().elem();
     let diff: f32 = a.inner().sub(b.inner()).abs().max().into_scalar().elem();

@@ -12,8 +12,8 @@
 //! [`M2mHook::model`] wraps your model; its `TrainStep` translates each batch (from
 //! `from_epoch` on) and then runs your own `TrainStep`. Your model implements
 //! [`Classifier`] (logits for images in [0, 1]) and your batch [`M2mBatch`]. Models whose
-//! layers ignore evaluation mode under autodiff are refused at start-up with the fix (see
-//! [`crate::nn`]). The `m2m` CLI draws its batches and translations through the same
+//! layers ignore evaluation mode under autodiff, and batches whose images leave [0, 1] (a
+//! batcher that normalises), are refused at start-up with the fix (see [`crate::nn`]). The `m2m` CLI draws its batches and translations through the same
 //! sampler and [`M2mSchedule`]: the same seed gives the same batches and translations.
 
 mod batch;
@@ -32,7 +32,7 @@ use m2m_core::classifier::Classifier;
 use m2m_core::translation::TranslationConfig;
 
 pub use batch::{M2mBatch, M2mInput};
-pub use check::{check_eval_mode, EvalModeError};
+pub use check::{check_eval_mode, check_pixel_range, EvalModeError, PixelRangeError};
 pub use loader::M2mDataLoader;
 pub use model::{EpochReport, M2mModel};
 
@@ -90,6 +90,8 @@ pub enum HookError {
     ClassCount { f: usize, g: usize },
     #[error(transparent)]
     EvalMode(#[from] EvalModeError),
+    #[error(transparent)]
+    PixelRange(#[from] PixelRangeError),
 }
 
 /// M2m for one burn-train run: the training data loader and the model wrapper, sharing
@@ -146,6 +148,7 @@ where
             }
         }
         let probe = batcher.batch(probe_items, device).images();
+        check_pixel_range(&probe)?;
         check_eval_mode(&g, probe.clone(), "g")?;
         let schedule = M2mSchedule { from_epoch: settings.from_epoch, seed: settings.seed };
         let loader = M2mDataLoader::new(
