@@ -11,6 +11,7 @@ pub mod malloc;
 pub mod model;
 pub mod nn;
 pub mod parity;
+pub mod progress;
 pub mod recipe;
 pub mod run;
 pub mod run_dir;

@@ -5,6 +5,7 @@
 
 mod plot;
 mod prefix;
+mod progress;
 mod published;
 mod report;
 mod run;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::prefix::{g_cell, plan_forks, ForkPlan};
+use super::progress::SuiteProgress;
 use super::spec::{suite_to_ron, Shard, Suite};
 use crate::run::{run_recipe_with, Prefixes, Progress, RunLock, RunOutcome};
 use crate::run_dir::RunDir;
@@ -40,7 +41,9 @@ pub fn write_manifest(suite: &Suite) -> anyhow::Result<()> {
 
 /// Runs the cells of `shard`. A cell's results are complete once its `final.json` is
 /// written (atomically, last); killing the process at any point loses at most the epoch
-/// in progress of one cell, which the next invocation resumes.
+/// in progress of one cell, which the next invocation resumes. `progress`: `Auto` shows a
+/// bar for the whole run when stderr is a terminal, `Log` plain lines per cell; cells log
+/// their epochs as lines either way.
 pub fn run_suite<B: AutodiffBackend>(
     suite: &Suite,
     shard: Shard,
@@ -75,13 +78,18 @@ pub fn run_suite_with<B: AutodiffBackend>(
         shard.index,
         shard.count
     );
-    let runner = Runner::<B> { suite, plans: &plans, keep: &keep, device, progress };
+    // Cells log their epochs as lines (a dashboard per cell would fight the suite's bar).
+    let shown = SuiteProgress::start(suite, &mine, &plans, progress == Progress::Auto);
+    let runner = Runner::<B> { suite, plans: &plans, keep: &keep, device, progress: &shown };
     let mut outcome = SuiteOutcome::default();
     for (i, &j) in mine.iter().enumerate() {
         let cell = &suite.cells[j];
         let name = cell.key.run_name();
-        tracing::info!("suite {}: cell {}/{}: {name}", suite.name, i + 1, mine.len());
-        match runner.run_cell(j) {
+        shown.cell(i, cell, plans[j].map(|p| (suite.cells[p.source].key.run_name(), p.epoch)));
+        let started = std::time::Instant::now();
+        let result = runner.run_cell(j);
+        shown.cell_done(cell, matches!(result, Ok((_, Some(_)))), started.elapsed().as_secs_f64());
+        match result {
             Ok((o, forked)) => {
                 if let Some(p) = forked {
                     outcome.forked.push((name.clone(), suite.cells[p.source].key.run_name(), p.epoch));
@@ -106,7 +114,7 @@ struct Runner<'a, B: AutodiffBackend> {
     plans: &'a [Option<ForkPlan>],
     keep: &'a [Vec<usize>],
     device: B::Device,
-    progress: Progress,
+    progress: &'a SuiteProgress,
 }
 
 impl<B: AutodiffBackend> Runner<'_, B> {
@@ -114,8 +122,15 @@ impl<B: AutodiffBackend> Runner<'_, B> {
     fn train(&self, j: usize, fork_from: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<RunOutcome> {
         let cell = &self.suite.cells[j];
         let _lock = RunLock::acquire(&cell.recipe.run_dir(), &cell.key.run_name())?;
+        let from = match RunDir::new(cell.recipe.run_dir()).read_state()? {
+            Some(state) => state.completed_epochs,
+            None => fork_from.as_ref().map_or(0, |(_, epoch)| *epoch),
+        };
+        self.progress.training(cell, from);
         let prefixes = Prefixes { keep: self.keep[j].clone(), fork_from };
-        run_recipe_with::<B>(&cell.recipe, self.device.clone(), self.progress, &prefixes)
+        let outcome = run_recipe_with::<B>(&cell.recipe, self.device.clone(), Progress::Log, &prefixes);
+        self.progress.trained();
+        outcome
     }
 
     /// Cell `j`, as a fork when its plan says so and the source's fork point is (or, after

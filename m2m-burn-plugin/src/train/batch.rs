@@ -60,7 +60,7 @@ impl HostBatch {
         Self { pixels, labels: indices.iter().map(|&i| set.labels[i]).collect() }
     }
 
-    fn to_device<B: Backend>(self, set: &ImageSet, device: &B::Device) -> ImageBatch<B> {
+    fn into_device<B: Backend>(self, set: &ImageSet, device: &B::Device) -> ImageBatch<B> {
         let n = self.labels.len();
         let images = Tensor::from_data(TensorData::new(self.pixels, [n, set.channels, set.height, set.width]), device);
         let targets = m2m_core::translation::int_tensor(&self.labels, device);
@@ -193,7 +193,7 @@ impl<B: Backend> Iterator for PrefetchIter<B> {
         self.waited += started.elapsed();
         let host = host?;
         self.done += host.labels.len();
-        Some(host.to_device(&self.set, &self.device))
+        Some(host.into_device(&self.set, &self.device))
     }
 }
 
@@ -253,7 +253,7 @@ impl<B: Backend> EvalLoader<B> {
         let mut rng = StdRng::seed_from_u64(0); // unused: no augmentation
         (0..n).step_by(self.batch_size).map(move |start| {
             let idx: Vec<usize> = (start..(start + self.batch_size).min(n)).collect();
-            HostBatch::build(&self.set, &idx, Augmentation::NONE, &mut rng).to_device(&self.set, &self.device)
+            HostBatch::build(&self.set, &idx, Augmentation::NONE, &mut rng).into_device(&self.set, &self.device)
         })
     }
 

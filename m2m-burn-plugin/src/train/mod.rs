@@ -11,7 +11,6 @@ mod strategy;
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use burn::backend::Flex;
@@ -298,7 +297,7 @@ fn learner<B: AutodiffBackend>(
         .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)));
     let dashboard = progress == Progress::Auto && std::io::stdout().is_terminal();
     if !dashboard {
-        training = training.renderer(LogRenderer::new(Duration::from_secs(15)));
+        training = training.renderer(LogRenderer::new(renderer::log_interval()));
     }
     if completed > 0 {
         tracing::info!("resuming {} after epoch {completed}", run.root.display());

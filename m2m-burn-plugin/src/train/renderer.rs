@@ -19,6 +19,8 @@ use burn::train::renderer::{
 };
 use burn::train::LearnerSummary;
 
+use crate::progress::duration;
+
 /// A [`MetricsRenderer`] for logs; usable in any burn-train program
 /// (`SupervisedTraining::renderer(LogRenderer::new(Duration::from_secs(15)))`).
 pub struct LogRenderer {
@@ -80,11 +82,10 @@ impl LogRenderer {
         if let Some(rate) = rate {
             parts.push(format!("{rate:.0} img/s"));
         }
-        for m in &self.metrics {
-            if m.count > 0 {
-                parts.push(m.formatted());
-            }
-        }
+        // Loss, then accuracy, then the learning rate, whatever order burn registered them in.
+        let mut metrics: Vec<&Tracked> = self.metrics.iter().filter(|m| m.count > 0).collect();
+        metrics.sort_by_key(|m| (m.is_learning_rate(), m.percent));
+        parts.extend(metrics.into_iter().map(Tracked::formatted));
         if let Some(rate) = rate {
             let epoch_left = progress.items_total.saturating_sub(progress.items_processed) as f64 / rate;
             let mut eta = format!("ETA epoch {}", duration(epoch_left));
@@ -110,13 +111,33 @@ impl LogRenderer {
     }
 }
 
+/// How often [`LogRenderer`] writes in `m2m`'s runs: `M2M_LOG_EVERY` seconds (e.g. `60`,
+/// `0.5`), 15 by default.
+pub fn log_interval() -> Duration {
+    const DEFAULT: Duration = Duration::from_secs(15);
+    match std::env::var("M2M_LOG_EVERY") {
+        Err(_) => DEFAULT,
+        Ok(text) => match text.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s),
+            _ => {
+                tracing::warn!("M2M_LOG_EVERY={text:?} is not a number of seconds >= 0; writing progress every 15 s");
+                DEFAULT
+            }
+        },
+    }
+}
+
 impl Tracked {
+    fn is_learning_rate(&self) -> bool {
+        self.name.to_lowercase().contains("learning rate")
+    }
+
     fn formatted(&self) -> String {
         let mean = self.sum / self.count as f64;
         let name = self.name.to_lowercase();
         if self.percent {
             format!("{name} {mean:.1}%")
-        } else if name.contains("learning rate") {
+        } else if self.is_learning_rate() {
             format!("lr {mean:.2e}")
         } else {
             format!("{name} {mean:.4}")
@@ -189,28 +210,5 @@ impl MetricsRenderer for LogRenderer {
             count: 0,
             latest: (0.0, 0),
         });
-    }
-}
-
-/// `14 s`, `2 min 31 s`, `3 h 05 min`.
-fn duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
-        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::duration;
-
-    #[test]
-    fn durations_read_as_people_write_them() {
-        assert_eq!(duration(14.4), "14 s");
-        assert_eq!(duration(151.0), "2 min 31 s");
-        assert_eq!(duration(3.0 * 3600.0 + 5.0 * 60.0 + 9.0), "3 h 05 min");
-        assert_eq!(duration(-1.0), "0 s");
     }
 }

@@ -87,7 +87,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
-        .with_writer(std::io::stderr)
+        // Above a suite's progress bar when one is shown.
+        .with_writer(m2m_burn_plugin::progress::StderrAboveBar)
         // Colour codes only on a terminal: logs redirected to a file or a pipe stay plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
