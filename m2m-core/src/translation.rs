@@ -291,7 +291,7 @@ pub fn start_noise<R: Rng + ?Sized>(shape: [usize; 4], rule: RandomStart, radius
             scale_group(&mut delta, &idx, c);
         }
         RandomStart::PerSample => {
-            let idx = |i: usize| vec![i * c * plane..(i + 1) * c * plane];
+            let idx = |i: usize| std::iter::once(i * c * plane..(i + 1) * c * plane).collect();
             scale_group(&mut delta, &idx, g);
         }
         RandomStart::None => unreachable!("returned above"),

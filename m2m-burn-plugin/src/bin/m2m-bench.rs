@@ -2,7 +2,9 @@
 //! for a model, batch size and input shape, on the CPU backend. Prints one line per
 //! measurement; numbers go to docs/benchmarks.md with the machine and command.
 //!
+//! ```text
 //! m2m-bench [resnet32|small-cnn] [batch] [channels] [size] [iterations]
+//! ```
 //!
 //! Measures a plain training step, an M2m iteration (translation of a class-balanced
 //! FMNIST-LT rho 100 batch with the paper's settings, then the training step) and an
@@ -10,19 +12,25 @@
 //! ends with a read of the loss to the host, so GPU work is included.
 //! `M2M_BENCH_BACKEND=cuda` runs it on CUDA device 0 (build with `--features cuda`).
 //!
+//! ```text
 //! m2m-bench compare [resnet32|small-cnn] [batch] [channels] [size]
+//! ```
 //!
 //! (with `--features cuda`) runs the same weights and inputs through the CPU and the CUDA
 //! backend and prints the relative error of logits, loss, input gradient, eval-mode
 //! logits and logits after one SGD step; exits with status 1 above 1e-3.
 //!
+//! ```text
 //! m2m-bench batchnorm [batch] [size] [iterations]
+//! ```
 //!
 //! Times ResNet-32's 31 BatchNorm layers in training mode (forward with batch statistics
 //! and running-statistics update, then backward of `sum(y * g)` to the input, gamma and
 //! beta) on the CPU backend, per layer shape.
 //!
+//! ```text
 //! m2m-bench conv [batch] [size] [iterations]
+//! ```
 //!
 //! Times the three convolution kernels of a ResNet-32 training step per layer shape
 //! (forward, input gradient, weight gradient), Flex's as burn's autodiff calls them

@@ -16,7 +16,7 @@ impl Augmentation {
     pub const NONE: Augmentation = Augmentation { crop_padding: 0, horizontal_flip: false };
 }
 
-/// Writes one image (`c×h×w` bytes) into `out` as [0,1] floats, augmented.
+/// Writes one image (`c×h×w` bytes) into `out` as floats in [0, 1], augmented.
 pub fn augment_into<R: Rng + ?Sized>(
     image: &[u8],
     (c, h, w): (usize, usize, usize),

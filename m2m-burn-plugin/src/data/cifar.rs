@@ -54,7 +54,7 @@ impl CifarKind {
 /// Parses the records of one binary file.
 pub fn parse(path: &Path, kind: CifarKind, bytes: &[u8]) -> Result<(Vec<u8>, Vec<usize>), DataError> {
     let record = kind.label_bytes() + IMAGE_BYTES;
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(DataError::corrupt(
             path,
             format!("{} bytes is not a whole number of {record}-byte records", bytes.len()),

@@ -128,10 +128,12 @@ impl DatasetSpec {
             Imbalance::Cut { profile, ratio } => {
                 let smallest = available.iter().copied().min().unwrap_or(0);
                 let n_max = match self.max_per_class {
-                    Some(n) if n > smallest => return Err(DataError::Invalid(format!(
+                    Some(n) if n > smallest => {
+                        return Err(DataError::Invalid(format!(
                         "dataset.max_per_class = {n}, but the smallest class of {} has only {smallest} training images",
                         source.display()
-                    ))),
+                    )))
+                    }
                     Some(n) => n,
                     None => smallest,
                 };

@@ -90,7 +90,7 @@ impl Container {
         }
     }
 
-    /// The tensor a [`TensorRef`] views, bounds-checked against its storage.
+    /// The tensor a `TensorRef` views, bounds-checked against its storage.
     pub fn decode(&self, t: &TensorRef) -> Result<Decoded, ErrorKind> {
         let s = &t.storage;
         let bytes = self

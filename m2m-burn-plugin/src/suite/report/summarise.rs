@@ -51,7 +51,9 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
         }
     }
     if let Some(b) = &manifest.baseline {
-        let base: Vec<((String, Option<f64>), Option<f64>)> = summaries
+        // The baseline's bACC per (dataset, ratio) column.
+        type Column = (String, Option<f64>);
+        let base: Vec<(Column, Option<f64>)> = summaries
             .iter()
             .filter(|s| &s.method == b)
             .map(|s| ((s.dataset.clone(), s.ratio), s.stat(Metric::BalancedAccuracy).map(|x| x.mean)))
