@@ -2,11 +2,9 @@
 //! inputs through both, then relative errors of logits, loss and input gradient. This is
 //! what `scripts/gpu-check.sh` runs to compare CUDA with the CPU backend.
 
-use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
@@ -29,9 +27,16 @@ pub struct ParityOutputs {
 
 /// The weights of a model as bytes, to load into a model on another backend.
 pub fn weights_to_bytes<B: burn::tensor::backend::Backend>(model: &Net<B>) -> Vec<u8> {
-    BinBytesRecorder::<FullPrecisionSettings>::default()
-        .record(model.clone().into_record(), ())
-        .expect("recording a model to memory")
+    crate::model::net_to_bytes(model)
+}
+
+/// A model of `spec` on backend `B` with the weights in `bytes` ([`weights_to_bytes`]).
+pub fn model_from_bytes<B: burn::tensor::backend::Backend>(
+    spec: &ModelSpec,
+    bytes: &[u8],
+    device: &B::Device,
+) -> anyhow::Result<Net<B>> {
+    crate::model::net_from_bytes(spec, bytes, device).map_err(anyhow::Error::msg)
 }
 
 /// Runs the parity workload on backend `B`: `spec` with the weights in `bytes`, images
@@ -44,10 +49,7 @@ pub fn parity_outputs<B: AutodiffBackend>(
     labels: &[usize],
     device: &B::Device,
 ) -> anyhow::Result<ParityOutputs> {
-    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
-        .load(bytes.to_vec(), device)
-        .map_err(|e| anyhow::anyhow!("loading the weights: {e}"))?;
-    let model: Net<B> = spec.init::<B>(device).load_record(record);
+    let model: Net<B> = model_from_bytes(spec, bytes, device)?;
     let to_vec = |t: Tensor<B::InnerBackend, 2>| t.into_data().to_vec::<f32>().expect("f32 logits");
     let x = Tensor::<B, 4>::from_data(TensorData::new(pixels.to_vec(), shape), device).require_grad();
     let y = m2m_core::translation::int_tensor::<B>(labels, device);

@@ -32,6 +32,24 @@ pub enum CheckpointError {
     Import(#[from] super::import::ImportError),
 }
 
+/// The weights (parameters and running statistics) of a model as bytes, exactly, to load
+/// into a model on another backend with [`net_from_bytes`].
+pub fn net_to_bytes<B: Backend>(model: &Net<B>) -> Vec<u8> {
+    use burn::record::{BinBytesRecorder, Recorder};
+    BinBytesRecorder::<FullPrecisionSettings>::default()
+        .record(model.clone().into_record(), ())
+        .expect("recording a model to memory")
+}
+
+/// A network of `spec` on backend `B` with the weights in `bytes` ([`net_to_bytes`]).
+pub fn net_from_bytes<B: Backend>(spec: &ModelSpec, bytes: &[u8], device: &B::Device) -> Result<Net<B>, String> {
+    use burn::record::{BinBytesRecorder, Recorder};
+    let record = BinBytesRecorder::<FullPrecisionSettings>::default()
+        .load(bytes.to_vec(), device)
+        .map_err(|e| format!("loading the weights: {e}"))?;
+    Ok(spec.init::<B>(device).load_record(record))
+}
+
 struct Shapes(Vec<Vec<usize>>);
 
 impl<B: Backend> ModuleVisitor<B> for Shapes {

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 pub use batch_norm::{BatchNorm2d, Then};
 pub use checkpoint::{
-    load_any_classifier, load_classifier, meta_path, param_shapes, read_meta, resolve_model_source, save_classifier,
-    CheckpointError, ModelMeta, ModelSource,
+    load_any_classifier, load_classifier, meta_path, net_from_bytes, net_to_bytes, param_shapes, read_meta,
+    resolve_model_source, save_classifier, CheckpointError, ModelMeta, ModelSource,
 };
 pub use m2m_core::classifier::{Classifier, Mode};
 pub use normed_linear::NormedLinear;
@@ -78,9 +78,14 @@ impl ModelSpec {
     }
 
     /// [`Self::init`] with burn's generator seeded with `seed`: the same weights for the
-    /// same seed, whatever other threads draw meanwhile ([`m2m_core::seed::with_seed`]).
+    /// same seed, whatever other threads draw meanwhile ([`m2m_core::seed::with_seed`]),
+    /// and on every backend: they are drawn by the CPU backend (CubeCL's generators draw
+    /// other numbers than Flex's) and moved to `device` exactly.
     pub fn init_seeded<B: Backend>(&self, seed: u64, device: &B::Device) -> Net<B> {
-        m2m_core::seed::with_seed::<B, _>(device, seed, || self.init(device))
+        let cpu = Default::default();
+        let drawn: Net<burn::backend::Flex> =
+            m2m_core::seed::with_seed::<burn::backend::Flex, _>(&cpu, seed, || self.init(&cpu));
+        net_from_bytes(self, &net_to_bytes(&drawn), device).expect("weights of the same network load")
     }
 }
 
