@@ -10,14 +10,15 @@
 //! FMNIST-LT rho 100 batch with the paper's settings, then the training step) and an
 //! evaluation forward; medians over `iterations` after one warm-up. Every timing
 //! ends with a read of the loss to the host, so GPU work is included.
-//! `M2M_BENCH_BACKEND=cuda` runs it on CUDA device 0 (build with `--features cuda`).
+//! `M2M_BENCH_BACKEND=cuda` (or `cuda:N`, `wgpu`, `wgpu:cpu`, ... as `m2m --backend` takes
+//! them) runs it on a GPU backend (build with `--features cuda` or `--features wgpu`).
 //!
 //! ```text
 //! m2m-bench compare [resnet32|small-cnn] [batch] [channels] [size]
 //! ```
 //!
-//! (with `--features cuda`) runs the same weights and inputs through the CPU and the CUDA
-//! backend and prints the relative error of logits, loss, input gradient, eval-mode
+//! runs the same weights and inputs through the CPU backend and the GPU backend of
+//! `M2M_BENCH_BACKEND` (default `cuda`; `wgpu` with `--features wgpu`) and prints the relative error of logits, loss, input gradient, eval-mode
 //! logits and logits after one SGD step; exits with status 1 above 1e-3.
 //!
 //! ```text
@@ -44,7 +45,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::{Distribution, Int, Tensor};
-use m2m_burn_plugin::backend::Cpu;
+use m2m_burn_plugin::backend::{run_on, BackendChoice, BackendTask, Cpu};
 use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 
 fn main() {
@@ -72,23 +73,56 @@ fn main() {
     };
     let parse = |i: usize, d: usize| number(&args, i, d);
     let (batch, channels, size, iterations) = (parse(2, 128), parse(3, 1), parse(4, 28), parse(5, 5));
-    if compare {
-        return compare_cuda(arch, batch, channels, size);
-    }
-    match std::env::var("M2M_BENCH_BACKEND").as_deref() {
-        Ok("cuda") => cuda(arch, batch, channels, size, iterations),
-        _ => run::<Cpu>(Default::default(), "cpu", arch, batch, channels, size, iterations),
-    }
-}
-
-#[cfg(feature = "cuda")]
-fn cuda(arch: Architecture, batch: usize, channels: usize, size: usize, iterations: usize) {
-    if let Err(e) = m2m_burn_plugin::backend::probe_cuda(0) {
+    // M2M_BENCH_BACKEND: cpu (default for timings), cuda, cuda:N, wgpu, wgpu:cpu, ... as
+    // `m2m --backend` takes them; `compare` defaults to cuda.
+    let default = if compare { "cuda" } else { "cpu" };
+    let choice: BackendChoice = match std::env::var("M2M_BENCH_BACKEND").as_deref().unwrap_or(default).parse() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: M2M_BENCH_BACKEND: {e}");
+            std::process::exit(2);
+        }
+    };
+    let outcome = if compare {
+        if choice == BackendChoice::Cpu {
+            eprintln!("error: `compare` compares a GPU backend with the CPU: set M2M_BENCH_BACKEND to cuda or wgpu");
+            std::process::exit(2);
+        }
+        run_on(choice, Compare { arch, batch, channels, size, name: format!("{choice:?}") })
+    } else {
+        run_on(choice, Bench { arch, batch, channels, size, iterations, name: backend_name(choice) })
+    };
+    if let Err(e) = outcome {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
-    let device = burn::backend::cuda::CudaDevice::new(0);
-    run::<m2m_burn_plugin::backend::Gpu>(device, "cuda", arch, batch, channels, size, iterations)
+}
+
+/// The backend's name in the output lines (`cpu`, `cuda`, `wgpu`), as scripts grep them.
+fn backend_name(choice: BackendChoice) -> String {
+    match choice {
+        BackendChoice::Cpu => "cpu".into(),
+        BackendChoice::Cuda { .. } => "cuda".into(),
+        BackendChoice::Wgpu { .. } => "wgpu".into(),
+    }
+}
+
+/// The timing run on a backend.
+struct Bench {
+    arch: Architecture,
+    batch: usize,
+    channels: usize,
+    size: usize,
+    iterations: usize,
+    name: String,
+}
+
+impl BackendTask for Bench {
+    type Output = ();
+    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> anyhow::Result<()> {
+        run::<B>(device, &self.name, self.arch, self.batch, self.channels, self.size, self.iterations);
+        Ok(())
+    }
 }
 
 fn bench_spec(arch: Architecture, channels: usize) -> ModelSpec {
@@ -102,49 +136,47 @@ fn bench_spec(arch: Architecture, channels: usize) -> ModelSpec {
     }
 }
 
-#[cfg(feature = "cuda")]
-fn compare_cuda(arch: Architecture, batch: usize, channels: usize, size: usize) {
-    use m2m_burn_plugin::parity::{compare, parity_outputs, weights_to_bytes};
-    if let Err(e) = m2m_burn_plugin::backend::probe_cuda(0) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
-    let spec = bench_spec(arch, channels);
-    let cpu = Default::default();
-    <Cpu as burn::tensor::backend::Backend>::seed(&cpu, 0);
-    let bytes = weights_to_bytes(&spec.init::<Cpu>(&cpu));
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
-    let pixels: Vec<f32> = (0..batch * channels * size * size).map(|_| rand::RngExt::random::<f32>(&mut rng)).collect();
-    let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
-    let shape = [batch, channels, size, size];
-    let reference = parity_outputs::<Cpu>(&spec, &bytes, &pixels, shape, &labels, &cpu).expect("CPU run");
-    let gpu = burn::backend::cuda::CudaDevice::new(0);
-    let on_gpu = parity_outputs::<m2m_burn_plugin::backend::Gpu>(&spec, &bytes, &pixels, shape, &labels, &gpu)
-        .expect("CUDA run");
-    let mut worst = 0.0f64;
-    println!("CUDA vs CPU, {arch:?} batch {batch} input {channels}x{size}x{size}, same weights and inputs (relative L2 error):");
-    for (name, err) in compare(&on_gpu, &reference) {
-        println!("  {name:28} {err:.3e}");
-        worst = worst.max(err);
-    }
-    println!("loss: cpu {:.6}, cuda {:.6}", reference.loss, on_gpu.loss);
-    if worst > 1e-3 {
-        println!("FAIL: largest relative error {worst:.3e} > 1e-3");
-        std::process::exit(1);
-    }
-    println!("PASS: largest relative error {worst:.3e} <= 1e-3");
+/// The parity check of a GPU backend against the CPU: the same weights and inputs
+/// through both, relative errors printed; exits with status 1 above 1e-3.
+struct Compare {
+    arch: Architecture,
+    batch: usize,
+    channels: usize,
+    size: usize,
+    name: String,
 }
 
-#[cfg(not(feature = "cuda"))]
-fn compare_cuda(_: Architecture, _: usize, _: usize, _: usize) {
-    eprintln!("error: `compare` needs a build with the `cuda` feature");
-    std::process::exit(1);
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda(_: Architecture, _: usize, _: usize, _: usize, _: usize) {
-    eprintln!("error: built without the `cuda` feature");
-    std::process::exit(1);
+impl BackendTask for Compare {
+    type Output = ();
+    fn run<G: burn::tensor::backend::AutodiffBackend>(self, gpu: G::Device) -> anyhow::Result<()> {
+        use m2m_burn_plugin::parity::{compare, parity_outputs, weights_to_bytes};
+        let Compare { arch, batch, channels, size, name } = self;
+        let spec = bench_spec(arch, channels);
+        let cpu = Default::default();
+        let bytes = weights_to_bytes(&spec.init_seeded::<Cpu>(0, &cpu));
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+        let pixels: Vec<f32> =
+            (0..batch * channels * size * size).map(|_| rand::RngExt::random::<f32>(&mut rng)).collect();
+        let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+        let shape = [batch, channels, size, size];
+        let reference = parity_outputs::<Cpu>(&spec, &bytes, &pixels, shape, &labels, &cpu)?;
+        let on_gpu = parity_outputs::<G>(&spec, &bytes, &pixels, shape, &labels, &gpu)?;
+        let mut worst = 0.0f64;
+        println!(
+            "{name} vs CPU, {arch:?} batch {batch} input {channels}x{size}x{size}, same weights and inputs (relative L2 error):"
+        );
+        for (what, err) in compare(&on_gpu, &reference) {
+            println!("  {what:28} {err:.3e}");
+            worst = worst.max(err);
+        }
+        println!("loss: cpu {:.6}, {name} {:.6}", reference.loss, on_gpu.loss);
+        if worst > 1e-3 {
+            println!("FAIL: largest relative error {worst:.3e} > 1e-3");
+            std::process::exit(1);
+        }
+        println!("PASS: largest relative error {worst:.3e} <= 1e-3");
+        Ok(())
+    }
 }
 
 fn run<B: burn::tensor::backend::AutodiffBackend>(

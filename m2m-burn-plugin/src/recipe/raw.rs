@@ -61,7 +61,8 @@ pub struct RawRecipe {
     pub eval_logit_adjustment: Option<f64>,
     pub seed: Option<u64>,
     pub output_dir: Option<PathBuf>,
-    /// `Cpu` (the default) or `Cuda(device: N)`; `--backend` on the command line wins.
+    /// `Cpu` (the default), `Cuda(device: N)` or `Wgpu(adapter: Default)`; `--backend` on the
+    /// command line wins.
     pub backend: Option<BackendChoice>,
 }
 merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, eval_logit_adjustment, seed, output_dir, backend }

@@ -1,0 +1,17 @@
+//! burn's CUDA backend (feature `cuda`).
+
+/// CUDA with fusion and autotuning, under autodiff.
+pub type Gpu = burn::backend::Autodiff<burn::backend::Cuda>;
+
+/// Checks that CUDA device `index` can be used, turning burn's panic (no driver, no GPU,
+/// no NVRTC) into an error that says what is missing.
+pub fn probe_cuda(index: usize) -> anyhow::Result<()> {
+    super::cubecl::log_cache();
+    let device = burn::backend::cuda::CudaDevice::new(index);
+    super::cubecl::first_operation::<burn::backend::Cuda>(device).map_err(|reason| {
+        anyhow::anyhow!(
+            "CUDA device {index} is not usable ({reason}). It needs an NVIDIA GPU, its driver (libcuda.so.1) \
+             and NVRTC (libnvrtc.so.12 or .13) on the library path; use `--backend cpu` otherwise"
+        )
+    })
+}
