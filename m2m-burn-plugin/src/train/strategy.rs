@@ -66,12 +66,12 @@ impl<B: AutodiffBackend> ImbalancedStrategy<B> {
         *self.failure.lock().expect("failure slot") = Some(e);
     }
 
-    /// After an epoch: metrics files, best model, burn checkpoint, then the state file
-    /// (last, so a state never points at an epoch whose files are missing).
-    fn finish_epoch(
+    /// After an epoch: the metrics files, the best model and the fork point. burn's
+    /// checkpoint and the state file follow ([`Self::checkpoint`]; the state last, so that
+    /// it never points at an epoch whose files are missing).
+    fn record_epoch(
         &self,
         learner: &Learner<Components<B>>,
-        tc: &mut TrainingComponentsRef<'_, B>,
         records: &mut Vec<EpochRecord>,
         record: EpochRecord,
         epoch: usize,
@@ -114,16 +114,31 @@ impl<B: AutodiffBackend> ImbalancedStrategy<B> {
         if self.fork_points.contains(&epoch) {
             super::fork::snapshot_best(&self.run, epoch)?;
         }
-        if let Some(c) = tc.checkpointer.as_mut() {
-            c.checkpoint(learner, epoch, tc.event_store);
-        }
-        self.run.write_state(&RunState { completed_epochs: epoch, total_epochs: total, finished: false })
+        Ok(())
     }
-}
 
-struct TrainingComponentsRef<'a, B: AutodiffBackend> {
-    checkpointer: Option<&'a mut burn::train::LearningCheckpointer<Components<B>>>,
-    event_store: &'a burn::train::metric::store::EventStoreClient,
+    /// burn-train's checkpoint of `epoch` (model, optimiser, scheduler), written before
+    /// training goes on. burn-train writes checkpoints on a thread of its own, reading the
+    /// records' tensors while the training loop keeps running; on a fusion backend (CUDA,
+    /// wgpu) that read races the training stream and panics ("Should have handle for
+    /// tensor", tracel-ai/burn#4347; `examples/fusion_checkpoint.rs` reproduces it, and
+    /// shows that waiting for the write avoids it). Restoring the epoch just saved waits for
+    /// the write (the thread serves requests in order) and loads back the same values, so
+    /// training goes on exactly as a run resumed here would. `Err` (with the model as it
+    /// was) when the write or its read-back failed.
+    fn checkpoint(
+        &self,
+        checkpointer: &mut burn::train::LearningCheckpointer<Components<B>>,
+        learner: Learner<Components<B>>,
+        store: &burn::train::metric::store::EventStoreClient,
+        epoch: usize,
+        device: &B::Device,
+    ) -> Result<Learner<Components<B>>, Box<Net<B>>> {
+        let kept = Box::new(learner.model());
+        checkpointer.checkpoint(&learner, epoch, store);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checkpointer.load_checkpoint(learner, device, epoch)))
+            .map_err(|_| kept)
+    }
 }
 
 impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for ImbalancedStrategy<B> {
@@ -268,8 +283,25 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                     stats
                 }),
             };
-            let mut refs = TrainingComponentsRef { checkpointer: checkpointer.as_mut(), event_store: &event_store };
-            if let Err(e) = self.finish_epoch(&learner, &mut refs, &mut records, record, epoch, num_epochs) {
+            if let Err(e) = self.record_epoch(&learner, &mut records, record, epoch, num_epochs) {
+                self.fail(e.context(format!("saving the results of epoch {e0}")));
+                break;
+            }
+            if let Some(c) = checkpointer.as_mut() {
+                learner = match self.checkpoint(c, learner, &event_store, epoch, &device) {
+                    Ok(learner) => learner,
+                    Err(model) => {
+                        self.fail(anyhow::anyhow!(
+                            "writing burn-train's checkpoint of epoch {e0} into {} failed (see the message above); \
+                             the checkpoints of the earlier epochs are kept: run the same command again to resume",
+                            self.run.burn_dir().display()
+                        ));
+                        return (*model, event_processor);
+                    }
+                };
+            }
+            let state = RunState { completed_epochs: epoch, total_epochs: num_epochs, finished: false };
+            if let Err(e) = self.run.write_state(&state) {
                 self.fail(e.context(format!("saving the results of epoch {e0}")));
                 break;
             }

@@ -1,0 +1,77 @@
+//! Reproduction: burn-train's asynchronous checkpointer on a fusion backend.
+//! Train a small model with SGD + momentum on Autodiff<Wgpu> (fusion on) and save the
+//! model and optimiser records every few steps through burn-train's AsyncCheckpointer
+//! (what SupervisedTraining::with_file_checkpointer installs), while training goes on.
+//! Usage: fusion_checkpoint [async|sync] [steps] [fused|unfused]
+use burn::backend::wgpu::{CubeBackend, WgpuRuntime};
+use burn::backend::{Autodiff, Wgpu};
+use burn::module::{AutodiffModule, Module};
+use burn::nn::{Linear, LinearConfig, Relu};
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, Tensor};
+use burn::train::checkpoint::{AsyncCheckpointer, Checkpointer, FileCheckpointer};
+
+#[derive(Module, Debug)]
+struct Mlp<B: burn::tensor::backend::Backend> {
+    a: Linear<B>,
+    b: Linear<B>,
+    relu: Relu,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("async").to_string();
+    let steps: usize = args.get(2).map_or(200, |s| s.parse().unwrap());
+    match args.get(3).map(String::as_str).unwrap_or("fused") {
+        "fused" => train::<Autodiff<Wgpu>>(&mode, steps),
+        _ => train::<Autodiff<CubeBackend<WgpuRuntime, f32, i32, u32>>>(&mode, steps),
+    }
+}
+
+fn train<B: AutodiffBackend>(mode: &str, steps: usize) {
+    let device = Default::default();
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    let model_ckpt = AsyncCheckpointer::new(FileCheckpointer::new(recorder.clone(), dir.path(), "model"));
+    let optim_ckpt = AsyncCheckpointer::new(FileCheckpointer::new(recorder.clone(), dir.path(), "optim"));
+    let sync_model = FileCheckpointer::new(recorder.clone(), dir.path(), "model");
+    let sync_optim = FileCheckpointer::new(recorder, dir.path(), "optim");
+    let mut model = Mlp {
+        a: LinearConfig::new(64, 128).init::<B>(&device),
+        b: LinearConfig::new(128, 10).init(&device),
+        relu: Relu::new(),
+    };
+    let mut optim = SgdConfig::new().with_momentum(Some(MomentumConfig::new().with_momentum(0.9))).init::<B, Mlp<B>>();
+    for step in 0..steps {
+        let x = Tensor::<B, 2>::random([32, 64], Distribution::Normal(0.0, 1.0), &device);
+        let y = model.b.forward(model.relu.forward(model.a.forward(x)));
+        let loss = y.powi_scalar(2).mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(0.01, model, grads);
+        if step % 10 == 9 {
+            let epoch = step / 10 + 1;
+            match mode {
+                "async" | "async-synced" | "async-wait" => {
+                    if mode == "async-synced" {
+                        B::sync(&device).unwrap();
+                    }
+                    model_ckpt.save(epoch, model.clone().into_record()).unwrap();
+                    optim_ckpt.save(epoch, optim.to_record()).unwrap();
+                    if mode == "async-wait" {
+                        // Queued behind the saves: returns once they are written.
+                        let _ = optim_ckpt.restore(epoch, &device);
+                    }
+                }
+                _ => {
+                    sync_model.save(epoch, model.clone().into_record()).unwrap();
+                    sync_optim.save(epoch, optim.to_record()).unwrap();
+                }
+            }
+        }
+    }
+    let v: f32 = burn::tensor::ElementConversion::elem(model.valid().a.weight.val().sum().into_scalar());
+    println!("{mode}: {steps} steps done, checkpoints saved; sum of weights {v}");
+}
