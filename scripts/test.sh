@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need, checks formatting, lints and docs,
-# checks that the CUDA feature compiles (no GPU needed), then runs every test on the CPU
-# backend. CI runs exactly this.
+# The test command: installs what the tests need (Fashion-MNIST, Mesa's software Vulkan
+# driver), checks formatting, lints and docs, then builds every backend (CPU, CUDA, wgpu)
+# and runs every test: the CPU backend's, and the GPU-path set on wgpu through lavapipe
+# (fusion on and off). CUDA is compiled, not run (CI has no GPU; scripts/gpu-check.sh runs
+# the same GPU-path set on a GPU machine). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 for tool in rustfmt clippy-driver; do
     command -v "$tool" >/dev/null || { echo "test.sh: $tool is missing: rustup component add rustfmt clippy" >&2; exit 1; }
 done
-# The project's formatting (rustfmt.toml) and lints (allowed ones: [workspace.lints] in Cargo.toml).
+
+# Software Vulkan (lavapipe) for the GPU-path tests; where it cannot be installed they say
+# so and check nothing, instead of failing.
+if ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || bash scripts/lavapipe.sh; then
+    export M2M_REQUIRE_GPU="wgpu,wgpu_unfused"
+    # wgpu's Vulkan loader asks for one (and warns without it); nothing is kept there.
+    export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+else
+    echo "test.sh: Mesa's lavapipe could not be installed: the wgpu GPU-path tests will be skipped" >&2
+fi
+
+# The project's formatting (rustfmt.toml) and lints (allowed ones: [workspace.lints] in
+# Cargo.toml), on the default build and on the one with every backend.
+GPU_FEATURES="m2m-burn-plugin/cuda,m2m-burn-plugin/wgpu,m2m-tests/cuda,m2m-tests/wgpu"
 cargo fmt --all --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
+cargo clippy --release --locked --workspace --all-targets --features "$GPU_FEATURES" -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --workspace --no-deps
 echo "test.sh: formatting, lints and docs checked after ${SECONDS} s"
-cargo build --release --locked -p m2m-burn-plugin --features cuda
-echo "test.sh: the cuda feature built after ${SECONDS} s"
-cargo test --release --locked --workspace
+cargo test --release --locked --workspace --features "$GPU_FEATURES" --no-run
+echo "test.sh: every backend built after ${SECONDS} s"
+cargo test --release --locked --workspace --features "$GPU_FEATURES"
 echo "test.sh: tests passed after ${SECONDS} s"

@@ -17,11 +17,35 @@ use m2m_core::translation::TranslationParams;
 
 #[test]
 fn the_guide_trains_with_m2m_and_accepts_translations() {
+    guide::<Cpu>(Default::default());
+}
+
+/// The same on burn's wgpu backend (lavapipe in CI; skipped, saying so, without an
+/// adapter unless `M2M_REQUIRE_GPU` names `wgpu`), without burn's fusion: the guide trains
+/// through burn-train's own loop, whose asynchronous checkpointer crashes on fusion
+/// backends (tracel-ai/burn#4347; docs/backends.md, `examples/fusion_checkpoint.rs`).
+/// `m2m train`'s loop waits for its checkpoints and runs with fusion (tests/gpu_cli.rs).
+#[cfg(feature = "wgpu")]
+#[test]
+fn the_guide_trains_with_m2m_on_wgpu_without_fusion() {
+    use m2m_burn_plugin::backend::{probe_wgpu, wgpu_device, BackendChoice, WgpuUnfused};
+    let text = std::env::var("M2M_TEST_WGPU").unwrap_or_else(|_| "wgpu".into());
+    let Ok(BackendChoice::Wgpu { adapter }) = text.parse() else { panic!("M2M_TEST_WGPU={text}: not a wgpu adapter") };
+    if let Err(e) = probe_wgpu(adapter) {
+        let required = std::env::var("M2M_REQUIRE_GPU").unwrap_or_default();
+        assert!(!required.split(',').any(|n| n.trim() == "wgpu"), "wgpu is required but cannot run: {e:#}");
+        eprintln!("skipped: wgpu cannot run here: {e:#}");
+        return;
+    }
+    guide::<WgpuUnfused>(wgpu_device(adapter));
+}
+
+/// burn's guide, then the guide with M2m, on backend `B`.
+fn guide<B: burn::tensor::backend::AutodiffBackend>(device: B::Device) {
     let dir = DatasetName::FashionMnist.locate(None).expect("Fashion-MNIST (scripts/env.sh installs it)");
     let (train, test) = data::fashion_mnist_lt(&dir, 500, 10.0, 50).unwrap();
     assert_eq!(train.len(), 2040);
     let out = tempfile::tempdir().unwrap();
-    let device = Default::default();
     let config = |epochs| {
         training::TrainingConfig::new(model::ModelConfig::new(10, 512), AdamConfig::new())
             .with_num_epochs(epochs)
@@ -29,16 +53,16 @@ fn the_guide_trains_with_m2m_and_accepts_translations() {
             .with_num_workers(1)
     };
     let g_dir = out.path().join("g");
-    training::train::<Cpu>(g_dir.to_str().unwrap(), config(6), device, train.clone(), test.clone());
+    training::train::<B>(g_dir.to_str().unwrap(), config(6), device.clone(), train.clone(), test.clone());
     let g = model::ModelConfig::new(10, 512)
-        .init::<Cpu>(&device)
+        .init::<B>(&device)
         .load_file(g_dir.join("model"), &burn::record::CompactRecorder::new(), &device)
         .unwrap();
 
     let translation = TranslationParams::default().with_gamma(0.5).check().unwrap();
     let settings = M2mSettings::new(1, 64).with_seed(1).with_translation(translation);
     let f_dir = out.path().join("f");
-    let epochs = training::train_m2m::<Cpu>(f_dir.to_str().unwrap(), config(3), device, train, test, g, settings);
+    let epochs = training::train_m2m::<B>(f_dir.to_str().unwrap(), config(3), device, train, test, g, settings);
     assert_eq!(epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![1, 2], "M2m runs from epoch 1 of 3");
     for e in &epochs {
         assert_eq!(e.stats.slots, 2040, "every image slot of the epoch went through M2m");
