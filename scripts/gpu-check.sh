@@ -3,11 +3,15 @@
 # prepared script for a short GPU lease (issue #12).
 #
 #   bash scripts/gpu-check.sh [--quick-suite]
-#   (env: STAGES="parity warmup side-by-side epoch" (any subset, in this order),
+#   (env: STAGES="gpu-path parity warmup side-by-side epoch" (any subset, in this order),
 #    SHAPES="1 28,3 32", SEEDS="0 1 2", RECIPES="erm drs m2m",
 #    DEADLINE=540 seconds after which no further stage starts)
 #
 # Stages:
+#   gpu-path      the GPU-path test set of CI (tests/tests/gpu_path.rs: ResNet-32 and the
+#                 small CNN forward and backward, BatchNorm over several steps, every loss,
+#                 SGD, M2m on a batch, checkpoints across backends) on CUDA, against the
+#                 CPU backend; the same set CI runs on wgpu through lavapipe.
 #   parity        CUDA against the CPU backend, same weights and inputs (logits, loss,
 #                 input gradient, eval logits, one SGD step; relative error under 1e-3).
 #   warmup        m2m-bench on CUDA twice, first with an empty CubeCL cache (NVRTC
@@ -23,8 +27,10 @@
 #                 ERM model.
 # With --quick-suite it then trains ERM, DRS and M2m (quick recipes, seeds 0-2) on CUDA.
 #
-# Binaries: .device/{m2m,m2m-bench}[.xz], x86-64, built here with
+# Binaries: .device/{m2m,m2m-bench,gpu_path}[.xz], x86-64, built here with
 #   cargo build --release --features cuda --bin m2m --bin m2m-bench
+#   cargo test --release -p m2m-tests --features cuda --test gpu_path --no-run   (copy
+#     the test binary it names to .device/gpu_path)
 # then stripped and xz-compressed (the device tool carries at most 64 MiB; git ignores
 # .device, so name it in the tool's `carry`), or built on
 # the spot when cargo is there. Data: $M2M_DATA, else .device/data (Fashion-MNIST IDX).
@@ -37,7 +43,7 @@ OUT="${OUT:-$PWD/gpu-check-out}"
 mkdir -p "$OUT"
 BIN=/tmp/m2m-bin
 mkdir -p "$BIN"
-for b in m2m m2m-bench; do
+for b in m2m m2m-bench gpu_path; do
     if [ -f ".device/$b.xz" ]; then
         python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" ".device/$b.xz" "$BIN/$b"
     elif [ -f ".device/$b" ]; then
@@ -49,9 +55,14 @@ if [ ! -x "$BIN/m2m" ]; then
     cargo build --release --features cuda --bin m2m --bin m2m-bench || exit 1
     BIN="${CARGO_TARGET_DIR:-target}/release"
 fi
+if [ ! -x "$BIN/gpu_path" ] && command -v cargo >/dev/null; then
+    built=$(cargo test --release -p m2m-tests --features cuda --test gpu_path --no-run --message-format=json 2>/dev/null \
+        | python3 -c "import json,sys; print([m['executable'] for m in map(json.loads, sys.stdin) if m.get('executable')][-1])")
+    [ -n "$built" ] && cp "$built" "$BIN/gpu_path"
+fi
 export M2M_DATA="${M2M_DATA:-$PWD/.device/data}"
 export M2M_CUBECL_CACHE=/tmp/m2m-cubecl-cache
-STAGES="${STAGES:-parity warmup side-by-side epoch}"
+STAGES="${STAGES:-gpu-path parity warmup side-by-side epoch}"
 DEADLINE="${DEADLINE:-540}"
 log() { echo "== $*" | tee -a "$OUT/bench.txt"; }
 wants() { [[ " $STAGES " == *" $1 "* ]]; }
@@ -62,6 +73,15 @@ in_time() {
 log "$(date -u) $(uname -m)"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$OUT/bench.txt"
 ls /usr/local/cuda*/lib64/libnvrtc.so* 2>/dev/null | head -3 | tee -a "$OUT/bench.txt"
+
+if wants gpu-path && in_time gpu-path; then
+    log "GPU-path test set on CUDA (tests/tests/gpu_path.rs, as CI runs it on wgpu)"
+    if [ -x "$BIN/gpu_path" ]; then
+        M2M_REQUIRE_GPU=cuda timeout 300 "$BIN/gpu_path" cuda:: --test-threads 1 2>&1 | tee -a "$OUT/bench.txt"
+    else
+        log "no gpu_path test binary (.device/gpu_path): skipped"
+    fi
+fi
 
 if wants parity && in_time parity; then
     log "CUDA vs CPU parity (same weights and inputs)"
