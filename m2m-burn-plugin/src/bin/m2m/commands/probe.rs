@@ -23,7 +23,7 @@ pub struct Args {
     /// Number of batches to translate.
     #[arg(long, default_value_t = 10)]
     batches: usize,
-    /// cpu, cuda[:N], wgpu[:N], wgpu:integrated:N, wgpu:cpu (default: the recipe's `backend`, else cpu).
+    /// cpu, cuda, cuda:N, wgpu, wgpu:N, wgpu:integrated:N, wgpu:cpu (default: the recipe's `backend`, else cpu).
     #[arg(long)]
     backend: Option<BackendChoice>,
 }

@@ -10,7 +10,7 @@ use m2m_burn_plugin::run_dir::RunDir;
 #[derive(clap::Args)]
 pub struct Args {
     run_dir: PathBuf,
-    /// cpu, cuda[:N], wgpu[:N], wgpu:integrated:N, wgpu:cpu (default: the recipe's `backend`, else cpu).
+    /// cpu, cuda, cuda:N, wgpu, wgpu:N, wgpu:integrated:N, wgpu:cpu (default: the recipe's `backend`, else cpu).
     #[arg(long)]
     backend: Option<BackendChoice>,
     /// Plain log lines even on a terminal (no dashboard).

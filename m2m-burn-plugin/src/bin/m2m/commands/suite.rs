@@ -19,7 +19,7 @@ pub struct Args {
     /// (e.g. one folder per shard; `m2m report` merges them).
     #[arg(long)]
     output_dir: Option<PathBuf>,
-    /// cpu, cuda[:N], wgpu[:N], wgpu:integrated:N, wgpu:cpu (default: the base recipe's `backend`, else cpu).
+    /// cpu, cuda, cuda:N, wgpu, wgpu:N, wgpu:integrated:N, wgpu:cpu (default: the base recipe's `backend`, else cpu).
     #[arg(long)]
     backend: Option<BackendChoice>,
     /// List the cells (and their shard) without training.

@@ -14,7 +14,7 @@ pub struct Args {
     /// that other recipes can start from this run there: `start_from: (run: ..., epoch: 160)`.
     #[arg(long, value_delimiter = ',', value_name = "E,...")]
     keep_epochs: Vec<usize>,
-    /// cpu, cuda[:N], wgpu[:N], wgpu:integrated:N, wgpu:cpu (default: the recipe's `backend`, else cpu).
+    /// cpu, cuda, cuda:N, wgpu, wgpu:N, wgpu:integrated:N, wgpu:cpu (default: the recipe's `backend`, else cpu).
     #[arg(long)]
     backend: Option<BackendChoice>,
     /// Plain log lines even on a terminal (no dashboard).

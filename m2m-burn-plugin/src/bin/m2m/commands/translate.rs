@@ -91,7 +91,7 @@ pub struct Args {
     /// How much the gallery amplifies the difference.
     #[arg(long, default_value_t = 10.0)]
     amplify: f32,
-    /// cpu, cuda[:N], wgpu[:N], wgpu:integrated:N or wgpu:cpu.
+    /// cpu, cuda, cuda:N, wgpu, wgpu:N, wgpu:integrated:N or wgpu:cpu.
     #[arg(long, default_value = "cpu")]
     backend: BackendChoice,
 }
