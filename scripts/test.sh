@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (Fashion-MNIST, Mesa's software Vulkan
-# driver), checks formatting, lints and docs, then builds every backend (CPU, CUDA, wgpu)
-# and runs every test: the CPU backend's, and the GPU-path set on wgpu through lavapipe
-# (fusion on and off). CUDA is compiled, not run (CI has no GPU; scripts/gpu-check.sh runs
+# driver, a single-node Slurm cluster), checks formatting, lints and docs, then builds
+# every backend (CPU, CUDA, wgpu) and runs every test: the CPU backend's, the GPU-path set
+# on wgpu through lavapipe (fusion on and off), and a suite on the Slurm cluster. CUDA is compiled, not run (CI has no GPU; scripts/gpu-check.sh runs
 # the same GPU-path set on a GPU machine). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,5 +31,16 @@ RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --workspace --no-deps
 echo "test.sh: formatting, lints and docs checked after ${SECONDS} s"
 cargo test --release --locked --workspace --features "$GPU_FEATURES" --no-run
 echo "test.sh: every backend built after ${SECONDS} s"
+# A real single-node Slurm cluster (Debian's slurm-wlm and munge) for tests/slurm.rs;
+# where it cannot be installed or started, that test says so and checks nothing.
+SLURM_DIR="$(mktemp -d)"
+if slurm_env="$(bash scripts/slurm-local.sh start "$SLURM_DIR")"; then
+    eval "$slurm_env"
+    export M2M_REQUIRE_SLURM=1
+    trap 'bash scripts/slurm-local.sh stop "$SLURM_DIR" >/dev/null 2>&1 || true' EXIT
+    echo "test.sh: local Slurm cluster up after ${SECONDS} s"
+else
+    echo "test.sh: no local Slurm cluster (see the line above): the Slurm test will be skipped" >&2
+fi
 cargo test --release --locked --workspace --features "$GPU_FEATURES"
 echo "test.sh: tests passed after ${SECONDS} s"

@@ -15,5 +15,6 @@ pub mod progress;
 pub mod recipe;
 pub mod run;
 pub mod run_dir;
+pub mod stop;
 pub mod suite;
 pub mod train;

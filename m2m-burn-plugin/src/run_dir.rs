@@ -39,6 +39,10 @@ pub struct RunState {
     pub completed_epochs: usize,
     pub total_epochs: usize,
     pub finished: bool,
+    /// Why the run stopped before finishing when it was asked to (a signal, a lost lock
+    /// lease), with the epoch it was in; cleared by the next completed epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// Test metrics at the last epoch and at the best-validation epoch.

@@ -133,13 +133,16 @@ fn suites_train_the_shared_prefix_once_exactly_also_when_killed_or_sharded() {
         "{m2m_recipe}"
     );
 
-    // Two shards started together on one folder: shard 1 owns DRS and M2m, whose source
-    // ERM belongs to shard 0; whichever reaches ERM first trains it, the other waits.
+    // Two shards started together on one folder: the cells form one fork family (DRS, DRW
+    // and M2m fork from ERM, which is also M2m's g), so shard 0 gets all of it and shard 1
+    // nothing; ERM is trained once, by shard 0.
     let shared = tmp.path().join("shared");
     let logs = [tmp.path().join("shard0.log"), tmp.path().join("shard1.log")];
     let children = [spawn(&suite, &shared, Some("0/2"), &logs[0]), spawn(&suite, &shared, Some("1/2"), &logs[1])];
     let texts: Vec<String> = children.into_iter().zip(&logs).map(|(c, l)| finish(c, l)).collect();
     assert_eq!(texts.iter().map(|t| from_scratch(t)).sum::<usize>(), 1, "ERM trained once:\n{}", texts.join("\n"));
+    assert_eq!(from_scratch(&texts[0]), 1, "by shard 0:\n{}", texts[0]);
+    assert!(texts[1].contains("0 of 4 cells in shard 1/2"), "{}", texts[1]);
     assert_same_cells(&shared, &reference);
     for cell in &CELLS[1..] {
         assert!(RunDir::new(shared.join("cells").join(cell)).read_fork().unwrap().is_some(), "{cell} forked");

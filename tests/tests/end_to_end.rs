@@ -105,7 +105,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     // checkpoint and trains the last epoch again, instead of failing to load.
     std::fs::remove_file(run.join("final.json")).unwrap();
     std::fs::remove_file(run.join("burn/checkpoint/model-3.mpk")).unwrap();
-    let ahead = RunState { completed_epochs: 3, total_epochs: 3, finished: false };
+    let ahead = RunState { completed_epochs: 3, total_epochs: 3, finished: false, stopped: None };
     std::fs::write(run.join("state.json"), serde_json::to_string(&ahead).unwrap()).unwrap();
     assert!(run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
     let after_fallback = records(&run);
@@ -150,7 +150,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
 
     // Simulate an interruption after epoch 2 of 3: state says 2 done.
     std::fs::remove_file(run.join("final.json")).unwrap();
-    let state = RunState { completed_epochs: 2, total_epochs: 3, finished: false };
+    let state = RunState { completed_epochs: 2, total_epochs: 3, finished: false, stopped: None };
     std::fs::write(run.join("state.json"), serde_json::to_string(&state).unwrap()).unwrap();
 
     // Resume from the run directory alone (what `m2m resume RUN_DIR` does).

@@ -7,8 +7,8 @@ use std::path::Path;
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::data::Imbalance;
 use m2m_burn_plugin::suite::{
-    collect, csv, load_suite, markdown, run_suite, summarize, write_report, CellKey, CellResult, Metric, Shard,
-    SuiteManifest,
+    collect, csv, deal, load_suite, markdown, plan_forks, run_suite, summarize, write_report, CellKey, CellResult,
+    Metric, Shard, SuiteManifest,
 };
 use m2m_burn_plugin::train::Progress;
 use m2m_core::metrics::ClassificationReport;
@@ -70,12 +70,16 @@ fn a_suite_expands_into_checked_cells_in_order() {
     assert_eq!((c.recipe.sampler.value, c.recipe.sampler.from_epoch), (SamplerKind::ClassBalanced, 1));
     assert_eq!(suite.cells[4].recipe.sampler.value, SamplerKind::Natural);
 
-    // Shards split the cells round-robin and together cover each exactly once.
+    // Shards get whole fork families (DRS forks from the ERM cell of its ratio and seed),
+    // the costliest first to the least loaded shard, and together cover each cell once.
     let shards: Vec<Shard> = ["0/3", "1/3", "2/3"].iter().map(|s| s.parse().unwrap()).collect();
-    for j in 0..suite.cells.len() {
-        assert_eq!(shards.iter().filter(|s| s.owns(j)).count(), 1);
-    }
-    assert!(shards[1].owns(4) && shards[1].owns(7));
+    let (plans, _) = plan_forks(&suite.cells);
+    assert_eq!(plans[1].map(|p| (p.source, p.epoch)), Some((0, 1)));
+    let deal = deal(&suite.cells, &plans, 3);
+    let dealt: Vec<Vec<usize>> = shards.iter().map(|&s| deal.cells_of(s)).collect();
+    assert_eq!(dealt, vec![vec![0, 1, 6, 7], vec![2, 3], vec![4, 5]]);
+    let epochs = suite.cells[0].recipe.epochs as f64;
+    assert_eq!(deal.cost, vec![2.0 * (2.0 * epochs - 1.0), 2.0 * epochs - 1.0, 2.0 * epochs - 1.0]);
     for bad in ["3/3", "1", "a/2", "0/0"] {
         assert!(bad.parse::<Shard>().is_err(), "{bad}");
     }

@@ -69,6 +69,21 @@ impl std::str::FromStr for BackendChoice {
     }
 }
 
+/// The form [`FromStr`](std::str::FromStr) reads (`cuda:1`, `wgpu:integrated:0`).
+impl std::fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendChoice::Cpu => write!(f, "cpu"),
+            BackendChoice::Cuda { device } => write!(f, "cuda:{device}"),
+            BackendChoice::Wgpu { adapter: WgpuAdapter::Default } => write!(f, "wgpu"),
+            BackendChoice::Wgpu { adapter: WgpuAdapter::Discrete(n) } => write!(f, "wgpu:{n}"),
+            BackendChoice::Wgpu { adapter: WgpuAdapter::Integrated(n) } => write!(f, "wgpu:integrated:{n}"),
+            BackendChoice::Wgpu { adapter: WgpuAdapter::Virtual(n) } => write!(f, "wgpu:virtual:{n}"),
+            BackendChoice::Wgpu { adapter: WgpuAdapter::Cpu } => write!(f, "wgpu:cpu"),
+        }
+    }
+}
+
 /// Work generic over the backend, run on the one a user chose ([`run_on`]): the CLI's
 /// commands implement it once instead of once per backend.
 pub trait BackendTask {
@@ -102,6 +117,9 @@ mod tests {
         assert_eq!(parse("wgpu:integrated:0"), Ok(BackendChoice::Wgpu { adapter: WgpuAdapter::Integrated(0) }));
         assert_eq!(parse("wgpu:virtual:3"), Ok(BackendChoice::Wgpu { adapter: WgpuAdapter::Virtual(3) }));
         assert_eq!(parse("wgpu:cpu"), Ok(BackendChoice::Wgpu { adapter: WgpuAdapter::Cpu }));
+        for text in ["cpu", "cuda:2", "wgpu", "wgpu:1", "wgpu:integrated:0", "wgpu:virtual:3", "wgpu:cpu"] {
+            assert_eq!(parse(text).unwrap().to_string(), text, "written back as read");
+        }
         for bad in ["gpu", "cuda:x", "wgpu:integrated", "wgpu:cpu:1", ""] {
             let e = parse(bad).unwrap_err();
             assert!(e.contains("wgpu:cpu") || e.contains("not an adapter"), "{bad}: {e}");

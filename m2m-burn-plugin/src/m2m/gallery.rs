@@ -53,7 +53,12 @@ pub fn write_gallery(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    img.save(path).with_context(|| format!("writing the gallery {}", path.display()))
+    // Encoded first and written atomically: a reader never sees half a picture.
+    let mut png = Vec::new(); // (or the format the extension names)
+    let format = image::ImageFormat::from_path(path).unwrap_or(image::ImageFormat::Png);
+    img.write_to(&mut std::io::Cursor::new(&mut png), format)
+        .with_context(|| format!("encoding the gallery {}", path.display()))?;
+    crate::fs::write_atomic(path, &png).with_context(|| format!("writing the gallery {}", path.display()))
 }
 
 fn blit(img: &mut RgbImage, x0: u32, y0: u32, pixels: &[f32], (c, h, w): (usize, usize, usize), zoom: u32) {

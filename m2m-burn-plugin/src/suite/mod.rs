@@ -9,6 +9,7 @@ mod progress;
 mod published;
 mod report;
 mod run;
+mod shard;
 mod spec;
 
 pub use prefix::{g_cell, plan_forks, ForkPlan};
@@ -18,4 +19,5 @@ pub use report::{
     MetricStats, Report, Stat,
 };
 pub use run::{run_suite, run_suite_with, write_manifest, SuiteOutcome};
+pub use shard::{cell_cost, deal, ShardDeal, M2M_EPOCH_COST};
 pub use spec::{load_suite, suite_to_ron, Cell, CellKey, RawMethod, RawSuite, Shard, Suite, SuiteError, SuiteManifest};

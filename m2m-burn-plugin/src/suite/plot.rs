@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, Context};
 use m2m_core::translation::GenerationStats;
 use plotters::prelude::*;
 
@@ -54,7 +54,8 @@ fn class_axes<'b, 'a>(
 pub fn per_class(rows: &[&MethodSummary], title: &str, path: &Path) -> anyhow::Result<()> {
     let e = plot_err(path);
     let classes = rows.iter().map(|r| r.per_class.len()).max().unwrap_or(0);
-    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, (900, 480)).into_drawing_area();
     let caption = format!("Per-class test recall (%), {title}");
     let mut chart = class_axes(&root, caption, classes, 100.0, ("class (0 = largest)", "recall %"), path)?;
     for (i, r) in rows.iter().enumerate() {
@@ -76,7 +77,9 @@ pub fn per_class(rows: &[&MethodSummary], title: &str, path: &Path) -> anyhow::R
         .draw()
         .map_err(&e)?;
     root.present().map_err(&e)?;
-    Ok(())
+    drop(chart);
+    drop(root);
+    write_svg(path, &svg)
 }
 
 /// M2m's acceptance rate per target class (accepted / attempted translations).
@@ -84,7 +87,8 @@ pub fn acceptance(stats: &GenerationStats, title: &str, path: &Path) -> anyhow::
     let e = plot_err(path);
     let rates: Vec<f64> = stats.acceptance_rate_per_class().iter().map(|r| 100.0 * r.unwrap_or(0.0)).collect();
     let top = rates.iter().copied().fold(0.0, f64::max).max(1.0) * 1.15;
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, (900, 420)).into_drawing_area();
     let caption = format!("M2m acceptance rate per target class (%), {title}");
     let axes = ("target class (0 = largest; it is never a target)", "accepted %");
     let mut chart = class_axes(&root, caption, rates.len(), top, axes, path)?;
@@ -95,5 +99,12 @@ pub fn acceptance(stats: &GenerationStats, title: &str, path: &Path) -> anyhow::
         }))
         .map_err(&e)?;
     root.present().map_err(&e)?;
-    Ok(())
+    drop(chart);
+    drop(root);
+    write_svg(path, &svg)
+}
+
+/// Written whole or not at all: shards sharing a folder may write the same plot at once.
+fn write_svg(path: &Path, svg: &str) -> anyhow::Result<()> {
+    crate::fs::write_atomic(path, svg.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }

@@ -2,8 +2,10 @@
 //! resuming interrupted ones (through `run_recipe_with`), and going on past a failed cell.
 //! Cells that share their first epochs with an earlier cell start as its fork
 //! ([`super::prefix`]); a source another shard has not trained yet is trained here first.
-//! Each cell trains under its run directory's lock, so shards sharing a folder never train
-//! one cell twice at the same time.
+//! Each cell trains under its run directory's lock (a lease, `run::RunLock`), so shards
+//! sharing a folder never train one cell twice at the same time; a shard that finds a
+//! cell held by a live process goes on with its other cells and comes back to it. A
+//! signal stops the shard after the cell in progress reaches a safe point.
 
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
@@ -11,7 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::prefix::{g_cell, plan_forks, ForkPlan};
 use super::progress::SuiteProgress;
 use super::spec::{suite_to_ron, Shard, Suite};
-use crate::run::{run_recipe_with, Prefixes, Progress, RunLock, RunOutcome};
+use crate::run::{run_recipe_with, Busy, Prefixes, Progress, RunLock, RunOutcome};
 use crate::run_dir::RunDir;
 use crate::train::fork_unavailable;
 
@@ -26,6 +28,12 @@ pub struct SuiteOutcome {
     pub failed: Vec<(String, String)>,
     /// Cells that started as a fork of another cell: (cell, source cell, epoch).
     pub forked: Vec<(String, String, usize)>,
+    /// The cell a signal stopped mid-way (it resumes from its last complete epoch).
+    pub interrupted: Vec<String>,
+    /// Cells of this shard not run because the run stopped first (a signal).
+    pub not_run: Vec<String>,
+    /// Set when a signal stopped the run: the cells left are in `not_run`.
+    pub stopped: Option<crate::stop::Stopped>,
 }
 
 /// Writes the suite's manifest (what `m2m report` reads) and its resolved file.
@@ -68,7 +76,8 @@ pub fn run_suite_with<B: AutodiffBackend>(
     } else {
         (vec![None; suite.cells.len()], vec![Vec::new(); suite.cells.len()])
     };
-    let mine: Vec<usize> = (0..suite.cells.len()).filter(|&j| shard.owns(j)).collect();
+    // Dealt by the fork families the suite has, forked or not, so every shard agrees.
+    let mine = super::shard::deal(&suite.cells, &plan_forks(&suite.cells).0, shard.count).cells_of(shard);
     let forks = plans.iter().filter(|p| p.is_some()).count();
     tracing::info!(
         "suite {}: {} of {} cells in shard {}/{}; {forks} cells fork from another cell's first epochs",
@@ -82,13 +91,48 @@ pub fn run_suite_with<B: AutodiffBackend>(
     let shown = SuiteProgress::start(suite, &mine, &plans, progress == Progress::Auto);
     let runner = Runner::<B> { suite, plans: &plans, keep: &keep, device, progress: &shown };
     let mut outcome = SuiteOutcome::default();
-    for (i, &j) in mine.iter().enumerate() {
+    // Cells whose lock a live process holds go to the back of the queue; when every cell
+    // left is held elsewhere, the shard waits a little and tries them again.
+    let mut queue: std::collections::VecDeque<(usize, usize)> = mine.iter().copied().enumerate().collect();
+    let (mut announced, mut told_busy) = (vec![false; mine.len()], vec![false; mine.len()]);
+    let mut held_in_a_row = 0;
+    while let Some((i, j)) = queue.pop_front() {
         let cell = &suite.cells[j];
         let name = cell.key.run_name();
-        shown.cell(i, cell, plans[j].map(|p| (suite.cells[p.source].key.run_name(), p.epoch)));
+        if let Some(why) = crate::stop::signal_received() {
+            outcome.stopped = Some(why);
+            outcome.not_run.push(name);
+            outcome.not_run.extend(queue.drain(..).map(|(_, j)| suite.cells[j].key.run_name()));
+            break;
+        }
+        if !std::mem::replace(&mut announced[i], true) {
+            shown.cell(i, cell, plans[j].map(|p| (suite.cells[p.source].key.run_name(), p.epoch)));
+        }
         let started = std::time::Instant::now();
         let result = runner.run_cell(j);
-        shown.cell_done(cell, matches!(result, Ok((_, Some(_)))), started.elapsed().as_secs_f64());
+        if let Err(e) = &result {
+            if e.chain().any(|c| c.is::<Busy>()) {
+                if !std::mem::replace(&mut told_busy[i], true) {
+                    tracing::info!("{e:#}; this shard goes on with its other cells and comes back to it");
+                }
+                queue.push_back((i, j));
+                held_in_a_row += 1;
+                if held_in_a_row >= queue.len() {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    held_in_a_row = 0;
+                }
+                continue;
+            }
+        }
+        held_in_a_row = 0;
+        let signalled = result
+            .as_ref()
+            .err()
+            .and_then(crate::stop::stopped_by)
+            .is_some_and(|s| matches!(s, crate::stop::Stopped::Signal(_)));
+        if !signalled {
+            shown.cell_done(cell, matches!(result, Ok((_, Some(_)))), started.elapsed().as_secs_f64());
+        }
         match result {
             Ok((o, forked)) => {
                 if let Some(p) = forked {
@@ -100,10 +144,19 @@ pub fn run_suite_with<B: AutodiffBackend>(
                     outcome.skipped.push(name)
                 }
             }
-            Err(e) => {
-                tracing::error!("cell {name} failed: {e:#}");
-                outcome.failed.push((name, format!("{e:#}")));
-            }
+            Err(e) => match crate::stop::stopped_by(&e) {
+                Some(why @ crate::stop::Stopped::Signal(_)) => {
+                    tracing::warn!("{e:#}");
+                    outcome.stopped = Some(why.clone());
+                    outcome.interrupted.push(name);
+                    outcome.not_run.extend(queue.drain(..).map(|(_, j)| suite.cells[j].key.run_name()));
+                    break;
+                }
+                _ => {
+                    tracing::error!("cell {name} failed: {e:#}");
+                    outcome.failed.push((name, format!("{e:#}")));
+                }
+            },
         }
     }
     Ok(outcome)
@@ -121,7 +174,8 @@ impl<B: AutodiffBackend> Runner<'_, B> {
     /// Trains (or finishes, or skips) cell `j` under its lock, keeping its fork points.
     fn train(&self, j: usize, fork_from: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<RunOutcome> {
         let cell = &self.suite.cells[j];
-        let _lock = RunLock::acquire(&cell.recipe.run_dir(), &cell.key.run_name())?;
+        let _lock = RunLock::try_acquire(&cell.recipe.run_dir(), &cell.key.run_name())?
+            .map_err(|busy| anyhow::Error::new(busy).context(format!("{} is busy", cell.key.run_name())))?;
         let from = match RunDir::new(cell.recipe.run_dir()).read_state()? {
             Some(state) => state.completed_epochs,
             None => fork_from.as_ref().map_or(0, |(_, epoch)| *epoch),
@@ -158,6 +212,9 @@ impl<B: AutodiffBackend> Runner<'_, B> {
             // Another shard's cell, or one that failed earlier: train (or wait for) it here.
             tracing::info!("{}: training its prefix source {} first", cell.key.run_name(), source.key.run_name());
             if let Err(e) = self.run_cell(p.source) {
+                if e.chain().any(|c| c.is::<Busy>() || c.is::<crate::stop::Stopped>()) {
+                    return Err(e.context(format!("{} forks from {}", cell.key.run_name(), source.key.run_name())));
+                }
                 tracing::warn!(
                     "{}: the prefix source {} failed ({e:#}); training from epoch 0",
                     cell.key.run_name(),

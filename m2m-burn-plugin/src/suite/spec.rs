@@ -146,8 +146,41 @@ pub struct Shard {
 impl Shard {
     pub const ALL: Shard = Shard { index: 0, count: 1 };
 
-    pub fn owns(&self, cell_index: usize) -> bool {
-        cell_index % self.count == self.index
+    /// This process's shard from its job array: Slurm's `SLURM_ARRAY_TASK_ID` (counted
+    /// from `SLURM_ARRAY_TASK_MIN`, so `--array=1-8` works as `0-7`) of
+    /// `SLURM_ARRAY_TASK_COUNT`, else a Kubernetes Indexed Job's `JOB_COMPLETION_INDEX`
+    /// of `M2M_SHARD_COUNT` (Kubernetes does not pass the count; set it to the Job's
+    /// `completions`).
+    pub fn from_env() -> Result<Shard, String> {
+        let var = |name: &str| std::env::var(name).ok();
+        let number = |name: &str, text: String| {
+            text.trim().parse::<usize>().map_err(|_| format!("{name}={text}: not a whole number"))
+        };
+        let (index, count) = if let Some(id) = var("SLURM_ARRAY_TASK_ID") {
+            let id = number("SLURM_ARRAY_TASK_ID", id)?;
+            let min = var("SLURM_ARRAY_TASK_MIN").map(|m| number("SLURM_ARRAY_TASK_MIN", m)).transpose()?.unwrap_or(0);
+            let count =
+                var("SLURM_ARRAY_TASK_COUNT").ok_or("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
+            (
+                id.checked_sub(min).ok_or(format!("SLURM_ARRAY_TASK_ID {id} < SLURM_ARRAY_TASK_MIN {min}"))?,
+                number("SLURM_ARRAY_TASK_COUNT", count)?,
+            )
+        } else if let Some(index) = var("JOB_COMPLETION_INDEX") {
+            let count = var("M2M_SHARD_COUNT").ok_or(
+                "JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but M2M_SHARD_COUNT is not: set it to the Job's completions",
+            )?;
+            (number("JOB_COMPLETION_INDEX", index)?, number("M2M_SHARD_COUNT", count)?)
+        } else {
+            return Err("--shard auto: neither SLURM_ARRAY_TASK_ID (a Slurm job array) nor JOB_COMPLETION_INDEX \
+                        (a Kubernetes Indexed Job) is set"
+                .into());
+        };
+        if count == 0 || index >= count {
+            return Err(format!(
+                "--shard auto: task {index} of {count} (needs 0 <= index < count; an array with gaps?)"
+            ));
+        }
+        Ok(Shard { index, count })
     }
 }
 

@@ -116,7 +116,12 @@ pub fn start_fork(
     target.write_records(&records)?;
     target.write_fork(&ForkRecord { source: source.root.clone(), epoch })?;
     // Last: from here on the directory is a resumable run after `epoch` epochs.
-    target.write_state(&RunState { completed_epochs: epoch, total_epochs: recipe.epochs, finished: false })?;
+    target.write_state(&RunState {
+        completed_epochs: epoch,
+        total_epochs: recipe.epochs,
+        finished: false,
+        stopped: None,
+    })?;
     tracing::info!("{} starts as a fork of {} after epoch {epoch}", target.root.display(), source.root.display());
     Ok(())
 }

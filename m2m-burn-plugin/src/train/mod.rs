@@ -333,7 +333,12 @@ fn record_outcome<B: AutodiffBackend>(
         mean_epoch_seconds,
     };
     run.write_final(&metrics)?;
-    run.write_state(&RunState { completed_epochs: recipe.epochs, total_epochs: recipe.epochs, finished: true })?;
+    run.write_state(&RunState {
+        completed_epochs: recipe.epochs,
+        total_epochs: recipe.epochs,
+        finished: true,
+        stopped: None,
+    })?;
     let m2m = records.iter().filter_map(|r| r.m2m.clone()).reduce(|mut a, b| {
         a.merge(&b);
         a

@@ -62,6 +62,29 @@ pub struct ImbalancedStrategy<B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> ImbalancedStrategy<B> {
+    /// Ends the run stopped in (burn's) `epoch`: after a signal its state says so (a
+    /// lost lease leaves the folder to the process that took it over); the failure slot
+    /// gets the [`Stopped`](crate::stop::Stopped) reason.
+    fn stop(&self, epoch: usize, why: crate::stop::Stopped) {
+        let e0 = epoch - 1;
+        let mut note = String::new();
+        if matches!(why, crate::stop::Stopped::Signal(_)) {
+            match self.run.read_state() {
+                Ok(Some(mut state)) => {
+                    state.stopped = Some(format!("{why} during epoch {e0}"));
+                    if let Err(e) = self.run.write_state(&state) {
+                        tracing::warn!("recording the stop in {}: {e:#}", self.run.root.display());
+                    }
+                    note = format!("; it resumes after epoch {}", state.completed_epochs.saturating_sub(1));
+                }
+                Ok(None) => note = "; it starts again from epoch 0".into(),
+                Err(e) => tracing::warn!("{e:#}"),
+            }
+        }
+        let context = format!("{}: epoch {e0} abandoned{note}", self.run.root.display());
+        self.fail(anyhow::Error::new(why).context(context));
+    }
+
     fn fail(&self, e: anyhow::Error) {
         *self.failure.lock().expect("failure slot") = Some(e);
     }
@@ -156,6 +179,9 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
         let counts = &self.groups.train_counts;
         let loss_fn = ClassLoss::<B>::new(self.loss.kind, self.loss.weighted_mean, counts, &device);
 
+        // Set when a signal or a lost lock lease stops the run (crate::stop): the epoch in
+        // progress is abandoned, the newest complete one stays the resume point.
+        let mut stopped = None;
         // burn counts epochs from 1; a run started from a checkpoint skips the epochs before it.
         for epoch in starting_epoch.max(self.first_epoch + 1)..=num_epochs {
             let e0 = epoch - 1; // recipes count epochs from 0
@@ -223,6 +249,13 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 if interrupter.should_stop() {
                     break;
                 }
+                if let Some(why) = crate::stop::requested() {
+                    stopped = Some((epoch, why));
+                    break;
+                }
+            }
+            if stopped.is_some() {
+                break;
             }
             tracing::debug!(
                 "epoch {e0}: waited {:.2} s for the input pipeline over {iteration} batches ({:.1} s of training)",
@@ -283,6 +316,10 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                     stats
                 }),
             };
+            if let Some(why) = crate::stop::requested() {
+                stopped = Some((epoch, why));
+                break;
+            }
             if let Err(e) = self.record_epoch(&learner, &mut records, record, epoch, num_epochs) {
                 self.fail(e.context(format!("saving the results of epoch {e0}")));
                 break;
@@ -300,11 +337,14 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                     }
                 };
             }
-            let state = RunState { completed_epochs: epoch, total_epochs: num_epochs, finished: false };
+            let state = RunState { completed_epochs: epoch, total_epochs: num_epochs, finished: false, stopped: None };
             if let Err(e) = self.run.write_state(&state) {
                 self.fail(e.context(format!("saving the results of epoch {e0}")));
                 break;
             }
+        }
+        if let Some((epoch, why)) = stopped {
+            self.stop(epoch, why);
         }
         (learner.model(), event_processor)
     }

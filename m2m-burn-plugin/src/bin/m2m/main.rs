@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use commands::{check, data, export_images, import, probe, report, resume, suite, train, translate};
+use m2m_burn_plugin::stop;
 
 #[derive(Parser)]
 #[command(name = "m2m", version, about = "M2m and imbalanced-classification baselines on burn")]
@@ -85,19 +86,33 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+                // burn-train logs every checkpoint it restores; the training loop restores
+                // each one it writes (train/strategy.rs), which says nothing to a reader.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(format!("{default_level},burn_train::checkpoint=warn"))
+                }),
         )
         // Above a suite's progress bar when one is shown.
         .with_writer(m2m_burn_plugin::progress::StderrAboveBar)
         // Colour codes only on a terminal: logs redirected to a file or a pipe stay plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    if let Err(e) = m2m_burn_plugin::stop::install_signal_handlers() {
+        tracing::warn!("SIGTERM and SIGINT will end m2m at once: installing their handlers failed: {e}");
+    }
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match m2m_burn_plugin::stop::stopped_by(&e) {
+            // Not a failure: the same command resumes (documented in docs/suites.md).
+            Some(_) => {
+                eprintln!("{e:#}\nrun the same command again to resume (exit status {})", stop::EXIT_STOPPED);
+                ExitCode::from(stop::EXIT_STOPPED)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -209,7 +209,9 @@ pub fn write_report(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
     for s in &r.summaries {
         if let Some((run, src)) = &s.translations {
             let file = format!("translations-{run}.png");
-            std::fs::copy(src, plot_dir.join(&file)).with_context(|| format!("copying {}", src.display()))?;
+            let png = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+            crate::fs::write_atomic(&plot_dir.join(&file), &png)
+                .with_context(|| format!("writing {}", plot_dir.join(&file).display()))?;
             plots.push((
                 format!("{}: accepted translations (seed, translation, difference x10) of {run}", s.method),
                 format!("plots/{file}"),

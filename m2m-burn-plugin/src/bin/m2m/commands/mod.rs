@@ -8,6 +8,7 @@ pub mod import;
 pub mod probe;
 pub mod report;
 pub mod resume;
+pub mod slurm;
 pub mod suite;
 pub mod train;
 pub mod translate;

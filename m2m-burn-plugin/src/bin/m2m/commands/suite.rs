@@ -1,20 +1,25 @@
-//! `m2m suite`: every cell of a suite (or of one shard) trained, then its report.
+//! `m2m suite`: every cell of a suite (or of one shard) trained, then its report; or, with
+//! `--slurm`, the suite submitted as a Slurm job array with a merge job.
 
 use std::path::PathBuf;
 
 use m2m_burn_plugin::backend::{run_on, BackendChoice, BackendTask};
 use m2m_burn_plugin::run::Progress;
 use m2m_burn_plugin::suite::{
-    collect, load_suite, plan_forks, run_suite_with, write_report, Shard, Suite, SuiteOutcome,
+    collect, deal, load_suite, plan_forks, run_suite_with, write_report, Shard, Suite, SuiteOutcome,
 };
+
+use super::slurm;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The RON suite file.
     suite: PathBuf,
-    /// Run only cells j with j mod N == I (0-based), e.g. `--shard $SLURM_ARRAY_TASK_ID/8`.
-    #[arg(long, value_name = "I/N")]
-    shard: Option<Shard>,
+    /// Run shard I of N (0-based): whole fork families dealt by cost, as `--dry-run`
+    /// prints. `auto`: from a Slurm array (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT)
+    /// or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX of M2M_SHARD_COUNT).
+    #[arg(long, value_name = "I/N|auto")]
+    shard: Option<ShardArg>,
     /// Write cells and the report here instead of the suite's `output_dir`
     /// (e.g. one folder per shard; `m2m report` merges them).
     #[arg(long)]
@@ -22,19 +27,47 @@ pub struct Args {
     /// cpu, cuda, cuda:N, wgpu, wgpu:N, wgpu:integrated:N, wgpu:cpu (default: the base recipe's `backend`, else cpu).
     #[arg(long)]
     backend: Option<BackendChoice>,
-    /// List the cells (and their shard) without training.
+    /// List the cells, their shard and fork without training (with --slurm: print the
+    /// job scripts and the sbatch commands without submitting).
     #[arg(long)]
     dry_run: bool,
     /// Train every cell from epoch 0 instead of forking cells from the first epochs
     /// they share with an earlier cell (same results, more time).
     #[arg(long)]
     no_fork: bool,
+    #[command(flatten)]
+    slurm: slurm::SlurmArgs,
+}
+
+/// `--shard`: a fixed shard or one read from the job array's environment.
+#[derive(Clone, Copy, Debug)]
+enum ShardArg {
+    Fixed(Shard),
+    Auto,
+}
+
+impl std::str::FromStr for ShardArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim() == "auto" {
+            return Ok(ShardArg::Auto);
+        }
+        s.parse().map(ShardArg::Fixed)
+    }
 }
 
 impl Args {
     pub fn run(self) -> anyhow::Result<()> {
         let suite = load_suite(&self.suite, self.output_dir.as_deref())?;
-        let shard = self.shard.unwrap_or(Shard::ALL);
+        if self.slurm.slurm {
+            anyhow::ensure!(self.shard.is_none(), "--slurm deals the shards itself: drop --shard");
+            return slurm::submit(&suite, &self.suite, &self.slurm, self.backend, self.no_fork, self.dry_run);
+        }
+        let shard = match self.shard {
+            None => Shard::ALL,
+            Some(ShardArg::Fixed(s)) => s,
+            Some(ShardArg::Auto) => Shard::from_env().map_err(anyhow::Error::msg)?,
+        };
         if self.dry_run {
             print_plan(&suite, shard);
             return Ok(());
@@ -42,18 +75,37 @@ impl Args {
         let backend =
             self.backend.or_else(|| suite.cells.first().map(|c| c.recipe.backend)).unwrap_or(BackendChoice::Cpu);
         let outcome = run_on(backend, RunSuite { suite: &suite, shard, fork: !self.no_fork })?;
+        let done = outcome.trained.len() + outcome.skipped.len();
+        let cells = done + outcome.failed.len() + outcome.interrupted.len() + outcome.not_run.len();
+        let whose = if shard.count > 1 {
+            format!("shard {}/{} of suite {}", shard.index, shard.count, suite.name)
+        } else {
+            format!("suite {}", suite.name)
+        };
         println!(
-            "suite {}: {} cells trained now ({} of them forked from another cell's first epochs), {} already finished, {} failed",
-            suite.name,
+            "{whose}: {} cells trained now ({} of them forked from another cell's first epochs), {} already \
+             finished, {} failed, {} stopped, {} not run: {done} of its {cells} cells finished",
             outcome.trained.len(),
             outcome.forked.len(),
             outcome.skipped.len(),
-            outcome.failed.len()
+            outcome.failed.len(),
+            outcome.interrupted.len(),
+            outcome.not_run.len()
         );
         let report = collect(std::slice::from_ref(&suite.output_dir))?;
         let md = write_report(&report, &suite.output_dir)?;
-        super::print_table(&report);
-        println!("report: {}", md.display());
+        if shard.count > 1 {
+            // The other shards' cells may be elsewhere or still running: no table of
+            // "missing" cells here; `m2m report` merges the shards' folders.
+            println!(
+                "report of the cells finished in {} so far: {} (merge every shard's folder with `m2m report`)",
+                suite.output_dir.display(),
+                md.display()
+            );
+        } else {
+            super::print_table(&report);
+            println!("report: {}", md.display());
+        }
         if !outcome.failed.is_empty() {
             let list: Vec<String> = outcome.failed.iter().map(|(n, e)| format!("  {n}: {e}")).collect();
             anyhow::bail!(
@@ -62,19 +114,42 @@ impl Args {
                 list.join("\n")
             );
         }
+        if let Some(why) = outcome.stopped {
+            return Err(anyhow::Error::new(why).context(format!(
+                "{whose}: {} stopped, {} cells not run: {}",
+                outcome.interrupted.join(", "),
+                outcome.not_run.len(),
+                outcome.not_run.join(", ")
+            )));
+        }
         Ok(())
     }
 }
 
-/// `--dry-run`: every cell, its shard and the fork it would start as.
+/// `--dry-run`: every cell, its shard and the fork it would start as; each shard's cost.
 fn print_plan(suite: &Suite, shard: Shard) {
     let (plans, _) = plan_forks(&suite.cells);
+    let dealt = deal(&suite.cells, &plans, shard.count);
     for (j, c) in suite.cells.iter().enumerate() {
-        let mark = if shard.owns(j) { "*" } else { " " };
+        let mark = if dealt.shard_of[j] == shard.index { "*" } else { " " };
         let fork = plans[j].map_or(String::new(), |p| {
             format!("  (fork of {} after epoch {})", suite.cells[p.source].key.run_name(), p.epoch)
         });
-        println!("{mark} {j:4} shard {}/{}  {}{fork}", j % shard.count, shard.count, c.key.run_name());
+        println!(
+            "{mark} {j:4} shard {}/{}  cost {:6.1}  {}{fork}",
+            dealt.shard_of[j],
+            shard.count,
+            dealt.cell_cost[j],
+            c.key.run_name()
+        );
+    }
+    if shard.count > 1 {
+        let costs: Vec<String> = dealt.cost.iter().enumerate().map(|(s, c)| format!("{s}: {c:.1}")).collect();
+        println!(
+            "estimated cost per shard, in plain epochs (an M2m epoch counts {}): {}",
+            m2m_burn_plugin::suite::M2M_EPOCH_COST,
+            costs.join(", ")
+        );
     }
     println!("{} cells; * = in shard {}/{}", suite.cells.len(), shard.index, shard.count);
 }
