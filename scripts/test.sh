@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (Fashion-MNIST, Mesa's software Vulkan
-# driver, a single-node Slurm cluster), checks formatting, lints and docs, then builds
-# every backend (CPU, CUDA, wgpu) and runs every test: the CPU backend's, the GPU-path set
-# on wgpu through lavapipe (fusion on and off), and a suite on the Slurm cluster. CUDA is compiled, not run (CI has no GPU; scripts/gpu-check.sh runs
-# the same GPU-path set on a GPU machine). CI runs exactly this.
+# driver, a single-node Slurm cluster, TensorBoard's reader), checks formatting, lints and
+# docs, then builds every backend (CPU, CUDA, wgpu) and runs every test: the CPU
+# backend's, the GPU-path set on wgpu through lavapipe (fusion on and off), a suite on the
+# Slurm cluster, the TensorBoard logs read back by TensorBoard. CUDA is compiled, not run
+# (CI has no GPU; scripts/gpu-check.sh runs the same GPU-path set on a GPU machine). CI
+# runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -41,6 +43,13 @@ if slurm_env="$(bash scripts/slurm-local.sh start "$SLURM_DIR")"; then
     echo "test.sh: local Slurm cluster up after ${SECONDS} s"
 else
     echo "test.sh: no local Slurm cluster (see the line above): the Slurm test will be skipped" >&2
+fi
+# TensorBoard's own reader (the tensorboard package from PyPI, in a virtualenv) for the
+# tests of the TensorBoard logs; where it cannot be installed, those tests say so.
+if tb_python="$(bash scripts/tensorboard-venv.sh)"; then
+    export M2M_TENSORBOARD_PYTHON="$tb_python" M2M_REQUIRE_TENSORBOARD=1
+else
+    echo "test.sh: no TensorBoard reader (see the line above): the TensorBoard read-back checks will be skipped" >&2
 fi
 cargo test --release --locked --workspace --features "$GPU_FEATURES"
 echo "test.sh: tests passed after ${SECONDS} s"

@@ -17,4 +17,5 @@ pub mod run;
 pub mod run_dir;
 pub mod stop;
 pub mod suite;
+pub mod tensorboard;
 pub mod train;

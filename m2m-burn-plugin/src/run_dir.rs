@@ -180,6 +180,11 @@ impl RunDir {
         read_json_opt(&self.final_path())
     }
 
+    /// TensorBoard's event files of the run (one per process that trained it).
+    pub fn tensorboard_dir(&self) -> PathBuf {
+        self.root.join("tensorboard")
+    }
+
     pub fn is_finished(&self) -> bool {
         self.final_path().is_file()
     }

@@ -6,14 +6,14 @@
 //! `M2M_TEST_WGPU` picks the adapter as `--backend` does.
 #![cfg(feature = "wgpu")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use m2m_burn_plugin::backend::{probe_wgpu, BackendChoice};
-use m2m_burn_plugin::model::{save_classifier, Architecture, ModelSpec, Net};
+
 use m2m_burn_plugin::train::EpochRecord;
-use m2m_tests::{records, write_idx_dataset};
+use m2m_tests::{records, tiny_m2m_recipe, write_idx_dataset};
 
 /// The `--backend` value of the tests' wgpu adapter, or `None` (after saying why) when
 /// it cannot run here.
@@ -29,49 +29,6 @@ fn wgpu_backend() -> Option<String> {
             None
         }
     }
-}
-
-/// A tiny M2m recipe: 40 training images per class of an MNIST-style set cut to ratio 4,
-/// the small CNN, M2m from epoch 1 of 3 through a fixed g with gamma ~ 0 (translations are
-/// accepted whenever the Bernoulli draw agrees).
-fn setup(dir: &Path) -> PathBuf {
-    let data = dir.join("data");
-    write_idx_dataset(&data, 40, 20, false);
-    let spec = ModelSpec {
-        architecture: Architecture::SmallCnn,
-        cosine_head: false,
-        in_channels: 1,
-        num_classes: 10,
-        mean: vec![0.1307],
-        std: vec![0.3081],
-    };
-    let g: Net<m2m_burn_plugin::backend::Cpu> = spec.init_seeded(5, &Default::default());
-    save_classifier(&g, &spec, &dir.join("g/model")).unwrap();
-    let recipe = dir.join("m2m.ron");
-    std::fs::write(
-        &recipe,
-        format!(
-            r#"(
-    name: "m2m-tiny",
-    dataset: (name: Mnist, path: "{}", imbalance: Exponential, ratio: 4.0, selection: FirstInOrder,
-              data_seed: 0, eval_split: ValFromTest(val_fraction: 0.2),
-              augmentation: (crop_padding: 2, horizontal_flip: false)),
-    model: (architecture: SmallCnn),
-    optimizer: (lr: 0.05, momentum: 0.9, weight_decay: 5e-4),
-    schedule: (epochs: 3, warmup_epochs: 0, milestones: []),
-    batch_size: 32,
-    eval_batch_size: 64,
-    seed: 3,
-    output_dir: "{}",
-    m2m: (g: Checkpoint("{}"), gamma: 0.000001, beta: 0.5, steps: 2, from_epoch: 1),
-)"#,
-            data.display(),
-            dir.join("runs").display(),
-            dir.join("g/model").display()
-        ),
-    )
-    .unwrap();
-    recipe
 }
 
 fn m2m(args: &[&str]) -> Command {
@@ -124,7 +81,7 @@ fn host_decisions(r: &[EpochRecord]) -> Vec<HostDecisions> {
 fn an_m2m_recipe_trains_on_wgpu_like_on_the_cpu_and_resumes_across_backends() {
     let Some(backend) = wgpu_backend() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let recipe = setup(tmp.path());
+    let recipe = tiny_m2m_recipe(tmp.path());
     let runs = tmp.path().join("runs");
     let path = recipe.to_str().unwrap();
 

@@ -73,4 +73,18 @@ fn guide<B: burn::tensor::backend::AutodiffBackend>(device: B::Device) {
     assert!(accepted > 0, "no translation accepted: {epochs:?}");
     // The trained f is the guide's plain model, saved where the guide saves it.
     assert!(f_dir.join("model.mpk").is_file());
+    // burn-train's metrics in TensorBoard, through the one line of the guide.
+    if let Some(read) = m2m_tests::read_tensorboard(&f_dir.join("tensorboard")) {
+        let run = &read["runs"]["."];
+        let steps = |tag: &str| -> Vec<i64> {
+            let points = run["scalars"][tag].as_array().unwrap_or_else(|| panic!("no {tag}: {:?}", run["tags"]));
+            points.iter().map(|p| p[0].as_i64().unwrap()).collect()
+        };
+        for split in ["train", "valid"] {
+            assert_eq!(steps(&format!("epoch/{split}/Loss")), vec![1, 2, 3], "{split}: one point per epoch");
+            assert_eq!(steps(&format!("epoch/{split}/Accuracy")), vec![1, 2, 3]);
+            let per_iteration = steps(&format!("{split}/Loss"));
+            assert!(per_iteration.len() > 3 && per_iteration.windows(2).all(|w| w[1] == w[0] + 1), "{per_iteration:?}");
+        }
+    }
 }

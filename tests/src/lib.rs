@@ -154,3 +154,68 @@ pub fn random<B: Backend, const D: usize>(
     };
     Tensor::from_data(burn::tensor::TensorData::new(values, shape), device)
 }
+
+/// TensorBoard's own reading of the event files under `logdir`: `tests/tensorboard/read_events.py`
+/// run by the python of `M2M_TENSORBOARD_PYTHON` (a virtualenv with the `tensorboard`
+/// package; `scripts/tensorboard-venv.sh` makes one and the test command sets it), as JSON
+/// (`runs.RUN.{scalars, images, text, hparams, server_view}`). `None`, saying so, where no
+/// such python is set, unless `M2M_REQUIRE_TENSORBOARD` is set.
+pub fn read_tensorboard(logdir: &Path) -> Option<serde_json::Value> {
+    let Some(python) = std::env::var_os("M2M_TENSORBOARD_PYTHON") else {
+        assert!(
+            std::env::var_os("M2M_REQUIRE_TENSORBOARD").is_none(),
+            "M2M_REQUIRE_TENSORBOARD is set but M2M_TENSORBOARD_PYTHON is not"
+        );
+        eprintln!("skipped: TensorBoard's reader is not set up (M2M_TENSORBOARD_PYTHON; scripts/tensorboard-venv.sh)");
+        return None;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tensorboard/read_events.py");
+    let out =
+        std::process::Command::new(python).arg(script).arg(logdir).output().expect("running TensorBoard's reader");
+    assert!(out.status.success(), "TensorBoard's reader failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    Some(serde_json::from_slice(&out.stdout).expect("the reader prints JSON"))
+}
+
+/// A tiny M2m recipe (`DIR/m2m.ron`, run `m2m-tiny` in `DIR/runs`, g in `DIR/g`): 40
+/// training images per class of an MNIST-style set cut to ratio 4, the small CNN, M2m from
+/// epoch 1 of 3 through a fixed g with gamma ~ 0 (translations are accepted whenever the
+/// Bernoulli draw agrees).
+pub fn tiny_m2m_recipe(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("data");
+    write_idx_dataset(&data, 40, 20, false);
+    let spec = m2m_burn_plugin::model::ModelSpec {
+        architecture: m2m_burn_plugin::model::Architecture::SmallCnn,
+        cosine_head: false,
+        in_channels: 1,
+        num_classes: 10,
+        mean: vec![0.1307],
+        std: vec![0.3081],
+    };
+    let g: m2m_burn_plugin::model::Net<m2m_burn_plugin::backend::Cpu> = spec.init_seeded(5, &Default::default());
+    m2m_burn_plugin::model::save_classifier(&g, &spec, &dir.join("g/model")).unwrap();
+    let recipe = dir.join("m2m.ron");
+    std::fs::write(
+        &recipe,
+        format!(
+            r#"(
+    name: "m2m-tiny",
+    dataset: (name: Mnist, path: "{}", imbalance: Exponential, ratio: 4.0, selection: FirstInOrder,
+              data_seed: 0, eval_split: ValFromTest(val_fraction: 0.2),
+              augmentation: (crop_padding: 2, horizontal_flip: false)),
+    model: (architecture: SmallCnn),
+    optimizer: (lr: 0.05, momentum: 0.9, weight_decay: 5e-4),
+    schedule: (epochs: 3, warmup_epochs: 0, milestones: []),
+    batch_size: 32,
+    eval_batch_size: 64,
+    seed: 3,
+    output_dir: "{}",
+    m2m: (g: Checkpoint("{}"), gamma: 0.000001, beta: 0.5, steps: 2, from_epoch: 1),
+)"#,
+            data.display(),
+            dir.join("runs").display(),
+            dir.join("g/model").display()
+        ),
+    )
+    .unwrap();
+    recipe
+}

@@ -152,6 +152,8 @@ pub fn train_m2m<B: AutodiffBackend>(
     let training = SupervisedTraining::new(artifact_dir, dataloader_train, dataloader_test)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .with_file_checkpointer(CompactRecorder::new())
+        // TensorBoard: `tensorboard --logdir ARTIFACT_DIR/tensorboard`.
+        .with_metric_logger(m2m_burn_plugin::tensorboard::TensorBoardLogger::new(format!("{artifact_dir}/tensorboard")))
         .renderer(m2m_burn_plugin::train::LogRenderer::new(std::time::Duration::from_secs(10)))
         .num_epochs(config.num_epochs)
         .summary();

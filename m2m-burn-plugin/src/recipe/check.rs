@@ -106,6 +106,8 @@ pub struct Recipe {
     pub output_dir: PathBuf,
     /// The backend the recipe asks for (the command line may override it).
     pub backend: BackendChoice,
+    /// Whether training writes TensorBoard event files (`tensorboard/` in the run).
+    pub tensorboard: bool,
     /// The merged raw form this recipe was checked from (written to run directories).
     pub raw: RawRecipe,
 }
@@ -299,6 +301,7 @@ impl RawRecipe {
             seed: need(self.seed, "seed")?,
             output_dir: self.output_dir.clone().unwrap_or_else(|| PathBuf::from("runs")),
             backend: self.backend.unwrap_or(BackendChoice::Cpu),
+            tensorboard: self.tensorboard.unwrap_or(true),
             raw,
         })
     }

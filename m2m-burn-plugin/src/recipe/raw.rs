@@ -64,8 +64,11 @@ pub struct RawRecipe {
     /// `Cpu` (the default), `Cuda(device: N)` or `Wgpu(adapter: Default)`; `--backend` on the
     /// command line wins.
     pub backend: Option<BackendChoice>,
+    /// TensorBoard event files in the run's `tensorboard/` folder (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensorboard: Option<bool>,
 }
-merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, eval_logit_adjustment, seed, output_dir, backend }
+merge_struct!(RawRecipe { base, name, batch_size, eval_batch_size, eval_logit_adjustment, seed, output_dir, backend, tensorboard }
     nested { dataset, model, optimizer, schedule, sampler, loss, m2m, start_from });
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

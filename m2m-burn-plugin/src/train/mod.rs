@@ -30,7 +30,7 @@ pub use fork::fork_unavailable;
 pub use renderer::LogRenderer;
 pub use scheduler::EpochScheduler;
 pub use start::{load_start, StartPoint, StartRecord};
-pub use strategy::{Components, ImbalancedStrategy, Optim};
+pub use strategy::{on_board, Board, Components, ImbalancedStrategy, Optim};
 
 use crate::data::{DataFormat, DataSource, PreparedData};
 use crate::m2m::{M2m, M2mSchedule};
@@ -105,14 +105,17 @@ pub fn train_recipe<B: AutodiffBackend>(
     previous.retain(|r| r.epoch < completed);
     let selected_on_test = data.manifest.selected_on_test;
     let setup = Setup { recipe, run: &run, spec: &spec, prefixes, previous, first_epoch: start.first_epoch, m2m };
-    let (training, scheduler, failure) = learner::<B>(setup, data, progress, completed, device);
+    let (training, scheduler, failure, board) = learner::<B>(setup, data, progress, completed, device);
     let result = training.launch(Learner::new(start.model, start.optimizer, scheduler));
     drop(result.renderer); // restores the terminal after the dashboard
     if let Some(e) = failure.lock().expect("failure slot").take() {
         return Err(e);
     }
     let model = <Net<B> as burn::module::AutodiffModule<B>>::from_inner(result.model);
-    record_outcome(recipe, run, &spec, &model, selected_on_test)
+    let outcome = record_outcome(recipe, run, &spec, &model, selected_on_test)?;
+    let m = &outcome.metrics;
+    on_board(&board, |b| b.finish(m.last.epoch, m.best_val.test.balanced_accuracy));
+    Ok(outcome)
 }
 
 /// A run directory after [`open_run`].
@@ -254,9 +257,10 @@ fn learner<B: AutodiffBackend>(
     progress: Progress,
     completed: usize,
     device: B::Device,
-) -> (SupervisedTraining<Components<B>>, EpochScheduler, Failure) {
+) -> (SupervisedTraining<Components<B>>, EpochScheduler, Failure, Board) {
     let Setup { recipe, run, spec, prefixes, previous, first_epoch, m2m } = setup;
     let PreparedData { train, val, test, manifest } = data;
+    let board = Arc::new(Mutex::new(open_board(recipe, run, &manifest.format.class_names, completed)));
     let train_loader = Arc::new(TrainLoader::<B>::new(
         Arc::new(train),
         recipe.sampler,
@@ -286,6 +290,7 @@ fn learner<B: AutodiffBackend>(
         eval_logit_adjustment: recipe.eval_logit_adjustment,
         m2m,
         failure: failure.clone(),
+        board: board.clone(),
     };
     let mut training = SupervisedTraining::new(run.burn_dir(), train_loader, Arc::new(eval_loader(val)))
         .metrics((AccuracyMetric::<Flex>::new(), LossMetric::<Flex>::new()))
@@ -303,7 +308,43 @@ fn learner<B: AutodiffBackend>(
         tracing::info!("resuming {} after epoch {completed}", run.root.display());
         training = training.checkpoint(completed);
     }
-    (training, scheduler, failure)
+    (training, scheduler, failure, board)
+}
+
+/// The run's TensorBoard log for the epochs after `completed` (a new event file: the
+/// epochs already logged are not written again), or `None` when the recipe keeps none or
+/// it cannot be created (a warning; training goes on).
+fn open_board(
+    recipe: &Recipe,
+    run: &RunDir,
+    class_names: &[String],
+    completed: usize,
+) -> Option<crate::tensorboard::RunBoard> {
+    if !recipe.tensorboard {
+        return None;
+    }
+    let dir = run.tensorboard_dir();
+    // A fork that starts its log now: its first epochs are the source's.
+    let copied_from = match run.read_fork() {
+        Ok(Some(fork)) if !dir.exists() => Some(fork.source),
+        _ => None,
+    };
+    let hparams = serde_json::to_value(&recipe.raw).map(|v| crate::tensorboard::recipe_hparams(&v)).unwrap_or_default();
+    let opened = crate::tensorboard::RunBoard::open(
+        &dir,
+        &to_ron(&recipe.raw),
+        &hparams,
+        class_names.to_vec(),
+        completed,
+        copied_from.as_deref(),
+    );
+    match opened {
+        Ok(b) => Some(b),
+        Err(e) => {
+            tracing::warn!("TensorBoard: creating {}: {e}; training without a TensorBoard log", dir.display());
+            None
+        }
+    }
 }
 
 /// After training: the last model saved, the final metrics (last epoch and best

@@ -59,6 +59,24 @@ pub struct ImbalancedStrategy<B: AutodiffBackend> {
     pub image_size: (usize, usize),
     /// Set when the loop stops on an error (e.g. a NaN loss); read after `launch`.
     pub failure: Arc<Mutex<Option<anyhow::Error>>>,
+    /// The run's TensorBoard log, when the recipe keeps one; the training loop adds each
+    /// epoch, `train_recipe` the end.
+    pub board: Board,
+}
+
+/// A run's TensorBoard log, shared by the epoch loop and the code around it. A write
+/// that fails is logged and ends the log (`None`), never the training.
+pub type Board = Arc<Mutex<Option<crate::tensorboard::RunBoard>>>;
+
+/// Runs `write` on the board, if there is one; a failure ends the log with a warning.
+pub fn on_board(board: &Board, write: impl FnOnce(&mut crate::tensorboard::RunBoard) -> std::io::Result<()>) {
+    let mut slot = board.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(b) = slot.as_mut() {
+        if let Err(e) = write(b) {
+            tracing::warn!("TensorBoard: {e}; no more TensorBoard records for this run");
+            *slot = None;
+        }
+    }
 }
 
 impl<B: AutodiffBackend> ImbalancedStrategy<B> {
@@ -97,6 +115,7 @@ impl<B: AutodiffBackend> ImbalancedStrategy<B> {
         learner: &Learner<Components<B>>,
         records: &mut Vec<EpochRecord>,
         record: EpochRecord,
+        gallery: Option<&[u8]>,
         epoch: usize,
         total: usize,
     ) -> anyhow::Result<()> {
@@ -131,6 +150,9 @@ impl<B: AutodiffBackend> ImbalancedStrategy<B> {
         );
         records.push(record);
         self.run.write_records(records)?;
+        if let Some(record) = records.last() {
+            on_board(&self.board, |b| b.epoch(record, gallery));
+        }
         if is_best {
             save_classifier(&learner.model(), &self.spec, &self.run.best_model_path())?;
         }
@@ -293,11 +315,13 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
             }
             event_processor.process_valid(LearnerEvent::EndEpoch(epoch));
             let test = evaluate(&model, &self.test, &self.groups, offsets);
+            let mut gallery = None;
             if !shown.is_empty() {
                 let shape = (self.spec.in_channels, self.image_size.0, self.image_size.1);
                 // A picture, not a result: a failure to draw it does not stop training.
-                if let Err(e) = write_gallery(&self.run.translations_path(), &shown, shape, 10.0) {
-                    tracing::warn!("epoch {e0}: could not draw the accepted translations: {e:#}");
+                match write_gallery(&self.run.translations_path(), &shown, shape, 10.0) {
+                    Ok(()) => gallery = std::fs::read(self.run.translations_path()).ok(),
+                    Err(e) => tracing::warn!("epoch {e0}: could not draw the accepted translations: {e:#}"),
                 }
             }
             let record = EpochRecord {
@@ -320,7 +344,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 stopped = Some((epoch, why));
                 break;
             }
-            if let Err(e) = self.record_epoch(&learner, &mut records, record, epoch, num_epochs) {
+            if let Err(e) = self.record_epoch(&learner, &mut records, record, gallery.as_deref(), epoch, num_epochs) {
                 self.fail(e.context(format!("saving the results of epoch {e0}")));
                 break;
             }
