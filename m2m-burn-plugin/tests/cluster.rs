@@ -120,6 +120,7 @@ fn sigterm_stops_a_suite_at_a_safe_point_and_the_rerun_resumes() {
 
     let rerun = m2m().arg("suite").arg(&path).output().unwrap();
     assert!(rerun.status.success(), "{}", text(&rerun));
+    assert!(text(&rerun).contains(&format!("{}: {why} last time; resuming", first.display())), "{}", text(&rerun));
     let after = records(&first);
     assert_eq!(after.len(), 6);
     assert_eq!(&after[..before.len()], &before[..], "the epochs before the stop are kept as they were");

@@ -133,7 +133,11 @@ fn a_fork_logs_its_own_epochs_and_says_where_the_first_ones_are() {
     let runs = read["runs"].as_object().unwrap();
     let mut names: Vec<&String> = runs.keys().collect();
     names.sort();
-    assert_eq!(names, ["DRS.Mnist.r4.d3.s0/tensorboard", "ERM.Mnist.r4.d3.s0/tensorboard"], "one run per cell");
+    assert_eq!(names, [".", "DRS.Mnist.r4.d3.s0/tensorboard", "ERM.Mnist.r4.d3.s0/tensorboard"], "one run per cell");
+    // The suite's experiment at the root: every recipe field any cell sets.
+    let experiment = &runs["."]["hparams"]["experiment"]["hparam_infos"];
+    let fields: Vec<&str> = experiment.as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"sampler.kind") && fields.contains(&"optimizer.lr"), "{fields:?}");
     let (erm, drs) = (&runs["ERM.Mnist.r4.d3.s0/tensorboard"], &runs["DRS.Mnist.r4.d3.s0/tensorboard"]);
     assert_eq!(steps(erm, "train/loss"), vec![0, 1, 2]);
     assert_eq!(steps(drs, "train/loss"), vec![1, 2], "the fork's own epochs only");

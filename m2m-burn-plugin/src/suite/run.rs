@@ -12,7 +12,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::prefix::{g_cell, plan_forks, ForkPlan};
 use super::progress::SuiteProgress;
-use super::spec::{suite_to_ron, Shard, Suite};
+use super::spec::{suite_to_ron, Cell, Shard, Suite};
 use crate::run::{run_recipe_with, Busy, Prefixes, Progress, RunLock, RunOutcome};
 use crate::run_dir::RunDir;
 use crate::train::fork_unavailable;
@@ -44,7 +44,26 @@ pub fn write_manifest(suite: &Suite) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", dir.join("suite.json").display()))?;
     crate::fs::write_atomic(&dir.join("suite.resolved.ron"), suite_to_ron(&suite.raw).as_bytes())
         .with_context(|| format!("writing {}", dir.join("suite.resolved.ron").display()))?;
+    write_hparams_experiment(suite);
     Ok(())
+}
+
+/// The suite's hparams experiment in `cells/` (what `tensorboard --logdir .../cells`
+/// opens): the union of the cells' recipe fields. A failure is a warning: it is a view.
+fn write_hparams_experiment(suite: &Suite) {
+    let logged: Vec<&Cell> = suite.cells.iter().filter(|c| c.recipe.tensorboard).collect();
+    let Some(first) = logged.first() else { return };
+    let mut names: Vec<String> = logged
+        .iter()
+        .filter_map(|c| serde_json::to_value(&c.recipe.raw).ok())
+        .flat_map(|v| crate::tensorboard::recipe_hparams(&v).into_iter().map(|(name, _)| name))
+        .collect();
+    names.sort();
+    names.dedup();
+    let dir = first.recipe.output_dir.clone();
+    if let Err(e) = crate::tensorboard::write_experiment(&dir, &names) {
+        tracing::warn!("TensorBoard: writing the suite's hparams experiment into {}: {e}", dir.display());
+    }
 }
 
 /// Runs the cells of `shard`. A cell's results are complete once its `final.json` is

@@ -49,19 +49,8 @@ impl RunBoard {
             );
             writer.add_text("fork", &note, step)?;
         }
-        let specs: Vec<HParamSpec> = hparams
-            .iter()
-            .map(|(name, _)| HParamSpec { name: name.clone(), description: String::new(), domain: HParamDomain::None })
-            .collect();
-        let metrics: Vec<MetricSpec> = HPARAM_METRICS
-            .iter()
-            .map(|(tag, shown)| MetricSpec {
-                tag: tag.to_string(),
-                group: String::new(),
-                display_name: shown.to_string(),
-            })
-            .collect();
-        writer.add_hparams_config(&specs, &metrics)?;
+        let names: Vec<String> = hparams.iter().map(|(name, _)| name.clone()).collect();
+        add_experiment(&mut writer, &names)?;
         let values: Vec<(&str, HParamValue)> = hparams.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         writer.add_hparams_session_start(&values, "")?;
         Ok(Self { writer, class_names })
@@ -113,6 +102,33 @@ impl RunBoard {
         self.writer.add_scalar("best_val/test_bACC", best_val_test_bacc as f32, last_epoch as i64)?;
         self.writer.add_hparams_session_end(SessionStatus::Success)
     }
+}
+
+/// The hparams experiment: the recipe fields `names` and the metrics the HParams view shows.
+fn add_experiment(writer: &mut EventWriter, names: &[String]) -> io::Result<()> {
+    let specs: Vec<HParamSpec> = names
+        .iter()
+        .map(|name| HParamSpec { name: name.clone(), description: String::new(), domain: HParamDomain::None })
+        .collect();
+    let metrics: Vec<MetricSpec> = HPARAM_METRICS
+        .iter()
+        .map(|(tag, shown)| MetricSpec { tag: tag.to_string(), group: String::new(), display_name: shown.to_string() })
+        .collect();
+    writer.add_hparams_config(&specs, &metrics)
+}
+
+/// The hparams experiment of a whole suite, in the folder TensorBoard is opened on (its
+/// root run, which TensorBoard reads the experiment from first): every recipe field any
+/// cell sets, so the HParams view has a column for each (M2m's fields beside ERM's cells).
+/// Written once: nothing is done when `dir` already holds an event file.
+pub fn write_experiment(dir: &Path, names: &[String]) -> io::Result<()> {
+    let written = std::fs::read_dir(dir)
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains(".tfevents.")))
+        .unwrap_or(false);
+    if written {
+        return Ok(());
+    }
+    add_experiment(&mut EventWriter::create(dir)?, names)
 }
 
 fn split_scalars(

@@ -89,6 +89,9 @@ pub fn train_recipe<B: AutodiffBackend>(
         Opened::Finished(outcome) => return Ok(outcome),
         Opened::ToTrain { run, state } => (run, state),
     };
+    if let Some(why) = state.as_ref().and_then(|s| s.stopped.as_ref()) {
+        tracing::info!("{}: {why} last time; resuming", run.root.display());
+    }
     let data = prepare_data(recipe, &run)?;
     let completed = resumable_epoch::<B>(&run, state.as_ref().map_or(0, |s| s.completed_epochs), &device);
     let spec = recipe.model_spec(&data.manifest.format);
