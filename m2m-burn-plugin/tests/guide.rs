@@ -60,8 +60,9 @@ fn guide<B: burn::tensor::backend::AutodiffBackend>(device: B::Device) {
         .unwrap();
 
     let translation = TranslationParams::default().with_gamma(0.5).check().unwrap();
-    let settings = M2mSettings::new(1, 64).with_seed(1).with_translation(translation);
     let f_dir = out.path().join("f");
+    let settings =
+        M2mSettings::new(1, 64).with_seed(1).with_translation(translation).with_tensorboard(f_dir.join("tensorboard"));
     let epochs = training::train_m2m::<B>(f_dir.to_str().unwrap(), config(3), device, train, test, g, settings);
     assert_eq!(epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), vec![1, 2], "M2m runs from epoch 1 of 3");
     for e in &epochs {
@@ -86,5 +87,10 @@ fn guide<B: burn::tensor::backend::AutodiffBackend>(device: B::Device) {
             let per_iteration = steps(&format!("{split}/Loss"));
             assert!(per_iteration.len() > 3 && per_iteration.windows(2).all(|w| w[1] == w[0] + 1), "{per_iteration:?}");
         }
+        // M2m's own statistics through the hook (epochs 1 and 2, 0-based).
+        assert_eq!(steps("m2m/accepted"), vec![1, 2]);
+        let accepted: Vec<f64> =
+            run["scalars"]["m2m/accepted"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect();
+        assert_eq!(accepted, epochs.iter().map(|e| e.stats.total_accepted() as f64).collect::<Vec<_>>());
     }
 }

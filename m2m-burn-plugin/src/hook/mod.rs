@@ -53,12 +53,21 @@ pub struct M2mSettings {
     pub translation: TranslationConfig,
     /// The epoch burn-train starts at: 0, or `n` when it resumes with `.checkpoint(n)`.
     pub starting_epoch: usize,
+    /// Where M2m's statistics of each epoch go as TensorBoard scalars (`m2m/...`), if anywhere.
+    pub tensorboard: Option<std::path::PathBuf>,
 }
 
 impl M2mSettings {
     /// The paper's translation settings, seed 0, starting at epoch 0.
     pub fn new(from_epoch: usize, batch_size: usize) -> Self {
-        Self { from_epoch, batch_size, seed: 0, translation: TranslationConfig::default(), starting_epoch: 0 }
+        Self {
+            from_epoch,
+            batch_size,
+            seed: 0,
+            translation: TranslationConfig::default(),
+            starting_epoch: 0,
+            tensorboard: None,
+        }
     }
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -66,6 +75,13 @@ impl M2mSettings {
     }
     pub fn with_translation(mut self, translation: TranslationConfig) -> Self {
         self.translation = translation;
+        self
+    }
+    /// M2m's statistics of each epoch (attempts, acceptance overall and per target class,
+    /// g's confidence, f's probabilities) as TensorBoard scalars in `dir`, beside what
+    /// `TensorBoardLogger` writes for burn-train's metrics (the same `dir` makes them one run).
+    pub fn with_tensorboard(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.tensorboard = Some(dir.into());
         self
     }
     /// Resuming: the epoch count burn-train resumes after (`SupervisedTraining::checkpoint(n)`).
@@ -162,7 +178,18 @@ where
             Arc::new(EpochCounter::starting_at(settings.starting_epoch)),
             device.clone(),
         );
-        let translator = Translator::new(M2m::new(&g, loader.class_counts(), settings.translation.clone()), schedule);
+        let board = settings.tensorboard.as_ref().and_then(|dir| match crate::tensorboard::EventWriter::create(dir) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(
+                    "TensorBoard: creating an event file in {}: {e}; M2m's statistics are not logged",
+                    dir.display()
+                );
+                None
+            }
+        });
+        let translator =
+            Translator::new(M2m::new(&g, loader.class_counts(), settings.translation.clone()), schedule, board);
         Ok(Self { loader: Arc::new(loader), translator: Arc::new(Mutex::new(translator)), probe })
     }
 

@@ -28,11 +28,17 @@ pub(super) struct Translator<B: AutodiffBackend, M: Classifier<B> + AutodiffModu
     schedule: M2mSchedule,
     current: Option<EpochTranslations>,
     finished: Vec<EpochReport>,
+    /// `M2mSettings::with_tensorboard`'s event file.
+    board: Option<crate::tensorboard::EventWriter>,
 }
 
 impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Translator<B, M> {
-    pub(super) fn new(generator: M2m<B, M>, schedule: M2mSchedule) -> Self {
-        Self { generator, schedule, current: None, finished: Vec::new() }
+    pub(super) fn new(
+        generator: M2m<B, M>,
+        schedule: M2mSchedule,
+        board: Option<crate::tensorboard::EventWriter>,
+    ) -> Self {
+        Self { generator, schedule, current: None, finished: Vec::new(), board }
     }
 
     /// Closes the running epoch (if any) into `finished`, logging what it did.
@@ -46,6 +52,12 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Translator<B, M> 
                 s.total_attempts(),
                 s.slots
             );
+            if let Some(w) = self.board.as_mut() {
+                if let Err(e) = crate::tensorboard::m2m_scalars(w, s, &[], t.epoch as i64) {
+                    tracing::warn!("TensorBoard: {e}; M2m's statistics are not logged any more");
+                    self.board = None;
+                }
+            }
             self.finished.push(EpochReport { epoch: t.epoch, stats: t.stats });
         }
     }

@@ -24,4 +24,4 @@ mod run;
 
 pub use event::{EventWriter, HParamDomain, HParamSpec, HParamValue, MetricSpec, SessionStatus};
 pub use logger::TensorBoardLogger;
-pub use run::{recipe_hparams, write_experiment, RunBoard};
+pub use run::{m2m_scalars, recipe_hparams, write_experiment, RunBoard};

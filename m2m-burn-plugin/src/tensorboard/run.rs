@@ -5,6 +5,7 @@ use std::io;
 use std::path::Path;
 
 use m2m_core::metrics::ClassificationReport;
+use m2m_core::translation::GenerationStats;
 
 use super::event::{EventWriter, HParamDomain, HParamSpec, HParamValue, MetricSpec, SessionStatus};
 use crate::run_dir::EpochRecord;
@@ -68,25 +69,7 @@ impl RunBoard {
             split_scalars(w, split, report, &self.class_names, step)?;
         }
         if let Some(s) = &r.m2m {
-            w.add_scalar("m2m/attempts", s.total_attempts() as f32, step)?;
-            w.add_scalar("m2m/accepted", s.total_accepted() as f32, step)?;
-            if let Some(rate) = s.acceptance_rate() {
-                w.add_scalar("m2m/acceptance", rate as f32, step)?;
-            }
-            for (k, rate) in s.acceptance_rate_per_class().iter().enumerate() {
-                if let Some(rate) = rate {
-                    w.add_scalar(&format!("m2m/acceptance/{}", class_tag(&self.class_names, k)), *rate as f32, step)?;
-                }
-            }
-            for (tag, value) in [
-                ("m2m/g_confidence", s.mean_g_confidence()),
-                ("m2m/f_target_prob", s.mean_f_target_prob()),
-                ("m2m/f_seed_prob", s.mean_f_seed_prob()),
-            ] {
-                if let Some(v) = value {
-                    w.add_scalar(tag, v as f32, step)?;
-                }
-            }
+            m2m_scalars(w, s, &self.class_names, step)?;
         }
         if let Some(png) = gallery {
             if let Some((width, height)) = png_size(png) {
@@ -129,6 +112,31 @@ pub fn write_experiment(dir: &Path, names: &[String]) -> io::Result<()> {
         return Ok(());
     }
     add_experiment(&mut EventWriter::create(dir)?, names)
+}
+
+/// M2m's statistics of one epoch: attempts, accepted, the acceptance rate overall and per
+/// target class, g's mean confidence and f's mean probabilities on accepted samples.
+pub fn m2m_scalars(w: &mut EventWriter, s: &GenerationStats, names: &[String], step: i64) -> io::Result<()> {
+    w.add_scalar("m2m/attempts", s.total_attempts() as f32, step)?;
+    w.add_scalar("m2m/accepted", s.total_accepted() as f32, step)?;
+    if let Some(rate) = s.acceptance_rate() {
+        w.add_scalar("m2m/acceptance", rate as f32, step)?;
+    }
+    for (k, rate) in s.acceptance_rate_per_class().iter().enumerate() {
+        if let Some(rate) = rate {
+            w.add_scalar(&format!("m2m/acceptance/{}", class_tag(names, k)), *rate as f32, step)?;
+        }
+    }
+    for (tag, value) in [
+        ("m2m/g_confidence", s.mean_g_confidence()),
+        ("m2m/f_target_prob", s.mean_f_target_prob()),
+        ("m2m/f_seed_prob", s.mean_f_seed_prob()),
+    ] {
+        if let Some(v) = value {
+            w.add_scalar(tag, v as f32, step)?;
+        }
+    }
+    Ok(())
 }
 
 fn split_scalars(
