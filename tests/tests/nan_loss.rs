@@ -43,4 +43,10 @@ fn a_nan_loss_stops_the_run_with_a_clear_error() {
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["completed_epochs"], 1);
+    // TensorBoard: epoch 0's curves, and the hparams session ended as a failure.
+    if let Some(read) = m2m_tests::read_tensorboard(&run.join("tensorboard")) {
+        let board = &read["runs"]["."];
+        assert_eq!(board["scalars"]["train/loss"].as_array().map(Vec::len), Some(1), "{:?}", board["tags"]);
+        assert_eq!(board["hparams"]["session_end_info"]["status"], "STATUS_FAILURE");
+    }
 }

@@ -79,6 +79,12 @@ impl RunBoard {
         Ok(())
     }
 
+    /// The run ended with an error (a NaN loss, a failed write): the hparams session's end
+    /// says so. (A run stopped by a signal or a lost lease writes nothing: it resumes.)
+    pub fn fail(&mut self) -> io::Result<()> {
+        self.writer.add_hparams_session_end(SessionStatus::Failure)
+    }
+
     /// The run finished: its best-validation test bACC (at the last step) and the hparams
     /// session's end.
     pub fn finish(&mut self, last_epoch: usize, best_val_test_bacc: f64) -> io::Result<()> {

@@ -112,6 +112,9 @@ pub fn train_recipe<B: AutodiffBackend>(
     let result = training.launch(Learner::new(start.model, start.optimizer, scheduler));
     drop(result.renderer); // restores the terminal after the dashboard
     if let Some(e) = failure.lock().expect("failure slot").take() {
+        if crate::stop::stopped_by(&e).is_none() {
+            on_board(&board, |b| b.fail());
+        }
         return Err(e);
     }
     let model = <Net<B> as burn::module::AutodiffModule<B>>::from_inner(result.model);
