@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use m2m_burn_plugin::run_dir::RunDir;
-use m2m_tests::{records, tiny_suite_base, write_idx_dataset};
+use m2m_tests::{epochs_done, records, tiny_suite_base, write_idx_dataset};
 
 /// A suite of ERM cells for `seeds` over the tiny data set, `epochs` epochs each.
 fn suite(dir: &Path, epochs: usize, seeds: &str) -> PathBuf {
@@ -37,10 +37,6 @@ fn m2m() -> Command {
 
 fn text(o: &Output) -> String {
     format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn epochs_done(run: &Path) -> usize {
-    std::fs::read_to_string(run.join("metrics.jsonl")).map_or(0, |t| t.lines().count())
 }
 
 /// Waits until `run` has finished `n` epochs (while `child` runs).

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use m2m_tests::{tiny_suite_base, write_idx_dataset};
+use m2m_tests::{epochs_done, tiny_suite_base, write_idx_dataset};
 
 fn text(o: &Output) -> String {
     format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
@@ -52,10 +52,6 @@ fn wait_gone(jobs: &[&str]) {
         assert!(started.elapsed() < Duration::from_secs(900), "jobs still queued after 15 minutes:\n{listed}");
         std::thread::sleep(Duration::from_secs(1));
     }
-}
-
-fn epochs_done(run: &Path) -> usize {
-    std::fs::read_to_string(run.join("metrics.jsonl")).map_or(0, |t| t.lines().count())
 }
 
 fn log_of(logs: &Path, needle: &str) -> Option<(PathBuf, String)> {

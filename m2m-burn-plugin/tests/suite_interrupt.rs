@@ -1,16 +1,11 @@
 //! `m2m suite` killed in the middle of a cell: finished cells are kept as they are, and
 //! running the same command again resumes the killed cell from its checkpoint.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use m2m_burn_plugin::train::EpochRecord;
-use m2m_tests::{records, tiny_suite_base, write_idx_dataset};
-
-fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
-}
+use m2m_tests::{epochs_done, records, tiny_suite_base, write_idx_dataset};
 
 #[test]
 fn a_suite_killed_mid_cell_resumes_and_keeps_finished_cells() {
@@ -40,7 +35,7 @@ fn a_suite_killed_mid_cell_resumes_and_keeps_finished_cells() {
         .unwrap();
     // Kill it once the second cell has finished two of its eight epochs.
     let started = Instant::now();
-    while lines(&second.join("metrics.jsonl")) < 2 {
+    while epochs_done(&second) < 2 {
         assert!(child.try_wait().unwrap().is_none(), "the suite finished before it could be killed");
         assert!(started.elapsed() < Duration::from_secs(600), "the suite did not reach the second cell");
         std::thread::sleep(Duration::from_millis(5));

@@ -101,6 +101,12 @@ pub fn snapshot_with_shapes<B: Backend, M: Module<B>>(m: &M) -> Vec<(Vec<usize>,
 }
 
 /// The per-epoch records of a run directory.
+/// Epochs a run directory has recorded so far (lines of its `metrics.jsonl`; 0 before
+/// the first), for tests that act while a run is training.
+pub fn epochs_done(run: &Path) -> usize {
+    std::fs::read_to_string(run.join("metrics.jsonl")).map_or(0, |t| t.lines().count())
+}
+
 pub fn records(run: &Path) -> Vec<EpochRecord> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()

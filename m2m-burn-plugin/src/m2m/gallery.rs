@@ -19,14 +19,14 @@ const TEXT_SCALE: u32 = 2;
 const TEXT_COLUMNS: u32 = 26;
 const PAD: u32 = 8;
 
-/// Writes `items` as a PNG to `path`; `amplify` scales the difference `x* - x0`
-/// (mid-grey is no change).
+/// Writes `items` as a PNG to `path` (or the format its extension names) and returns the
+/// encoded file; `amplify` scales the difference `x* - x0` (mid-grey is no change).
 pub fn write_gallery(
     path: &Path,
     items: &[GalleryItem],
     (c, h, w): (usize, usize, usize),
     amplify: f32,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<u8>> {
     anyhow::ensure!(!items.is_empty(), "{}: no translation to draw", path.display());
     let zoom = (128 / h.max(w)).max(1) as u32;
     let (cell_w, cell_h) = (w as u32 * zoom, h as u32 * zoom);
@@ -58,7 +58,8 @@ pub fn write_gallery(
     let format = image::ImageFormat::from_path(path).unwrap_or(image::ImageFormat::Png);
     img.write_to(&mut std::io::Cursor::new(&mut png), format)
         .with_context(|| format!("encoding the gallery {}", path.display()))?;
-    crate::fs::write_atomic(path, &png).with_context(|| format!("writing the gallery {}", path.display()))
+    crate::fs::write_atomic(path, &png).with_context(|| format!("writing the gallery {}", path.display()))?;
+    Ok(png)
 }
 
 fn blit(img: &mut RgbImage, x0: u32, y0: u32, pixels: &[f32], (c, h, w): (usize, usize, usize), zoom: u32) {

@@ -71,13 +71,11 @@ impl RunLock {
     /// `Ok(Err(Busy))` when one does.
     pub fn try_acquire(run: &Path, what: &str) -> anyhow::Result<Result<RunLock, Busy>> {
         let lease = lease()?;
-        // Appended, not `with_extension`: run names such as `ERM.FashionMnist.r100.d0.s0` hold dots.
-        let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let path = run.with_file_name(format!("{name}.lock"));
+        let path = lock_path(run);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let me = format!("{} {} {:016x}", host(), std::process::id(), token());
+        let me = format!("{} {} {:016x}", crate::fs::host_name(), std::process::id(), token());
         for _ in 0..3 {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
@@ -174,6 +172,18 @@ impl Drop for RunLock {
     }
 }
 
+/// The lock file of the run directory `run`: `NAME.lock` beside it. Appended, not
+/// `with_extension`: run names such as `ERM.FashionMnist.r100.d0.s0` hold dots.
+pub fn lock_path(run: &Path) -> PathBuf {
+    let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    run.with_file_name(format!("{name}.lock"))
+}
+
+/// Who holds the lock of `run` (`process P on HOST`), if it is locked.
+pub fn lock_holder(run: &Path) -> Option<String> {
+    std::fs::read_to_string(lock_path(run)).ok().map(|holder| describe(&holder))
+}
+
 /// The lease: `M2M_LOCK_LEASE` seconds, else [`DEFAULT_LEASE`].
 pub fn lease() -> anyhow::Result<Duration> {
     match std::env::var("M2M_LOCK_LEASE") {
@@ -183,10 +193,6 @@ pub fn lease() -> anyhow::Result<Duration> {
             _ => anyhow::bail!("M2M_LOCK_LEASE={text}: expected a whole number of seconds, at least 4"),
         },
     }
-}
-
-fn host() -> String {
-    crate::fs::host_name()
 }
 
 fn now_secs() -> u64 {
@@ -214,7 +220,7 @@ fn describe(holder: &str) -> String {
 fn expired(path: &Path, holder: &str, lease: Duration) -> Option<String> {
     let mut parts = holder.split_whitespace();
     if let (Some(h), Some(pid)) = (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok())) {
-        if h == host() && !Path::new(&format!("/proc/{pid}")).exists() {
+        if h == crate::fs::host_name() && !Path::new(&format!("/proc/{pid}")).exists() {
             return Some("that process is gone".into());
         }
     }

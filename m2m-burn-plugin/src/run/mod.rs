@@ -11,7 +11,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 pub use crate::train::{Prefixes, Progress, RunOutcome};
 pub use baseline::{baseline_recipe, load_baseline};
-pub use lock::{lease, Busy, RunLock, DEFAULT_LEASE};
+pub use lock::{lease, lock_holder, lock_path, Busy, RunLock, DEFAULT_LEASE};
 
 use crate::model::{ModelSpec, Net};
 use crate::recipe::Recipe;

@@ -90,13 +90,11 @@ pub fn run_suite_with<B: AutodiffBackend>(
     fork_prefixes: bool,
 ) -> anyhow::Result<SuiteOutcome> {
     write_manifest(suite)?;
-    let (plans, keep) = if fork_prefixes {
-        plan_forks(&suite.cells)
-    } else {
-        (vec![None; suite.cells.len()], vec![Vec::new(); suite.cells.len()])
-    };
+    let planned = plan_forks(&suite.cells);
     // Dealt by the fork families the suite has, forked or not, so every shard agrees.
-    let mine = super::shard::deal(&suite.cells, &plan_forks(&suite.cells).0, shard.count).cells_of(shard);
+    let mine = super::shard::deal(&suite.cells, &planned.0, shard.count).cells_of(shard);
+    let (plans, keep) =
+        if fork_prefixes { planned } else { (vec![None; suite.cells.len()], vec![Vec::new(); suite.cells.len()]) };
     let forks = plans.iter().filter(|p| p.is_some()).count();
     tracing::info!(
         "suite {}: {} of {} cells in shard {}/{}; {forks} cells fork from another cell's first epochs",

@@ -320,7 +320,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 let shape = (self.spec.in_channels, self.image_size.0, self.image_size.1);
                 // A picture, not a result: a failure to draw it does not stop training.
                 match write_gallery(&self.run.translations_path(), &shown, shape, 10.0) {
-                    Ok(()) => gallery = std::fs::read(self.run.translations_path()).ok(),
+                    Ok(png) => gallery = Some(png),
                     Err(e) => tracing::warn!("epoch {e0}: could not draw the accepted translations: {e:#}"),
                 }
             }

@@ -3,8 +3,9 @@
 //! finished suite from a broken one; `--allow-incomplete` writes the partial report and
 //! exits 0.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use m2m_burn_plugin::run::lock_holder;
 use m2m_burn_plugin::run_dir::RunDir;
 use m2m_burn_plugin::suite::{collect, write_report};
 
@@ -47,37 +48,16 @@ impl Args {
 fn status(dirs: &[PathBuf], name: &str) -> String {
     let runs: Vec<RunDir> =
         dirs.iter().map(|d| RunDir::new(d.join("cells").join(name))).filter(|r| r.root.is_dir()).collect();
-    let Some(run) = runs.iter().find(|r| matches!(r.read_state(), Ok(Some(_)))) else {
+    let Some((run, state)) = runs.iter().find_map(|r| r.read_state().ok().flatten().map(|s| (r, s))) else {
         return match runs.first() {
             Some(r) => format!("started, no epoch finished ({})", r.root.display()),
             None => "not started".into(),
         };
     };
-    let lock = lock_of(&run.root);
-    match run.read_state() {
-        Ok(Some(s)) => {
-            let at = format!("{} of {} epochs done", s.completed_epochs, s.total_epochs);
-            match (s.stopped, lock.is_file()) {
-                (_, true) => format!("{at}; locked by {} (training, or killed)", read(&lock)),
-                (Some(why), false) => format!("{at}; {why}; resume with the same command"),
-                (None, false) => format!("{at}; failed or killed: its log says why ({})", run.root.display()),
-            }
-        }
-        Ok(None) => "not started".into(),
-        Err(e) => format!("unreadable state: {e:#}"),
-    }
-}
-
-fn lock_of(run: &Path) -> PathBuf {
-    let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    run.with_file_name(format!("{name}.lock"))
-}
-
-fn read(lock: &Path) -> String {
-    let text = std::fs::read_to_string(lock).unwrap_or_default();
-    let mut parts = text.split_whitespace();
-    match (parts.next(), parts.next()) {
-        (Some(host), Some(pid)) => format!("process {pid} on {host}"),
-        _ => lock.display().to_string(),
+    let at = format!("{} of {} epochs done", state.completed_epochs, state.total_epochs);
+    match (state.stopped, lock_holder(&run.root)) {
+        (_, Some(holder)) => format!("{at}; locked by {holder} (training, or killed)"),
+        (Some(why), None) => format!("{at}; {why}; resume with the same command"),
+        (None, None) => format!("{at}; failed or killed: its log says why ({})", run.root.display()),
     }
 }
