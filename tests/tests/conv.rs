@@ -18,11 +18,12 @@ fn host<const D: usize>(t: Tensor<Flex, D>) -> Vec<f32> {
     t.into_data().into_vec::<f32>().unwrap()
 }
 
-/// Largest absolute difference relative to the largest magnitude of `expected`.
+/// Largest absolute difference relative to the largest magnitude of `expected` (absolute
+/// where `expected` is all zeros, as a ReLU can make it).
 fn relative(actual: &[f32], expected: &[f32]) -> f32 {
     assert_eq!(actual.len(), expected.len());
     let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0);
+    let scale = if scale > 0.0 { scale } else { 1.0 };
     actual.iter().zip(expected).fold(0.0f32, |m, (a, e)| m.max((a - e).abs())) / scale
 }
 
@@ -117,7 +118,8 @@ fn the_autodiff_op_gives_burns_outputs_and_gradients() {
             padding: [1, 1],
         };
         if !bias {
-            assert_eq!(ours.0, kernels::forward(&shape, &host(x.clone().inner()), &host(conv.weight.val().inner())));
+            let kernel = conv_host_forward(&shape, &host(x.clone().inner()), &host(conv.weight.val().inner()));
+            assert!(ours.0 == kernel, "stride {stride}: not our kernel's output");
         }
         assert!(relative(&ours.0, &theirs.0) < 1e-5, "forward, stride {stride}, bias {bias}");
         assert!(relative(&ours.1, &theirs.1) < 1e-5, "input gradient, stride {stride}, bias {bias}");
@@ -137,7 +139,7 @@ fn the_autodiff_op_gives_burns_outputs_and_gradients() {
     let xi = x.inner();
     let ours = host(conv2d(&plain, xi.clone()));
     let shape = ConvShape { n: 2, c_in: 3, h: 6, w: 6, c_out: 5, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
-    assert_eq!(ours, kernels::forward(&shape, &host(xi.clone()), &host(plain.weight.val())));
+    assert!(ours == conv_host_forward(&shape, &host(xi.clone()), &host(plain.weight.val())));
     assert!(relative(&ours, &host(plain.forward(xi))) < 1e-5);
 }
 
@@ -150,6 +152,90 @@ fn the_weight_gradient_does_not_depend_on_the_thread_count() {
     let on = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| kernels::weight_grad(&s, &x, &g))
+    };
+    let one = on(1);
+    for threads in [2, 3, 5] {
+        assert!(on(threads) == one, "{threads} threads");
+    }
+}
+
+/// Winograd F(2x2, 3x3) against the direct kernel: ResNet-32's stride-1 layers at both
+/// input sizes (32x32 and 28x28 images, so 7x7 maps too), channel changes, and odd
+/// sizes down to 1x1, forward (with every epilogue) and input gradient.
+#[test]
+fn winograd_matches_the_direct_kernel() {
+    use kernels::Epilogue;
+    use m2m_burn_plugin::model::conv::winograd;
+    let device = Default::default();
+    let shape =
+        |n, c_in, h, w, c_out| ConvShape { n, c_in, h, w, c_out, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+    let shapes = [
+        shape(4, 16, 32, 32, 16),
+        shape(4, 32, 16, 16, 32),
+        shape(9, 64, 8, 8, 64),
+        shape(3, 16, 28, 28, 16),
+        shape(5, 32, 14, 14, 32),
+        shape(11, 64, 7, 7, 64),
+        shape(3, 1, 28, 28, 16),
+        shape(2, 3, 32, 32, 16),
+        shape(2, 5, 9, 7, 3),
+        shape(3, 2, 1, 1, 4),
+        shape(2, 3, 1, 2, 2),
+        shape(1, 4, 3, 5, 6),
+        shape(2, 6, 5, 3, 1),
+    ];
+    let mut worst = [0.0f32; 3];
+    for (i, s) in shapes.into_iter().enumerate() {
+        let seed = 100 + 10 * i as u64;
+        let draw = |dims: [usize; 4], std: f64, seed| {
+            host(m2m_tests::random::<Flex, 4>(dims, Distribution::Normal(0.0, std), seed, &device))
+        };
+        // He-initialised filters, as in ResNet-32: outputs of about the inputs' size.
+        let x = draw([s.n, s.c_in, s.h, s.w], 1.0, seed);
+        let w = draw([s.c_out, s.c_in, 3, 3], (2.0 / (9.0 * s.c_in as f64)).sqrt(), seed + 1);
+        let g = draw([s.n, s.c_out, s.h, s.w], 1.0, seed + 2);
+        let residual = draw([s.n, s.c_out, s.h, s.w], 1.0, seed + 3);
+        let bias: Vec<f32> = (0..s.c_out).map(|c| c as f32 * 0.25 - 1.0).collect();
+        let u = winograd::transform_weight(&w, s.c_out, s.c_in);
+        let epilogues = [
+            Epilogue::NONE,
+            Epilogue { bias: Some(&bias), residual: None, relu: true },
+            Epilogue { bias: Some(&bias), residual: Some(&residual), relu: true },
+            Epilogue { bias: None, residual: Some(&residual), relu: false },
+        ];
+        for (e, epilogue) in epilogues.iter().enumerate() {
+            let error =
+                relative(&winograd::forward(&s, &x, &u, epilogue), &kernels::forward_then(&s, &x, &w, epilogue));
+            assert!(error < 1e-5, "forward {s:?}, epilogue {e}: {error:.1e}");
+            worst[0] = worst[0].max(error);
+        }
+        let error = relative(&winograd::input_grad(&s, &g, &w), &kernels::input_grad(&s, &g, &w));
+        assert!(error < 1e-5, "input gradient {s:?}: {error:.1e}");
+        worst[1] = worst[1].max(error);
+    }
+    println!(
+        "winograd against the direct kernel, largest relative error: forward {:.1e}, input gradient {:.1e}",
+        worst[0], worst[1]
+    );
+}
+
+fn conv_host_forward(s: &ConvShape, x: &[f32], w: &[f32]) -> Vec<f32> {
+    m2m_burn_plugin::model::conv::host_forward(s, x, w, &kernels::Epilogue::NONE)
+}
+
+#[test]
+fn winograd_does_not_depend_on_the_thread_count() {
+    use m2m_burn_plugin::model::conv::winograd;
+    // 37 images of 8x8: chunks of 16 images, the last one short.
+    let s = ConvShape { n: 37, c_in: 8, h: 8, w: 8, c_out: 12, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+    let device = Default::default();
+    let x = host(m2m_tests::random::<Flex, 4>([s.n, s.c_in, s.h, s.w], Distribution::Normal(0.0, 1.0), 8, &device));
+    let w = host(m2m_tests::random::<Flex, 4>([s.c_out, s.c_in, 3, 3], Distribution::Normal(0.0, 0.2), 9, &device));
+    let g = host(m2m_tests::random::<Flex, 4>([s.n, s.c_out, s.h, s.w], Distribution::Normal(0.0, 1.0), 10, &device));
+    let u = winograd::transform_weight(&w, s.c_out, s.c_in);
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| (winograd::forward(&s, &x, &u, &kernels::Epilogue::NONE), winograd::input_grad(&s, &g, &w)))
     };
     let one = on(1);
     for threads in [2, 3, 5] {

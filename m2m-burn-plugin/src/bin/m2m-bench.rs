@@ -305,6 +305,7 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
     use burn::tensor::ops::{ConvOptions, ModuleOps};
     use burn::tensor::TensorPrimitive;
     use m2m_burn_plugin::model::conv::kernels::{self, ConvShape};
+    use m2m_burn_plugin::model::conv::winograd;
     type F = Flex;
 
     let device = Default::default();
@@ -319,10 +320,10 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     println!("conv kernels, batch {batch}, ResNet-32 stride-1 3x3 layers for {size}x{size} inputs, threads {threads}, medians of {iterations} (ms)");
-    println!("burn = Flex's kernels as burn's autodiff calls them (input gradient: conv_transpose2d; weight gradient: burn-backend's generic conv2d_weight_backward); ours = model::conv::kernels");
-    println!("| layer | shape | per step | forward burn | forward ours | input grad burn | input grad ours | weight grad burn | weight grad ours | max rel. diff |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    let mut totals = [0.0f64; 6];
+    println!("burn = Flex's kernels as burn's autodiff calls them (input gradient: conv_transpose2d; weight gradient: burn-backend's generic conv2d_weight_backward); direct = model::conv::kernels (im2col + gemm); winograd = model::conv::winograd (F(2x2,3x3), filters transformed in every call)");
+    println!("| layer | shape | per step | forward burn | forward direct | forward winograd | input grad burn | input grad direct | input grad winograd | weight grad burn | weight grad direct | max rel. diff |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut totals = [0.0f64; 8];
     let mut worst = 0.0f64;
     let mut flops = 0.0f64; // multiply-adds x 2 of one kernel over all layers; the same for all three
     for layer in &layers {
@@ -345,30 +346,42 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
                 back(<F as ModuleOps<F>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options.clone()))
             }),
         ];
-        let our_kernels: [Box<dyn Fn() -> Vec<f32>>; 3] = [
-            Box::new(|| kernels::forward(&shape, &xv, &wv)),
-            Box::new(|| kernels::input_grad(&shape, &gv, &wv)),
-            Box::new(|| kernels::weight_grad(&shape, &xv, &gv)),
+        // Each kernel of ours next to burn's: (column of `totals`, which of burn's, ours).
+        let our_kernels: [(usize, usize, Box<dyn Fn() -> Vec<f32>>); 5] = [
+            (1, 0, Box::new(|| kernels::forward(&shape, &xv, &wv))),
+            (
+                2,
+                0,
+                Box::new(|| {
+                    winograd::forward(&shape, &xv, &winograd::transform_weight(&wv, c, c), &kernels::Epilogue::NONE)
+                }),
+            ),
+            (4, 1, Box::new(|| kernels::input_grad(&shape, &gv, &wv))),
+            (5, 1, Box::new(|| winograd::input_grad(&shape, &gv, &wv))),
+            (7, 2, Box::new(|| kernels::weight_grad(&shape, &xv, &gv))),
         ];
-        let mut cells = Vec::new();
+        let mut times = [0.0f64; 8];
         let mut layer_worst = 0.0f64;
-        for (i, (theirs, ours)) in burn_kernels.iter().zip(&our_kernels).enumerate() {
-            let t_burn = median_seconds(iterations, || first(theirs()));
-            let t_ours = median_seconds(iterations, || ours()[0]);
-            let (a, b) = (host(&theirs()), ours());
+        for (i, theirs) in burn_kernels.iter().enumerate() {
+            times[[0, 3, 6][i]] = median_seconds(iterations, || first(theirs()));
+        }
+        for (column, which, ours) in &our_kernels {
+            times[*column] = median_seconds(iterations, || ours()[0]);
+            let (a, b) = (host(&burn_kernels[*which]()), ours());
             let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let diff = a.iter().zip(&b).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
             layer_worst = layer_worst.max(diff as f64);
-            totals[2 * i] += t_burn * layer.per_step as f64;
-            totals[2 * i + 1] += t_ours * layer.per_step as f64;
-            cells.push(format!("{:.1} | {:.1}", t_burn * 1e3, t_ours * 1e3));
         }
+        for (total, t) in totals.iter_mut().zip(times) {
+            *total += t * layer.per_step as f64;
+        }
+        let cells: Vec<String> = times.iter().map(|t| format!("{:.1}", t * 1e3)).collect();
         println!("| {} | {c}x{s}x{s} | {} | {} | {layer_worst:.1e} |", layer.name, layer.per_step, cells.join(" | "));
         worst = worst.max(layer_worst);
     }
     let row = |f: &dyn Fn(f64) -> String| totals.iter().map(|t| f(*t)).collect::<Vec<_>>().join(" | ");
     println!("| all 28 layers, one training step | | | {} | |", row(&|t| format!("{:.0}", t * 1e3)));
-    println!("| GFLOP/s | | | {} | |", row(&|t| format!("{:.1}", flops / t / 1e9)));
+    println!("| GFLOP/s (direct-convolution flops) | | | {} | |", row(&|t| format!("{:.1}", flops / t / 1e9)));
     if worst > 1e-4 {
         eprintln!("error: our kernels differ from burn's by {worst:.1e} (relative), above 1e-4");
         std::process::exit(1);

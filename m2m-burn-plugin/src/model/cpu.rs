@@ -40,31 +40,52 @@ pub(crate) fn from_vec<const D: usize>(values: Vec<f32>, dims: [usize; D]) -> Fl
     FlexFloat::from_data(TensorData::new(values, dims))
 }
 
-/// Which of our CPU kernels run: all by default; `M2M_CPU_KERNELS` names the ones to keep
-/// (`conv`, `batchnorm`, comma-separated; `none` for burn's ops throughout). For
-/// measuring them against burn's own ops in the same binary (docs/benchmarks.md).
+/// Which of our CPU kernels run: `conv`, `fold` and `batchnorm` by default;
+/// `M2M_CPU_KERNELS` names the ones to run (comma-separated: `conv` for the direct
+/// convolution, `winograd` for 3x3 stride-1 layers on top of it, `fold` for frozen
+/// BatchNorm folded into the convolution before it, `batchnorm`; `none` for burn's ops
+/// throughout). For measuring each against the code it replaces in the same binary
+/// (docs/benchmarks.md). Winograd is not on by default: on the CPUs measured it ran no
+/// faster than the direct kernel (docs/benchmarks.md, issue #24).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kernel {
     Conv,
+    Winograd,
+    Fold,
     BatchNorm,
 }
 
+impl Kernel {
+    const ALL: [Kernel; 4] = [Kernel::Conv, Kernel::Winograd, Kernel::Fold, Kernel::BatchNorm];
+    const DEFAULT: [Kernel; 3] = [Kernel::Conv, Kernel::Fold, Kernel::BatchNorm];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kernel::Conv => "conv",
+            Kernel::Winograd => "winograd",
+            Kernel::Fold => "fold",
+            Kernel::BatchNorm => "batchnorm",
+        }
+    }
+}
+
 pub(crate) fn enabled(kernel: Kernel) -> bool {
-    static CHOICE: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
-    let (conv, batch_norm) = *CHOICE.get_or_init(|| match std::env::var("M2M_CPU_KERNELS") {
+    static CHOICE: std::sync::OnceLock<Vec<Kernel>> = std::sync::OnceLock::new();
+    let chosen = CHOICE.get_or_init(|| match std::env::var("M2M_CPU_KERNELS") {
         Ok(list) => {
             let names: Vec<&str> = list.split(',').map(str::trim).collect();
             for name in &names {
-                if !matches!(*name, "conv" | "batchnorm" | "none" | "") {
-                    tracing::warn!("M2M_CPU_KERNELS: unknown kernel `{name}` (conv, batchnorm or none); ignored");
+                if !matches!(*name, "none" | "") && !Kernel::ALL.iter().any(|k| k.name() == *name) {
+                    tracing::warn!(
+                        "M2M_CPU_KERNELS: unknown kernel `{name}` (conv, winograd, fold, batchnorm or none); ignored"
+                    );
                 }
             }
-            (names.contains(&"conv"), names.contains(&"batchnorm"))
+            Kernel::ALL.into_iter().filter(|k| names.contains(&k.name())).collect()
         }
-        Err(_) => (true, true),
+        Err(_) => Kernel::DEFAULT.to_vec(),
     });
-    match kernel {
-        Kernel::Conv => conv,
-        Kernel::BatchNorm => batch_norm,
-    }
+    // Winograd and folding run on the convolution's op: without it they have nothing to run in.
+    let needs_conv = matches!(kernel, Kernel::Winograd | Kernel::Fold);
+    chosen.contains(&kernel) && (!needs_conv || chosen.contains(&Kernel::Conv))
 }

@@ -1,6 +1,9 @@
 //! The three kernels of a 2-D convolution (forward, input gradient, weight gradient) on
 //! contiguous NCHW `f32` slices: im2col per image, one `gemm` per image, rayon over the
-//! images of the batch. No bias, one group, dilation 1 (all that our models need).
+//! images of the batch. No bias, one group, dilation 1 (all that our models need); the
+//! forward pass can end in an [`Epilogue`] (a folded BatchNorm's bias, a residual, a ReLU).
+//! These are the direct kernels: [`super::winograd`] runs 3x3 stride-1 layers faster and
+//! is tested against them.
 
 use rayon::prelude::*;
 
@@ -40,7 +43,7 @@ impl ConvShape {
         oh * ow
     }
 
-    fn image(&self) -> usize {
+    pub(super) fn image(&self) -> usize {
         self.c_in * self.h * self.w
     }
 }
@@ -143,13 +146,27 @@ fn zero_wrapped(row: &mut [f32], w: usize, dx: isize) {
     }
 }
 
-/// `cols[K, P]` of one image (zeros where the kernel reads padding).
-fn im2col(s: &ConvShape, image: &[f32], cols: &mut [f32]) {
+/// The distance between two rows of a scratch matrix with `n` columns: `n` rounded up to
+/// whole cache lines, plus one line where that would be a multiple of 256 values.
+/// Power-of-two distances put the rows in the same cache sets: a 32x32 layer's column
+/// matrix (1,024 columns) made the weight gradient of ResNet-32's first stage 5x slower
+/// than at 28x28, and Winograd's 32x32 layers 3x (`m2m-bench conv`, docs/benchmarks.md).
+pub(super) fn leading(n: usize) -> usize {
+    let lines = n.div_ceil(16) * 16;
+    if lines % 256 == 0 {
+        lines + 16
+    } else {
+        lines
+    }
+}
+
+/// `cols[K, P]` of one image, rows `ld` values apart (zeros where the kernel reads padding).
+fn im2col(s: &ConvShape, image: &[f32], cols: &mut [f32], ld: usize) {
     let (p, sx) = (s.p(), s.stride[1]);
     if same_size(s) {
         // Every entry is written: the copy, zeros around it and in the wrapped columns.
         shifted_rows(s, |row, range, src, dx| {
-            let row = &mut cols[row * p..(row + 1) * p];
+            let row = &mut cols[row * ld..row * ld + p];
             row[..range.start].fill(0.0);
             row[range.end..].fill(0.0);
             row[range.clone()].copy_from_slice(&image[src..src + range.len()]);
@@ -161,7 +178,7 @@ fn im2col(s: &ConvShape, image: &[f32], cols: &mut [f32]) {
     }
     cols.fill(0.0);
     for_each_run(s, |row, run| {
-        let dst = &mut cols[row * p + run.col..][..run.len];
+        let dst = &mut cols[row * ld + run.col..][..run.len];
         if sx == 1 {
             dst.copy_from_slice(&image[run.input..][..run.len]);
         } else {
@@ -171,13 +188,14 @@ fn im2col(s: &ConvShape, image: &[f32], cols: &mut [f32]) {
     });
 }
 
-/// Adds `cols[K, P]` back into one image's gradient (the adjoint of [`im2col`]). Clears
-/// the entries of `cols` that read padding on the way (they are scratch).
-fn col2im(s: &ConvShape, cols: &mut [f32], image: &mut [f32]) {
+/// Adds `cols[K, P]` (rows `ld` values apart) back into one image's gradient (the adjoint
+/// of [`im2col`]). Clears the entries of `cols` that read padding on the way (they are
+/// scratch).
+fn col2im(s: &ConvShape, cols: &mut [f32], image: &mut [f32], ld: usize) {
     let (p, sx) = (s.p(), s.stride[1]);
     if same_size(s) {
         shifted_rows(s, |row, range, src, dx| {
-            let row = &mut cols[row * p..(row + 1) * p];
+            let row = &mut cols[row * ld..row * ld + p];
             if dx != 0 {
                 zero_wrapped(row, s.w, dx); // they would land on a neighbouring pixel row
             }
@@ -187,7 +205,7 @@ fn col2im(s: &ConvShape, cols: &mut [f32], image: &mut [f32]) {
         return;
     }
     for_each_run(s, |row, run| {
-        let src = &cols[row * p + run.col..][..run.len];
+        let src = &cols[row * ld + run.col..][..run.len];
         let dst = &mut image[run.input..][..(run.len - 1) * sx + 1];
         if sx == 1 {
             dst.iter_mut().zip(src).for_each(|(d, v)| *d += v);
@@ -197,9 +215,57 @@ fn col2im(s: &ConvShape, cols: &mut [f32], image: &mut [f32]) {
     });
 }
 
+/// What the forward pass applies to each output value before it is written:
+/// `relu(conv + bias[c_out] + residual)`, each part optional. A frozen BatchNorm folded
+/// into the convolution (`model::conv_bn`) leaves exactly this behind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    /// One value per output channel.
+    pub bias: Option<&'a [f32]>,
+    /// Added before the ReLU; the shape of the whole output `[n, c_out, oh, ow]`.
+    pub residual: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// Nothing applied: the plain convolution.
+    pub const NONE: Epilogue<'static> = Epilogue { bias: None, residual: None, relu: false };
+
+    pub fn is_none(&self) -> bool {
+        self.bias.is_none() && self.residual.is_none() && !self.relu
+    }
+
+    pub(super) fn check(&self, s: &ConvShape) {
+        let [oh, ow] = s.out_hw();
+        assert!(self.bias.is_none_or(|b| b.len() == s.c_out), "conv epilogue: one bias per output channel");
+        assert!(
+            self.residual.is_none_or(|r| r.len() == s.n * s.c_out * oh * ow),
+            "conv epilogue: the residual has the output's shape"
+        );
+    }
+
+    /// Applies the epilogue to the `[c_out, p]` output of image `image`, in place.
+    pub(super) fn apply(&self, out: &mut [f32], image: usize, p: usize) {
+        if self.is_none() {
+            return;
+        }
+        let residual = self.residual.map(|r| &r[image * out.len()..(image + 1) * out.len()]);
+        for (c, row) in out.chunks_exact_mut(p).enumerate() {
+            let bias = self.bias.map_or(0.0, |b| b[c]);
+            let residual = residual.map(|r| &r[c * p..(c + 1) * p]);
+            match (residual, self.relu) {
+                (Some(r), true) => row.iter_mut().zip(r).for_each(|(o, &r)| *o = (*o + bias + r).max(0.0)),
+                (Some(r), false) => row.iter_mut().zip(r).for_each(|(o, &r)| *o += bias + r),
+                (None, true) => row.iter_mut().for_each(|o| *o = (*o + bias).max(0.0)),
+                (None, false) => row.iter_mut().for_each(|o| *o += bias),
+            }
+        }
+    }
+}
+
 /// Row-major matrix view for `gemm`: element (i, j) at `i * row + j * col`.
 #[derive(Clone, Copy)]
-struct Mat {
+pub(super) struct Mat {
     ptr: *const f32,
     row: isize,
     col: isize,
@@ -207,8 +273,24 @@ struct Mat {
 
 /// `dst[m, n] (+)= a[m, k] b[k, n]`, `dst` contiguous row-major, single-threaded (the
 /// callers parallelise over images).
-fn gemm(dst: &mut [f32], accumulate: bool, m: usize, n: usize, k: usize, a: Mat, b: Mat) {
+pub(super) fn gemm(dst: &mut [f32], accumulate: bool, m: usize, n: usize, k: usize, a: Mat, b: Mat) {
     debug_assert_eq!(dst.len(), m * n);
+    gemm_strided(dst, n, accumulate, m, n, k, a, b)
+}
+
+/// [`gemm`] into a row-major `dst` whose rows are `dst_row` values apart (`>= n`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_strided(
+    dst: &mut [f32],
+    dst_row: usize,
+    accumulate: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat,
+    b: Mat,
+) {
+    assert!(dst_row >= n && dst.len() >= m.saturating_sub(1) * dst_row + n, "gemm: destination too small");
     // SAFETY: `dst` holds m*n elements; the callers build `a` and `b` from slices that
     // hold every element the strides reach (m x k and k x n).
     unsafe {
@@ -218,7 +300,7 @@ fn gemm(dst: &mut [f32], accumulate: bool, m: usize, n: usize, k: usize, a: Mat,
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_row as isize,
             accumulate,
             a.ptr,
             a.col,
@@ -236,24 +318,37 @@ fn gemm(dst: &mut [f32], accumulate: bool, m: usize, n: usize, k: usize, a: Mat,
     }
 }
 
-fn row_major(m: &[f32], cols: usize) -> Mat {
+pub(super) fn row_major(m: &[f32], cols: usize) -> Mat {
     Mat { ptr: m.as_ptr(), row: cols as isize, col: 1 }
 }
 
-/// Transpose of a row-major `[rows, cols]` matrix.
+/// A row-major matrix whose rows are `row` values apart.
+pub(super) fn rows_apart(m: &[f32], row: usize) -> Mat {
+    Mat { ptr: m.as_ptr(), row: row as isize, col: 1 }
+}
+
+/// Transpose of a row-major matrix whose rows are `cols` values apart.
 fn transposed(m: &[f32], cols: usize) -> Mat {
     Mat { ptr: m.as_ptr(), row: 1, col: cols as isize }
 }
 
 /// `out[n, c_out, oh, ow] = conv(x, weight)`.
 pub fn forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    forward_then(s, x, weight, &Epilogue::NONE)
+}
+
+/// [`forward`] with `epilogue` applied to each image's output while it is in cache.
+pub fn forward_then(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: &Epilogue) -> Vec<f32> {
     let (k, p) = (s.k(), s.p());
     assert_eq!((x.len(), weight.len()), (s.n * s.image(), s.c_out * k), "conv forward: shapes");
+    epilogue.check(s);
+    let ld = leading(p);
     par_filled(s.n * s.c_out * p, s.c_out * p, |i, out| {
-        with_scratch(k * p, |cols| {
-            im2col(s, &x[i * s.image()..(i + 1) * s.image()], cols);
-            gemm(out, false, s.c_out, p, k, row_major(weight, k), row_major(cols, p));
-        })
+        with_scratch(k * ld, |cols| {
+            im2col(s, &x[i * s.image()..(i + 1) * s.image()], cols, ld);
+            gemm(out, false, s.c_out, p, k, row_major(weight, k), rows_apart(cols, ld));
+        });
+        epilogue.apply(out, i, p);
     })
 }
 
@@ -261,11 +356,12 @@ pub fn forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
 pub fn input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
     let (k, p) = (s.k(), s.p());
     assert_eq!((grad.len(), weight.len()), (s.n * s.c_out * p, s.c_out * k), "conv input gradient: shapes");
+    let ld = leading(p);
     par_filled(s.n * s.image(), s.image(), |i, image| {
-        with_scratch(k * p, |cols| {
+        with_scratch(k * ld, |cols| {
             let g = &grad[i * s.c_out * p..(i + 1) * s.c_out * p];
-            gemm(cols, false, k, p, s.c_out, transposed(weight, k), row_major(g, p));
-            col2im(s, cols, image);
+            gemm_strided(cols, ld, false, k, p, s.c_out, transposed(weight, k), row_major(g, p));
+            col2im(s, cols, image, ld);
         })
     })
 }
@@ -279,15 +375,16 @@ const IMAGES_PER_PARTIAL: usize = 8;
 pub fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let (k, p) = (s.k(), s.p());
     assert_eq!((x.len(), grad.len()), (s.n * s.image(), s.n * s.c_out * p), "conv weight gradient: shapes");
+    let ld = leading(p);
     let partials: Vec<Vec<f32>> = x
         .par_chunks(s.image() * IMAGES_PER_PARTIAL)
         .zip(grad.par_chunks(s.c_out * p * IMAGES_PER_PARTIAL))
         .map(|(images, grads)| {
             let mut w_grad = vec![0.0; s.c_out * k];
-            with_scratch(k * p, |cols| {
+            with_scratch(k * ld, |cols| {
                 for (image, g) in images.chunks(s.image()).zip(grads.chunks(s.c_out * p)) {
-                    im2col(s, image, cols);
-                    gemm(&mut w_grad, true, s.c_out, k, p, row_major(g, p), transposed(cols, p));
+                    im2col(s, image, cols, ld);
+                    gemm(&mut w_grad, true, s.c_out, k, p, row_major(g, p), transposed(cols, ld));
                 }
             });
             w_grad

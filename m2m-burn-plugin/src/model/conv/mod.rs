@@ -6,10 +6,14 @@
 //! (`m2m-bench conv`, docs/benchmarks.md). Other backends (CUDA) and convolutions our
 //! kernels do not cover (bias, groups, dilation, asymmetric padding) use burn's.
 //!
+//! 3x3 stride-1 layers (28 of ResNet-32's 31) run Winograd F(2x2, 3x3) (`winograd.rs`)
+//! forward and for the input gradient; the weight gradient stays on im2col + gemm.
+//!
 //! The dispatch is on the concrete backend type, so models stay generic over
 //! `B: Backend` and users' code sees no extra trait bound.
 
 pub mod kernels;
+pub mod winograd;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -22,7 +26,7 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
-use self::kernels::ConvShape;
+use self::kernels::{ConvShape, Epilogue};
 use super::cpu::{cast, contiguous, enabled, from_vec, same, slice, FlexFloat, Kernel};
 use crate::backend::Cpu;
 
@@ -51,7 +55,7 @@ pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     }
 }
 
-/// What our kernels support of a `Conv2d`: no bias, one group, dilation 1, symmetric
+/// What our kernels support of a `Conv2d`: no bias (see [`Geometry::of_filters`]), one group, dilation 1, symmetric
 /// explicit padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Geometry {
@@ -62,11 +66,16 @@ struct Geometry {
 
 impl Geometry {
     fn of<B: Backend>(conv: &Conv2d<B>) -> Option<Self> {
+        Self::of_filters(conv).filter(|_| conv.bias.is_none())
+    }
+
+    /// The geometry of the filters alone, for a caller that applies the bias itself (a
+    /// folded BatchNorm's epilogue).
+    fn of_filters<B: Backend>(conv: &Conv2d<B>) -> Option<Self> {
         let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
             return None;
         };
-        let supported =
-            conv.bias.is_none() && conv.groups == 1 && conv.dilation == [1, 1] && top == bottom && left == right;
+        let supported = conv.groups == 1 && conv.dilation == [1, 1] && top == bottom && left == right;
         supported.then_some(Self { kernel: conv.kernel_size, stride: conv.stride, padding: [top, left] })
     }
 
@@ -76,11 +85,30 @@ impl Geometry {
     }
 }
 
+/// The forward kernel for `s` on host slices: Winograd where it applies, the direct
+/// kernel otherwise, with `epilogue` applied to the output.
+pub fn host_forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: &Epilogue) -> Vec<f32> {
+    if winograd::applies(s) && enabled(Kernel::Winograd) {
+        winograd::forward(s, x, &winograd::transform_weight(weight, s.c_out, s.c_in), epilogue)
+    } else {
+        kernels::forward_then(s, x, weight, epilogue)
+    }
+}
+
+/// The input-gradient kernel for `s` on host slices, chosen as in [`host_forward`].
+pub fn host_input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
+    if winograd::applies(s) && enabled(Kernel::Winograd) {
+        winograd::input_grad(s, grad, weight)
+    } else {
+        kernels::input_grad(s, grad, weight)
+    }
+}
+
 fn flex_forward(x: &FlexFloat, weight: &FlexFloat, geometry: Geometry) -> FlexFloat {
     let ((x, x_dims), (w, w_dims)) = (contiguous::<4>(x), contiguous::<4>(weight));
     let shape = geometry.shape(x_dims, w_dims[0]);
     let [oh, ow] = shape.out_hw();
-    from_vec(kernels::forward(&shape, slice(&x), slice(&w)), [shape.n, shape.c_out, oh, ow])
+    from_vec(host_forward(&shape, slice(&x), slice(&w), &Epilogue::NONE), [shape.n, shape.c_out, oh, ow])
 }
 
 /// The backward step of our convolution: input and weight gradients, each only when
@@ -99,7 +127,7 @@ impl Backward<Flex, 2> for ConvBackward {
         let (weight, w_dims) = contiguous::<4>(&checkpointer.retrieve_node_output::<FlexFloat>(weight_state));
         let shape = geometry.shape(x_dims, w_dims[0]);
         if let Some(node) = node_x {
-            let x_grad = kernels::input_grad(&shape, slice(&grad), slice(&weight));
+            let x_grad = host_input_grad(&shape, slice(&grad), slice(&weight));
             grads.register::<Flex>(node.id, from_vec(x_grad, x_dims));
         }
         if let Some(node) = node_weight {
