@@ -25,6 +25,13 @@ pub(crate) fn same<A: 'static, T: 'static>(value: A) -> T {
     cast(value).unwrap_or_else(|_| unreachable!("same backend"))
 }
 
+/// Whether `B` is the CPU backend, with or without autodiff: where our kernels run.
+pub(crate) fn is_cpu<B: 'static>() -> bool {
+    use std::any::TypeId;
+    let b = TypeId::of::<B>();
+    b == TypeId::of::<crate::backend::Cpu>() || b == TypeId::of::<burn::backend::Flex>()
+}
+
 /// A Flex tensor as a contiguous tensor with its dimensions; no copy when it is
 /// contiguous already (as every tensor our models pass is).
 pub(crate) fn contiguous<const D: usize>(t: &FlexFloat) -> (FlexFloat, [usize; D]) {

@@ -5,6 +5,7 @@ pub mod batch_norm;
 mod buffers;
 mod checkpoint;
 pub mod conv;
+mod conv_bn;
 mod cpu;
 pub mod import;
 mod normed_linear;
@@ -21,6 +22,7 @@ pub use checkpoint::{
     load_any_classifier, load_classifier, meta_path, net_from_bytes, net_to_bytes, param_shapes, read_meta,
     resolve_model_source, save_classifier, CheckpointError, ModelMeta, ModelSource,
 };
+pub use conv_bn::{conv_bn, unfolded};
 pub use m2m_core::classifier::{Classifier, Mode};
 pub use normed_linear::NormedLinear;
 pub use resnet::{Head, ResNet32};

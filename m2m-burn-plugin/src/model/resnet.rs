@@ -9,7 +9,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::Tensor;
 
-use super::conv::conv2d;
+use super::conv_bn::conv_bn;
 use super::{BatchNorm2d, Mode, NormedLinear, Then};
 
 pub(crate) fn conv3x3<B: Backend>(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Conv2d<B> {
@@ -46,8 +46,7 @@ impl<B: Backend> BasicBlock<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 4> {
-        let out = self.bn_a.forward_then(conv2d(&self.conv_a, x.clone()), mode, Then::Relu);
-        let out = conv2d(&self.conv_b, out);
+        let out = conv_bn(&self.conv_a, &self.bn_a, x.clone(), mode, Then::Relu);
         let shortcut = if self.stride == 1 && self.extra_channels == 0 {
             x
         } else {
@@ -57,7 +56,7 @@ impl<B: Backend> BasicBlock<B> {
             let zeros = Tensor::zeros([n, self.extra_channels, h, w], &sub.device());
             Tensor::cat(vec![sub, zeros], 1)
         };
-        self.bn_b.forward_then(out, mode, Then::AddRelu(shortcut))
+        conv_bn(&self.conv_b, &self.bn_b, out, mode, Then::AddRelu(shortcut))
     }
 }
 
@@ -119,7 +118,7 @@ impl<B: Backend> ResNet32<B> {
 
     /// Logits from normalised images.
     pub fn forward(&self, x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {
-        let mut x = self.bn_1.forward_then(conv2d(&self.conv_1_3x3, x), mode, Then::Relu);
+        let mut x = conv_bn(&self.conv_1_3x3, &self.bn_1, x, mode, Then::Relu);
         for block in &self.stages {
             x = block.forward(x, mode);
         }

@@ -6,7 +6,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::conv::conv2d;
+use super::conv_bn::conv_bn;
 use super::resnet::{conv3x3, Head};
 use super::{BatchNorm2d, Mode, Then};
 
@@ -32,7 +32,7 @@ impl<B: Backend> SmallCnn<B> {
 
     pub fn forward(&self, mut x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {
         for (conv, bn) in self.convs.iter().zip(&self.bns) {
-            x = bn.forward_then(conv2d(conv, x), mode, Then::Relu);
+            x = conv_bn(conv, bn, x, mode, Then::Relu);
         }
         let [n, c, _, _] = x.dims();
         self.head.forward(x.mean_dim(3).mean_dim(2).reshape([n, c]))

@@ -104,9 +104,8 @@ fn compute(
             (mean.clone(), var.clone(), Some((mean, var)))
         }
     };
-    let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32).collect();
-    let a: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, i)| g * i).collect();
-    let b: Vec<f32> = (0..c).map(|i| beta[i] - mean[i] * a[i]).collect();
+    let inv_std = kernels::inverse_std(&var, epsilon);
+    let (a, b) = kernels::affine_map(&gamma, &beta, &mean, &var, epsilon);
     let residual = residual.map(|r| contiguous::<4>(r).0);
     let y = from_vec(kernels::affine(&shape, slice(&x), &a, &b, epilogue, residual.as_ref().map(slice)), [n, c, h, w]);
     let norm = Normalized { mean, inv_std, gamma, batch_statistics: batch.is_some() };

@@ -68,6 +68,21 @@ fn lane_sum(len: usize, f: impl Fn(usize) -> f32) -> f64 {
     lanes.iter().map(|&v| v as f64).sum::<f64>() + tail as f64
 }
 
+/// The per-channel affine map `y = a * x + b` of a normalisation with these statistics:
+/// `a = gamma / sqrt(var + eps)` (the root in `f64`), `b = beta - mean * a`. The fused op
+/// and the folded convolution (`model::conv_bn`) both use it, so they agree to rounding.
+pub fn affine_map(gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>) {
+    let inv_std = inverse_std(var, epsilon);
+    let a: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, i)| g * i).collect();
+    let b = beta.iter().zip(mean).zip(&a).map(|((beta, m), a)| beta - m * a).collect();
+    (a, b)
+}
+
+/// `1 / sqrt(var + eps)` per channel, the root taken in `f64`.
+pub fn inverse_std(var: &[f32], epsilon: f64) -> Vec<f32> {
+    var.iter().map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32).collect()
+}
+
 /// Per-channel batch mean and biased variance (two passes: the mean, then the squared
 /// deviations from it, which avoids the cancellation of `E[x^2] - E[x]^2`).
 pub fn batch_stats(s: &BnShape, x: &[f32]) -> (Vec<f32>, Vec<f32>) {

@@ -128,8 +128,20 @@ impl<B: Backend> BatchNorm2d<B> {
 
     /// The running statistics on the host (for the fused op).
     fn running_statistics(&self) -> (Vec<f32>, Vec<f32>) {
-        let host = |t: Tensor<B, 1>| t.into_data().convert::<f32>().into_vec::<f32>().expect("f32 after convert");
         (host(self.running_mean.value_sync()), host(self.running_var.value_sync()))
+    }
+
+    /// The layer with running statistics as the per-channel affine map `a * x + b` (host
+    /// values): what a frozen BatchNorm folds into the convolution before it
+    /// (`model::conv_bn`).
+    pub(crate) fn running_affine(&self) -> (Vec<f32>, Vec<f32>) {
+        let (mean, var) = self.running_statistics();
+        kernels::affine_map(&host(self.gamma.val()), &host(self.beta.val()), &mean, &var, self.epsilon)
+    }
+
+    /// Whether any parameter takes a gradient.
+    pub(crate) fn is_require_grad(&self) -> bool {
+        self.gamma.val().is_require_grad() || self.beta.val().is_require_grad()
     }
 
     /// `gamma / sqrt(var + eps)` as `[1, c, 1, 1]`, for a `[1, c, 1, 1]` variance.
@@ -137,6 +149,10 @@ impl<B: Backend> BatchNorm2d<B> {
         let c = var.dims()[1];
         self.gamma.val().reshape([1, c, 1, 1]).div(var.add_scalar(self.epsilon).sqrt())
     }
+}
+
+fn host<B: Backend>(t: Tensor<B, 1>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec::<f32>().expect("f32 after convert")
 }
 
 /// Repeats a per-channel `[1, c, 1, 1]` tensor to `[n, c, 1, 1]`. Flex broadcasts

@@ -12,6 +12,7 @@
 //! The dispatch is on the concrete backend type, so models stay generic over
 //! `B: Backend` and users' code sees no extra trait bound.
 
+pub(crate) mod folded;
 pub mod kernels;
 pub mod winograd;
 
