@@ -14,7 +14,7 @@
 //! same arithmetic in the same order whatever the thread count. Against the direct kernel
 //! the results differ by rounding only (the transforms add and scale by 1/2).
 
-use super::kernels::{gemm_strided, leading, row_major, rows_apart, ConvShape, Epilogue};
+use super::kernels::{flipped_transposed, gemm_strided, leading, row_major, rows_apart, ConvShape, Epilogue};
 use crate::model::buffers::{par_filled, with_scratch};
 
 /// Transformed positions per tile: (2 + 3 - 1)².
@@ -59,22 +59,6 @@ pub fn transform_weight(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     u
 }
 
-/// The filters of the input gradient: `w'[ci, co, y, x] = w[co, ci, 2 - y, 2 - x]`.
-pub fn flipped_transposed(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
-    assert_eq!(weight.len(), c_out * c_in * 9, "winograd flipped filters: shape");
-    let mut out = vec![0.0; weight.len()];
-    for co in 0..c_out {
-        for ci in 0..c_in {
-            let src = &weight[(co * c_in + ci) * 9..][..9];
-            let dst = &mut out[(ci * c_out + co) * 9..][..9];
-            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
-                *d = *s;
-            }
-        }
-    }
-    out
-}
-
 /// `conv(x, weight)` through the transformed filters `u` ([`transform_weight`]), with the
 /// epilogue applied as each output tile is written.
 pub fn forward(s: &ConvShape, x: &[f32], u: &[f32], epilogue: &Epilogue) -> Vec<f32> {
@@ -113,12 +97,11 @@ pub fn forward(s: &ConvShape, x: &[f32], u: &[f32], epilogue: &Epilogue) -> Vec<
 /// The input gradient from the output gradient `grad` and the filters `weight` (not
 /// transformed): the forward kernel on the flipped, transposed filters.
 pub fn input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
-    let u = transform_weight(&flipped_transposed(weight, s.c_out, s.c_in), s.c_in, s.c_out);
+    let u = transform_weight(&flipped_transposed(s, weight), s.c_in, s.c_out);
     input_grad_transformed(s, grad, &u)
 }
 
-/// [`input_grad`] with the gradient's filters already transformed
-/// (`transform_weight(flipped_transposed(w))`).
+/// [`input_grad`] with the gradient's filters already flipped, transposed and transformed.
 pub fn input_grad_transformed(s: &ConvShape, grad: &[f32], u: &[f32]) -> Vec<f32> {
     let swapped = ConvShape { c_in: s.c_out, c_out: s.c_in, ..*s };
     forward(&swapped, grad, u, &Epilogue::NONE)
