@@ -46,6 +46,11 @@ fn kernels_match_burn_on_every_shape_we_cover() {
         ConvShape { n: 2, c_in: 2, h: 1, w: 2, c_out: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1] },
         ConvShape { n: 1, c_in: 2, h: 3, w: 5, c_out: 2, kernel: [3, 5], stride: [1, 1], padding: [1, 2] },
         ConvShape { n: 2, c_in: 2, h: 2, w: 1, c_out: 3, kernel: [5, 5], stride: [1, 1], padding: [2, 2] },
+        // ResNet-32's layers at batch 12 (28x28 greyscale input).
+        ConvShape { n: 12, c_in: 1, h: 28, w: 28, c_out: 16, kernel: [3, 3], stride: [1, 1], padding: [1, 1] },
+        ConvShape { n: 12, c_in: 16, h: 28, w: 28, c_out: 16, kernel: [3, 3], stride: [1, 1], padding: [1, 1] },
+        ConvShape { n: 12, c_in: 32, h: 14, w: 14, c_out: 32, kernel: [3, 3], stride: [1, 1], padding: [1, 1] },
+        ConvShape { n: 12, c_in: 64, h: 7, w: 7, c_out: 64, kernel: [3, 3], stride: [1, 1], padding: [1, 1] },
     ];
     for s in shapes {
         let [oh, ow] = s.out_hw();
@@ -59,10 +64,12 @@ fn kernels_match_burn_on_every_shape_we_cover() {
         let (xv, wv, gv) = (host(x.clone()), host(w.clone()), host(g.clone()));
 
         let out = host(burn_conv2d(x.clone(), w.clone(), None, options.clone()));
-        assert!(relative(&kernels::forward(&s, &xv, &wv), &out) < 1e-5, "forward {s:?}");
+        let error = relative(&kernels::forward(&s, &xv, &wv), &out);
+        assert!(error < 1e-5, "forward {s:?}: {error:.1e}");
         let x_grad =
             host(back(<Flex as ModuleOps<Flex>>::conv2d_x_backward(prim(&x), prim(&w), prim(&g), options.clone())));
-        assert!(relative(&kernels::input_grad(&s, &gv, &wv), &x_grad) < 1e-5, "input gradient {s:?}");
+        let error = relative(&kernels::input_grad(&s, &gv, &wv), &x_grad);
+        assert!(error < 1e-5, "input gradient {s:?}: {error:.1e}");
         let w_grad =
             host(back(<Flex as ModuleOps<Flex>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options)));
         assert!(relative(&kernels::weight_grad(&s, &xv, &gv), &w_grad) < 1e-5, "weight gradient {s:?}");

@@ -34,6 +34,14 @@ fn relative(actual: &[f32], expected: &[f32]) -> f32 {
     actual.iter().zip(expected).fold(0.0f32, |m, (a, e)| m.max((a - e).abs())) / scale
 }
 
+/// `|actual - expected| / |expected|` in the L2 norm.
+fn relative_l2(actual: &[f32], expected: &[f32]) -> f32 {
+    assert_eq!(actual.len(), expected.len());
+    let diff: f64 = actual.iter().zip(expected).map(|(a, e)| ((a - e) as f64).powi(2)).sum();
+    let norm: f64 = expected.iter().map(|e| (*e as f64).powi(2)).sum();
+    (diff / norm.max(f64::MIN_POSITIVE)).sqrt() as f32
+}
+
 /// A 3x3 convolution (4 -> 6 channels) and a BatchNorm with statistics and affine
 /// parameters away from their initial values, as after training; parameters tracked.
 fn pair<B: Backend>(stride: usize, bias: bool, seed: u64) -> (Conv2d<B>, BatchNorm2d<B>) {
@@ -183,9 +191,18 @@ fn a_frozen_resnet_folds_to_the_same_logits_gradients_and_translations() {
         (host(logits.inner()), host(x.grad(&grads).unwrap()))
     };
     let (folded, plain) = (run(true), run(false));
-    let (logits, gradient) = (relative(&folded.0, &plain.0), relative(&folded.1, &plain.1));
-    println!("ResNet-32 folded against unfolded: logits {logits:.1e}, input gradient {gradient:.1e} (relative)");
-    assert!(logits < 1e-5 && gradient < 1e-4, "logits {logits:.1e}, input gradient {gradient:.1e}");
+    // Input gradients image by image, in L2: where a pre-activation lies within rounding
+    // of 0, the two paths can put it on different sides of a ReLU, which changes that
+    // image's gradient around it (any change of summation order can; seen with other
+    // kernels: 10 images within 1.1e-6, 2 at 1.7e-3 and 5.1e-3). So: most images agree to
+    // rounding and none is far off.
+    let logits = relative(&folded.0, &plain.0);
+    let mut per_image: Vec<f32> =
+        (0..12).map(|i| relative_l2(&folded.1[i * 784..(i + 1) * 784], &plain.1[i * 784..(i + 1) * 784])).collect();
+    per_image.sort_by(f32::total_cmp);
+    println!("ResNet-32 folded against unfolded: logits {logits:.1e}, input gradients per image (L2) {per_image:?}");
+    assert!(logits < 1e-5, "logits {logits:.1e}");
+    assert!(per_image[8] < 1e-5 && per_image[11] < 1e-2, "input gradients per image {per_image:?}");
     // Evaluation without autodiff folds too.
     let inner = f.valid();
     let (a, b) =
