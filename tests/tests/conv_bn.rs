@@ -212,7 +212,7 @@ fn a_frozen_resnet_folds_to_the_same_logits_gradients_and_translations() {
     // M2m's translation through f and g, both frozen. One step: the same images and g
     // confidences up to rounding (image by image, as for the gradients). Ten steps (the paper's): each step moves every image by
     // a fixed length along its normalised gradient and clamps, which amplifies rounding
-    // differences (measured: confidences 8e-3 apart on 2 of 9 rows, the rest 1e-6), so the
+    // differences (measured: confidences up to 8e-3 apart on 2 of 9 rows), so the
     // check is that the decisions agree: with gamma in the widest gap between confidences,
     // the same slots are accepted, some and not all.
     let labels = vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 2, 2, 1];
