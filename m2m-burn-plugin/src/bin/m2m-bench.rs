@@ -346,28 +346,28 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
                 back(<F as ModuleOps<F>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options.clone()))
             }),
         ];
-        // Each kernel of ours next to burn's: (column of `totals`, which of burn's, ours).
-        let our_kernels: [(usize, usize, Box<dyn Fn() -> Vec<f32>>); 5] = [
-            (1, 0, Box::new(|| kernels::forward(&shape, &xv, &wv))),
-            (
+        let ours = OurKernel::new;
+        let our_kernels = [
+            ours(1, 0, Box::new(|| kernels::forward(&shape, &xv, &wv))),
+            ours(
                 2,
                 0,
                 Box::new(|| {
                     winograd::forward(&shape, &xv, &winograd::transform_weight(&wv, c, c), &kernels::Epilogue::NONE)
                 }),
             ),
-            (4, 1, Box::new(|| kernels::input_grad(&shape, &gv, &wv))),
-            (5, 1, Box::new(|| winograd::input_grad(&shape, &gv, &wv))),
-            (7, 2, Box::new(|| kernels::weight_grad(&shape, &xv, &gv))),
+            ours(4, 1, Box::new(|| kernels::input_grad(&shape, &gv, &wv))),
+            ours(5, 1, Box::new(|| winograd::input_grad(&shape, &gv, &wv))),
+            ours(7, 2, Box::new(|| kernels::weight_grad(&shape, &xv, &gv))),
         ];
         let mut times = [0.0f64; 8];
         let mut layer_worst = 0.0f64;
         for (i, theirs) in burn_kernels.iter().enumerate() {
             times[[0, 3, 6][i]] = median_seconds(iterations, || first(theirs()));
         }
-        for (column, which, ours) in &our_kernels {
-            times[*column] = median_seconds(iterations, || ours()[0]);
-            let (a, b) = (host(&burn_kernels[*which]()), ours());
+        for OurKernel { column, against, run } in &our_kernels {
+            times[*column] = median_seconds(iterations, || run()[0]);
+            let (a, b) = (host(&burn_kernels[*against]()), run());
             let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let diff = a.iter().zip(&b).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
             layer_worst = layer_worst.max(diff as f64);
@@ -385,6 +385,20 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
     if worst > 1e-4 {
         eprintln!("error: our kernels differ from burn's by {worst:.1e} (relative), above 1e-4");
         std::process::exit(1);
+    }
+}
+
+/// One of our convolution kernels in `conv_kernels`' table: its column of times, which of
+/// burn's kernels (forward, input gradient, weight gradient) it is compared with, the call.
+struct OurKernel<'a> {
+    column: usize,
+    against: usize,
+    run: Box<dyn Fn() -> Vec<f32> + 'a>,
+}
+
+impl<'a> OurKernel<'a> {
+    fn new(column: usize, against: usize, run: Box<dyn Fn() -> Vec<f32> + 'a>) -> Self {
+        Self { column, against, run }
     }
 }
 

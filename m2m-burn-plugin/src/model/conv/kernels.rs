@@ -161,7 +161,7 @@ fn zero_wrapped(row: &mut [f32], w: usize, dx: isize) {
 /// than at 28x28, and Winograd's 32x32 layers 3x (`m2m-bench conv`, docs/benchmarks.md).
 pub(super) fn leading(n: usize) -> usize {
     let lines = n.div_ceil(16) * 16;
-    if lines % 256 == 0 {
+    if lines.is_multiple_of(256) {
         lines + 16
     } else {
         lines

@@ -6,8 +6,11 @@
 //! (`m2m-bench conv`, docs/benchmarks.md). Other backends (CUDA) and convolutions our
 //! kernels do not cover (bias, groups, dilation, asymmetric padding) use burn's.
 //!
-//! 3x3 stride-1 layers (28 of ResNet-32's 31) run Winograd F(2x2, 3x3) (`winograd.rs`)
-//! forward and for the input gradient; the weight gradient stays on im2col + gemm.
+//! The input gradient of a 3x3 stride-1 layer runs as a forward convolution with the
+//! flipped filters (`kernels::input_grad`). Winograd F(2x2, 3x3) (`winograd.rs`) can run
+//! those layers' forward and input gradient, but only when `M2M_CPU_KERNELS` names it:
+//! it was slower than im2col + gemm on the CPUs measured (docs/benchmarks.md). A frozen
+//! BatchNorm after a convolution is folded into it by `folded.rs` (`model::conv_bn`).
 //!
 //! The dispatch is on the concrete backend type, so models stay generic over
 //! `B: Backend` and users' code sees no extra trait bound.
@@ -56,8 +59,8 @@ pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     }
 }
 
-/// What our kernels support of a `Conv2d`: no bias (see [`Geometry::of_filters`]), one group, dilation 1, symmetric
-/// explicit padding.
+/// What our kernels support of a `Conv2d`: no bias (but see [`Geometry::of_filters`]),
+/// one group, dilation 1, symmetric explicit padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Geometry {
     kernel: [usize; 2],
