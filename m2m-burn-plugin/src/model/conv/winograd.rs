@@ -9,7 +9,7 @@
 //! The input gradient of such a layer is the same convolution of the output gradient with
 //! the filters flipped and their channel axes swapped, so it runs on the same kernel.
 //!
-//! Images are processed in chunks of about [`TILES_PER_CHUNK`] tiles (a chunk's size
+//! Images are processed in chunks of about `TILES_PER_CHUNK` tiles (a chunk's size
 //! depends on the shape only), rayon over chunks: every output value is computed by the
 //! same arithmetic in the same order whatever the thread count. Against the direct kernel
 //! the results differ by rounding only (the transforms add and scale by 1/2).
