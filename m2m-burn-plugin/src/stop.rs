@@ -23,6 +23,18 @@ pub enum Stopped {
     LeaseLost { lock: String, why: String },
 }
 
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`m2m suite ... --dry-run | head`)
+/// panics in `println!`. With the default action the process ends quietly instead, with
+/// the status shells report as 141, as other command-line tools do. Everything m2m writes
+/// to disk is written atomically, so nothing written is lost either way. Call it first in
+/// `main`, before any thread starts (the `m2m` and `m2m-bench` binaries do).
+pub fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// The signal received first (0: none).
 static SIGNAL: AtomicUsize = AtomicUsize::new(0);
 

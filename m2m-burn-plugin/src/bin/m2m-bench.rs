@@ -51,9 +51,17 @@ use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 fn main() {
     // The `m2m` binary's allocator settings, so that timings here are what runs get
     // (`M2M_MALLOC=glibc` measures without them).
+    m2m_burn_plugin::stop::restore_sigpipe(); // `m2m-bench ... | head` ends quietly
     m2m_burn_plugin::malloc::keep_freed_buffers();
     let mut args: Vec<String> = std::env::args().collect();
-    let number = |args: &[String], i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
+    let number = |args: &[String], i: usize, d: usize| {
+        args.get(i).map_or(d, |s| {
+            s.parse().unwrap_or_else(|_| {
+                eprintln!("m2m-bench: argument {i} must be a whole number, not `{s}`");
+                std::process::exit(2)
+            })
+        })
+    };
     match args.get(1).map(String::as_str) {
         Some("batchnorm") => return batchnorm(number(&args, 2, 128), number(&args, 3, 28), number(&args, 4, 5)),
         Some("conv") => return conv_kernels(number(&args, 2, 128), number(&args, 3, 28), number(&args, 4, 5)),

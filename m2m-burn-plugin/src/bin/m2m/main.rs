@@ -78,7 +78,7 @@ impl Command {
 
 fn main() -> ExitCode {
     m2m_burn_plugin::malloc::keep_freed_buffers();
-    restore_sigpipe();
+    m2m_burn_plugin::stop::restore_sigpipe();
     let cli = Cli::parse();
     // burn's dashboard owns the terminal while it runs: log lines would tear it, so only
     // warnings go to stderr then (the epoch results are in the run directory anyway).
@@ -113,16 +113,5 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-    }
-}
-
-/// Rust ignores SIGPIPE, so printing into a closed pipe (`m2m suite ... --dry-run | head`)
-/// panics in `println!`. With the default action the process ends quietly instead, with
-/// the status shells report as 141, as other command-line tools do. Everything m2m writes
-/// to disk is written atomically, so nothing written is lost either way.
-fn restore_sigpipe() {
-    // SAFETY: setting a signal's disposition to its default before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
