@@ -259,14 +259,20 @@ impl Epilogue<'_> {
         }
         let residual = self.residual.map(|r| &r[image * out.len()..(image + 1) * out.len()]);
         for (c, row) in out.chunks_exact_mut(p).enumerate() {
-            let bias = self.bias.map_or(0.0, |b| b[c]);
-            let residual = residual.map(|r| &r[c * p..(c + 1) * p]);
-            match (residual, self.relu) {
-                (Some(r), true) => row.iter_mut().zip(r).for_each(|(o, &r)| *o = (*o + bias + r).max(0.0)),
-                (Some(r), false) => row.iter_mut().zip(r).for_each(|(o, &r)| *o += bias + r),
-                (None, true) => row.iter_mut().for_each(|o| *o = (*o + bias).max(0.0)),
-                (None, false) => row.iter_mut().for_each(|o| *o += bias),
-            }
+            self.finish(row, c, residual.map(|r| &r[c * p..(c + 1) * p]));
+        }
+    }
+
+    /// Finishes, in place, values of output channel `channel`: `relu?(v + bias + residual)`,
+    /// `residual` being the matching values of the residual. The one place the epilogue's
+    /// arithmetic lives ([`Self::apply`], `winograd`'s output transform).
+    pub(super) fn finish(&self, values: &mut [f32], channel: usize, residual: Option<&[f32]>) {
+        let bias = self.bias.map_or(0.0, |b| b[channel]);
+        match (residual, self.relu) {
+            (Some(r), true) => values.iter_mut().zip(r).for_each(|(o, &r)| *o = (*o + bias + r).max(0.0)),
+            (Some(r), false) => values.iter_mut().zip(r).for_each(|(o, &r)| *o += bias + r),
+            (None, true) => values.iter_mut().for_each(|o| *o = (*o + bias).max(0.0)),
+            (None, false) => values.iter_mut().for_each(|o| *o += bias),
         }
     }
 }

@@ -172,7 +172,6 @@ fn transform_output(s: &ConvShape, m: &[f32], t0: usize, t: usize, out: &mut [f3
     let mut am = vec![0.0f32; 8 * tw];
     let mut line = vec![0.0f32; 2 * tw];
     for co in 0..s.c_out {
-        let bias = epilogue.bias.map_or(0.0, |b| b[co]);
         let plane = &mut out[co * plane_len..(co + 1) * plane_len];
         let residual = residual.map(|r| &r[co * plane_len..(co + 1) * plane_len]);
         for ty in 0..th {
@@ -195,18 +194,12 @@ fn transform_output(s: &ConvShape, m: &[f32], t0: usize, t: usize, out: &mut [f3
                 let a = &am[r * 4 * tw..(r + 1) * 4 * tw];
                 let (a0, a1, a2, a3) = (&a[..tw], &a[tw..2 * tw], &a[2 * tw..3 * tw], &a[3 * tw..]);
                 for tx in 0..tw {
-                    line[2 * tx] = a0[tx] + a1[tx] + a2[tx] + bias;
-                    line[2 * tx + 1] = a1[tx] - a2[tx] - a3[tx] + bias;
+                    line[2 * tx] = a0[tx] + a1[tx] + a2[tx];
+                    line[2 * tx + 1] = a1[tx] - a2[tx] - a3[tx];
                 }
                 let dst = &mut plane[y * w..(y + 1) * w];
-                match (residual.map(|r| &r[y * w..(y + 1) * w]), epilogue.relu) {
-                    (Some(res), true) => {
-                        dst.iter_mut().zip(&line).zip(res).for_each(|((d, &v), &r)| *d = (v + r).max(0.0))
-                    }
-                    (Some(res), false) => dst.iter_mut().zip(&line).zip(res).for_each(|((d, &v), &r)| *d = v + r),
-                    (None, true) => dst.iter_mut().zip(&line).for_each(|(d, &v)| *d = v.max(0.0)),
-                    (None, false) => dst.copy_from_slice(&line[..w]),
-                }
+                dst.copy_from_slice(&line[..w]);
+                epilogue.finish(dst, co, residual.map(|r| &r[y * w..(y + 1) * w]));
             }
         }
     }
