@@ -225,3 +225,20 @@ pub fn tiny_m2m_recipe(dir: &Path) -> std::path::PathBuf {
     .unwrap();
     recipe
 }
+
+/// Largest absolute difference relative to the largest magnitude of `expected` (absolute
+/// where `expected` is all zeros, as a ReLU can make it).
+pub fn relative(actual: &[f32], expected: &[f32]) -> f32 {
+    assert_eq!(actual.len(), expected.len());
+    let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let scale = if scale > 0.0 { scale } else { 1.0 };
+    actual.iter().zip(expected).fold(0.0f32, |m, (a, e)| m.max((a - e).abs())) / scale
+}
+
+/// `|actual - expected| / |expected|` in the L2 norm.
+pub fn relative_l2(actual: &[f32], expected: &[f32]) -> f32 {
+    assert_eq!(actual.len(), expected.len());
+    let diff: f64 = actual.iter().zip(expected).map(|(a, e)| ((a - e) as f64).powi(2)).sum();
+    let norm: f64 = expected.iter().map(|e| (*e as f64).powi(2)).sum();
+    (diff / norm.max(f64::MIN_POSITIVE)).sqrt() as f32
+}

@@ -13,18 +13,10 @@ use burn::tensor::{Distribution, Tensor, TensorPrimitive};
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::model::conv::conv2d;
 use m2m_burn_plugin::model::conv::kernels::{self, ConvShape};
+use m2m_tests::relative;
 
 fn host<const D: usize>(t: Tensor<Flex, D>) -> Vec<f32> {
     t.into_data().into_vec::<f32>().unwrap()
-}
-
-/// Largest absolute difference relative to the largest magnitude of `expected` (absolute
-/// where `expected` is all zeros, as a ReLU can make it).
-fn relative(actual: &[f32], expected: &[f32]) -> f32 {
-    assert_eq!(actual.len(), expected.len());
-    let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let scale = if scale > 0.0 { scale } else { 1.0 };
-    actual.iter().zip(expected).fold(0.0f32, |m, (a, e)| m.max((a - e).abs())) / scale
 }
 
 #[test]

@@ -19,27 +19,12 @@ use m2m_burn_plugin::model::conv::host_forward;
 use m2m_burn_plugin::model::conv::kernels::{ConvShape, Epilogue};
 use m2m_burn_plugin::model::{conv_bn, unfolded, Architecture, BatchNorm2d, Classifier, Mode, ModelSpec, Net, Then};
 use m2m_core::translation::TranslationParams;
+use m2m_tests::{relative, relative_l2};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().convert::<f32>().into_vec::<f32>().unwrap()
-}
-
-/// Largest absolute difference relative to the largest magnitude of `expected`.
-fn relative(actual: &[f32], expected: &[f32]) -> f32 {
-    assert_eq!(actual.len(), expected.len());
-    let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let scale = if scale > 0.0 { scale } else { 1.0 };
-    actual.iter().zip(expected).fold(0.0f32, |m, (a, e)| m.max((a - e).abs())) / scale
-}
-
-/// `|actual - expected| / |expected|` in the L2 norm.
-fn relative_l2(actual: &[f32], expected: &[f32]) -> f32 {
-    assert_eq!(actual.len(), expected.len());
-    let diff: f64 = actual.iter().zip(expected).map(|(a, e)| ((a - e) as f64).powi(2)).sum();
-    let norm: f64 = expected.iter().map(|e| (*e as f64).powi(2)).sum();
-    (diff / norm.max(f64::MIN_POSITIVE)).sqrt() as f32
 }
 
 /// A 3x3 convolution (4 -> 6 channels) and a BatchNorm with statistics and affine
