@@ -18,6 +18,9 @@ pub enum SeedStream {
     Translation = 3,
     /// SMOTE's synthetic samples (drawn once per run, "epoch" 0).
     Smote = 4,
+    /// Draws on burn's generator inside a training step ([`seeded_draws`]): the dropout
+    /// masks of f's training steps under the burn-train hook.
+    StepDraws = 5,
 }
 
 /// Mixes the run's seed, an epoch and a stream into an independent seed (SplitMix64's
@@ -41,11 +44,83 @@ pub fn stream_rng(seed: u64, epoch: usize, stream: SeedStream) -> StdRng {
 /// threads that seed and draw at the same time (tests, or a program training two models)
 /// would interleave their draws and neither would get the numbers of its seed. Every draw
 /// meant to be reproducible goes through here; `draw` must not call `with_seed` itself.
+///
+/// The lock only helps if every draw of the process takes it: a draw elsewhere (burn's own
+/// `Dropout` or a layer initialised with burn's `init` in another thread) can still land
+/// in the middle of a seeded one. m2m itself draws nothing outside this function.
+///
+/// # Panics
+/// When `draw` calls `with_seed` (directly, or through a layer that draws with
+/// [`scoped_draw`]): the lock is not re-entrant, and waiting on it would hang.
 pub fn with_seed<B: burn::tensor::backend::Backend, T>(device: &B::Device, seed: u64, draw: impl FnOnce() -> T) -> T {
+    locked(|| {
+        B::seed(device, seed);
+        draw()
+    })
+}
+
+/// Runs `f` holding the lock of [`with_seed`].
+fn locked<T>(f: impl FnOnce() -> T) -> T {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    struct Held;
+    impl Drop for Held {
+        fn drop(&mut self) {
+            HOLDING.with(|h| h.set(false));
+        }
+    }
+    assert!(
+        !HOLDING.with(|h| h.replace(true)),
+        "m2m_core::seed::with_seed called inside with_seed on the same thread (it would wait for itself)"
+    );
+    let _held = Held;
     let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    B::seed(device, seed);
-    draw()
+    f()
+}
+
+thread_local! {
+    /// Whether this thread holds [`with_seed`]'s lock.
+    static HOLDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The running [`seeded_draws`] scope of this thread: its seed and the next draw's index.
+    static STEP_DRAWS: std::cell::Cell<Option<(u64, usize)>> = const { std::cell::Cell::new(None) };
+}
+
+/// The seed of the draws in training step `iteration` (0-based within the epoch) of
+/// `epoch`, for a run seeded with `seed`: what the burn-train hook gives [`seeded_draws`].
+pub fn step_seed(seed: u64, epoch: usize, iteration: usize) -> u64 {
+    derive_seed(derive_seed(seed, epoch, SeedStream::StepDraws), iteration, SeedStream::StepDraws)
+}
+
+/// Runs `f` with this thread's [`scoped_draw`]s seeded from `seed`: the k-th draw inside
+/// gets its own seed derived from `seed` and k, so a training step's dropout masks are the
+/// same in every run, whatever other threads draw meanwhile. Scopes do not nest: an inner
+/// one replaces the outer one until it ends.
+pub fn seeded_draws<R>(seed: u64, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<(u64, usize)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STEP_DRAWS.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(STEP_DRAWS.with(|s| s.replace(Some((seed, 0)))));
+    f()
+}
+
+/// Runs `draw` (one draw from burn's generator, such as a dropout mask) holding
+/// [`with_seed`]'s lock: inside [`seeded_draws`] with the generator seeded from the
+/// scope's next seed, reproducibly whatever other threads draw; outside any scope from the
+/// generator as it is, as burn's own layers draw (reproducible in a program that seeds
+/// burn's generator and draws on one thread), but never in the middle of another thread's
+/// seeded draw.
+pub fn scoped_draw<B: burn::tensor::backend::Backend, T>(device: &B::Device, draw: impl FnOnce() -> T) -> T {
+    let seed = STEP_DRAWS.with(|s| {
+        let (seed, k) = s.get()?;
+        s.set(Some((seed, k + 1)));
+        Some(derive_seed(seed, k, SeedStream::StepDraws))
+    });
+    match seed {
+        Some(seed) => with_seed::<B, T>(device, seed, draw),
+        None => locked(draw),
+    }
 }
 
 #[cfg(test)]
@@ -54,7 +129,13 @@ mod tests {
 
     #[test]
     fn streams_and_epochs_differ_and_repeat() {
-        let all = [SeedStream::Sampling, SeedStream::Augmentation, SeedStream::Translation, SeedStream::Smote];
+        let all = [
+            SeedStream::Sampling,
+            SeedStream::Augmentation,
+            SeedStream::Translation,
+            SeedStream::Smote,
+            SeedStream::StepDraws,
+        ];
         let mut seen = std::collections::HashSet::new();
         for s in all {
             for e in 0..50 {
@@ -65,5 +146,19 @@ mod tests {
         // The numbering the CLI has always used (runs from before the names resume exactly).
         assert_eq!(derive_seed(7, 3, SeedStream::Translation), 0xe792_2a7a_bb3f_0322);
         assert_eq!(derive_seed(42, 0, SeedStream::Sampling), 0x6bb1_50a2_df30_d29b);
+    }
+
+    #[test]
+    fn scoped_draws_count_per_scope_and_restore_the_outer_one() {
+        assert!(STEP_DRAWS.with(|s| s.get()).is_none());
+        seeded_draws(3, || {
+            STEP_DRAWS.with(|s| s.set(Some((3, 2))));
+            seeded_draws(4, || assert_eq!(STEP_DRAWS.with(|s| s.get()), Some((4, 0))));
+            assert_eq!(STEP_DRAWS.with(|s| s.get()), Some((3, 2)), "the outer scope goes on where it was");
+        });
+        assert!(std::panic::catch_unwind(|| seeded_draws(5, || panic!("inside"))).is_err());
+        assert!(STEP_DRAWS.with(|s| s.get()).is_none(), "left on panic");
+        assert_ne!(step_seed(1, 2, 3), step_seed(1, 3, 2));
+        assert_ne!(step_seed(1, 2, 3), step_seed(2, 2, 3));
     }
 }

@@ -47,6 +47,7 @@ use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::{Distribution, Int, Tensor};
 use m2m_burn_plugin::backend::{run_on, BackendChoice, BackendTask, Cpu};
 use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
+use m2m_core::seed::with_seed;
 
 fn main() {
     // The `m2m` binary's allocator settings, so that timings here are what runs get
@@ -196,14 +197,15 @@ fn run<B: burn::tensor::backend::AutodiffBackend>(
     size: usize,
     iterations: usize,
 ) {
-    B::seed(&device, 0);
     let spec = bench_spec(arch, channels);
-    let mut model: Net<B> = spec.init(&device);
+    let mut model: Net<B> = spec.init_seeded(0, &device);
     let mut optim = SgdConfig::new()
         .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
         .init::<B, Net<B>>();
     let ce = CrossEntropyLossConfig::new().init(&device);
-    let x = Tensor::<B, 4>::random([batch, channels, size, size], Distribution::Uniform(0.0, 1.0), &device);
+    let x = with_seed::<B, _>(&device, 0, || {
+        Tensor::<B, 4>::random([batch, channels, size, size], Distribution::Uniform(0.0, 1.0), &device)
+    });
     let y = Tensor::<B, 1, Int>::from_ints((0..batch as i32).map(|i| i % 10).collect::<Vec<_>>().as_slice(), &device);
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     let (mut train_times, mut optim_times) = (Vec::new(), Vec::new());
@@ -317,7 +319,6 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
     type F = Flex;
 
     let device = Default::default();
-    <F as burn::tensor::backend::Backend>::seed(&device, 0);
     // Stride-1 3x3 convolutions with padding 1 (the stride-2 first convolution of stages
     // 2 and 3 and the stem are left out: they are 3 of 31).
     let layers = [
@@ -339,9 +340,13 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
         flops += (layer.per_step * 2 * batch * c * c * 9 * s * s) as f64;
         let shape =
             ConvShape { n: batch, c_in: c, h: s, w: s, c_out: c, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
-        let x = Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
-        let w = Tensor::<F, 4>::random([c, c, 3, 3], Distribution::Normal(0.0, 0.1), &device);
-        let g = Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
+        let (x, w, g) = with_seed::<F, _>(&device, c as u64, || {
+            (
+                Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device),
+                Tensor::<F, 4>::random([c, c, 3, 3], Distribution::Normal(0.0, 0.1), &device),
+                Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device),
+            )
+        });
         let prim = |t: &Tensor<F, 4>| t.clone().into_primitive().tensor();
         let back = |t| Tensor::<F, 4>::from_primitive(TensorPrimitive::Float(t));
         let host = |t: &Tensor<F, 4>| t.clone().into_data().into_vec::<f32>().unwrap();
@@ -414,7 +419,6 @@ impl<'a> OurKernel<'a> {
 fn batchnorm(batch: usize, size: usize, iterations: usize) {
     use m2m_burn_plugin::model::BatchNorm2d;
     let device = Default::default();
-    <Cpu as burn::tensor::backend::Backend>::seed(&device, 0);
     // The stem's and stage 1's 11 layers at full size, 10 at half, 10 at a quarter.
     let layers = [
         ("stem + stage 1", 16, size, 11),
@@ -428,8 +432,12 @@ fn batchnorm(batch: usize, size: usize, iterations: usize) {
     let mut totals = [0.0f64; 2];
     for (name, c, s, per_step) in layers {
         let bn = BatchNorm2d::<Cpu>::new(c, &device);
-        let x = Tensor::<Cpu, 4>::random([batch, c, s, s], Distribution::Normal(0.5, 2.0), &device);
-        let g = Tensor::<Cpu, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device);
+        let (x, g) = with_seed::<Cpu, _>(&device, c as u64, || {
+            (
+                Tensor::<Cpu, 4>::random([batch, c, s, s], Distribution::Normal(0.5, 2.0), &device),
+                Tensor::<Cpu, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device),
+            )
+        });
         let forward = median_seconds(iterations, || {
             bn.forward(x.clone().require_grad(), Mode::Train).slice([0..1, 0..1, 0..1, 0..1]).into_scalar()
         });

@@ -47,7 +47,7 @@ pub fn net_from_bytes<B: Backend>(spec: &ModelSpec, bytes: &[u8], device: &B::De
     let record = BinBytesRecorder::<FullPrecisionSettings>::default()
         .load(bytes.to_vec(), device)
         .map_err(|e| format!("loading the weights: {e}"))?;
-    Ok(spec.init::<B>(device).load_record(record))
+    Ok(spec.init_zeroed::<B>(device).load_record(record))
 }
 
 struct Shapes(Vec<Vec<usize>>);
@@ -120,7 +120,7 @@ pub fn load_classifier<B: Backend>(
             spec.architecture, spec.cosine_head, spec.in_channels, spec.num_classes
         )));
     }
-    let fresh: Net<B> = spec.init(device);
+    let fresh: Net<B> = spec.init_zeroed(device);
     let expected = param_shapes(&fresh);
     let record = {
         use burn::record::Recorder;

@@ -64,30 +64,57 @@ pub struct Net<B: Backend> {
     num_classes: usize,
 }
 
+/// Whether a network's parameters are drawn from burn's random generator or set to
+/// constants (zero weights, BatchNorm's gamma one), for a network whose weights are about
+/// to be replaced by a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Weights {
+    /// The architecture's initialisation, drawn from burn's generator: only ever inside
+    /// [`m2m_core::seed::with_seed`].
+    Drawn,
+    /// Zeros: draws nothing.
+    Zeroed,
+}
+
+impl Weights {
+    /// `drawn` when drawing, burn's zero initializer otherwise.
+    pub(crate) fn or(self, drawn: burn::nn::Initializer) -> burn::nn::Initializer {
+        match self {
+            Weights::Drawn => drawn,
+            Weights::Zeroed => burn::nn::Initializer::Zeros,
+        }
+    }
+}
+
 impl ModelSpec {
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Net<B> {
+    fn build<B: Backend>(&self, weights: Weights, device: &B::Device) -> Net<B> {
+        let (c, k, cosine) = (self.in_channels, self.num_classes, self.cosine_head);
         let backbone = match self.architecture {
-            Architecture::ResNet32 => {
-                Backbone::ResNet32(ResNet32::new(self.in_channels, self.num_classes, self.cosine_head, device))
-            }
-            Architecture::SmallCnn => {
-                Backbone::SmallCnn(SmallCnn::new(self.in_channels, self.num_classes, self.cosine_head, device))
-            }
+            Architecture::ResNet32 => Backbone::ResNet32(ResNet32::new(c, k, cosine, weights, device)),
+            Architecture::SmallCnn => Backbone::SmallCnn(SmallCnn::new(c, k, cosine, weights, device)),
         };
         let net = Net { backbone, mean: self.mean.clone(), std: self.std.clone(), num_classes: self.num_classes };
         materialize(&net);
         net
     }
 
-    /// [`Self::init`] with burn's generator seeded with `seed`: the same weights for the
-    /// same seed, whatever other threads draw meanwhile ([`m2m_core::seed::with_seed`]),
-    /// and on every backend: they are drawn by the CPU backend (CubeCL's generators draw
-    /// other numbers than Flex's) and moved to `device` exactly.
+    /// A new network with the architecture's initialisation drawn from `seed`: the same
+    /// weights for the same seed, whatever other threads draw meanwhile (burn's generator
+    /// is seeded and read under [`m2m_core::seed::with_seed`]'s lock), and on every
+    /// backend: they are drawn by the CPU backend (CubeCL's generators draw other numbers
+    /// than Flex's) and moved to `device` exactly.
     pub fn init_seeded<B: Backend>(&self, seed: u64, device: &B::Device) -> Net<B> {
         let cpu = Default::default();
         let drawn: Net<burn::backend::Flex> =
-            m2m_core::seed::with_seed::<burn::backend::Flex, _>(&cpu, seed, || self.init(&cpu));
+            m2m_core::seed::with_seed::<burn::backend::Flex, _>(&cpu, seed, || self.build(Weights::Drawn, &cpu));
         net_from_bytes(self, &net_to_bytes(&drawn), device).expect("weights of the same network load")
+    }
+
+    /// A network of this shape with zero weights (BatchNorm: gamma one, running variance
+    /// one), to load weights into. It draws nothing from burn's random generator, so
+    /// loading a model never disturbs another thread's seeded initialisation.
+    pub fn init_zeroed<B: Backend>(&self, device: &B::Device) -> Net<B> {
+        self.build(Weights::Zeroed, device)
     }
 }
 

@@ -4,6 +4,8 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 
+use super::Weights;
+
 #[derive(Module, Debug)]
 pub struct NormedLinear<B: Backend> {
     /// Shape `[in_features, classes]`; columns are class directions.
@@ -17,9 +19,13 @@ fn l2_normalize<B: Backend>(x: Tensor<B, 2>, dim: usize) -> Tensor<B, 2> {
 }
 
 impl<B: Backend> NormedLinear<B> {
-    /// U(-1, 1) then every column renormalised to unit length (spec §2.3).
-    pub fn new(in_features: usize, classes: usize, device: &B::Device) -> Self {
-        let w = Tensor::random([in_features, classes], Distribution::Uniform(-1.0, 1.0), device);
+    /// U(-1, 1) then every column renormalised to unit length (spec §2.3); zeros for
+    /// [`Weights::Zeroed`].
+    pub(crate) fn new(in_features: usize, classes: usize, weights: Weights, device: &B::Device) -> Self {
+        let w = match weights {
+            Weights::Drawn => Tensor::random([in_features, classes], Distribution::Uniform(-1.0, 1.0), device),
+            Weights::Zeroed => Tensor::zeros([in_features, classes], device),
+        };
         Self { weight: Param::from_tensor(l2_normalize(w, 0)) }
     }
 

@@ -10,15 +10,21 @@ use burn::tensor::module::avg_pool2d;
 use burn::tensor::Tensor;
 
 use super::conv_bn::conv_bn;
-use super::{BatchNorm2d, Mode, NormedLinear, Then};
+use super::{BatchNorm2d, Mode, NormedLinear, Then, Weights};
 
-pub(crate) fn conv3x3<B: Backend>(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Conv2d<B> {
+pub(crate) fn conv3x3<B: Backend>(
+    cin: usize,
+    cout: usize,
+    stride: usize,
+    weights: Weights,
+    device: &B::Device,
+) -> Conv2d<B> {
     Conv2dConfig::new([cin, cout], [3, 3])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
         .with_bias(false)
         // N(0, sqrt(2 / (k*k*out))): the M2m code's He fan-out init.
-        .with_initializer(Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: true })
+        .with_initializer(weights.or(Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: true }))
         .init(device)
 }
 
@@ -34,11 +40,11 @@ pub struct BasicBlock<B: Backend> {
 }
 
 impl<B: Backend> BasicBlock<B> {
-    fn new(cin: usize, cout: usize, stride: usize, device: &B::Device) -> Self {
+    fn new(cin: usize, cout: usize, stride: usize, weights: Weights, device: &B::Device) -> Self {
         Self {
-            conv_a: conv3x3(cin, cout, stride, device),
+            conv_a: conv3x3(cin, cout, stride, weights, device),
             bn_a: BatchNorm2d::new(cout, device),
-            conv_b: conv3x3(cout, cout, 1, device),
+            conv_b: conv3x3(cout, cout, 1, weights, device),
             bn_b: BatchNorm2d::new(cout, device),
             extra_channels: cout - cin,
             stride,
@@ -68,13 +74,13 @@ pub enum Head<B: Backend> {
 }
 
 impl<B: Backend> Head<B> {
-    pub fn new(features: usize, classes: usize, cosine: bool, device: &B::Device) -> Self {
+    pub(crate) fn new(features: usize, classes: usize, cosine: bool, weights: Weights, device: &B::Device) -> Self {
         if cosine {
-            Head::Cosine(NormedLinear::new(features, classes, device))
+            Head::Cosine(NormedLinear::new(features, classes, weights, device))
         } else {
             // kaiming_normal_ (fan-in, gain sqrt 2) on the weight, bias 0 (M2m code).
             let mut linear = LinearConfig::new(features, classes)
-                .with_initializer(Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: false })
+                .with_initializer(weights.or(Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: false }))
                 .init(device);
             linear.bias = Some(Param::from_tensor(Tensor::zeros([classes], device)));
             Head::Linear(linear)
@@ -98,21 +104,27 @@ pub struct ResNet32<B: Backend> {
 }
 
 impl<B: Backend> ResNet32<B> {
-    pub fn new(in_channels: usize, classes: usize, cosine_head: bool, device: &B::Device) -> Self {
+    pub(crate) fn new(
+        in_channels: usize,
+        classes: usize,
+        cosine_head: bool,
+        weights: Weights,
+        device: &B::Device,
+    ) -> Self {
         let mut stages = Vec::with_capacity(15);
         let mut cin = 16;
         for (stage, &width) in [16usize, 32, 64].iter().enumerate() {
             for block in 0..5 {
                 let stride = if stage > 0 && block == 0 { 2 } else { 1 };
-                stages.push(BasicBlock::new(cin, width, stride, device));
+                stages.push(BasicBlock::new(cin, width, stride, weights, device));
                 cin = width;
             }
         }
         Self {
-            conv_1_3x3: conv3x3(in_channels, 16, 1, device),
+            conv_1_3x3: conv3x3(in_channels, 16, 1, weights, device),
             bn_1: BatchNorm2d::new(16, device),
             stages,
-            head: Head::new(64, classes, cosine_head, device),
+            head: Head::new(64, classes, cosine_head, weights, device),
         }
     }
 

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 
 use super::conv_bn::conv_bn;
 use super::resnet::{conv3x3, Head};
-use super::{BatchNorm2d, Mode, Then};
+use super::{BatchNorm2d, Mode, Then, Weights};
 
 #[derive(Module, Debug)]
 pub struct SmallCnn<B: Backend> {
@@ -18,16 +18,22 @@ pub struct SmallCnn<B: Backend> {
 }
 
 impl<B: Backend> SmallCnn<B> {
-    pub fn new(in_channels: usize, classes: usize, cosine_head: bool, device: &B::Device) -> Self {
+    pub(crate) fn new(
+        in_channels: usize,
+        classes: usize,
+        cosine_head: bool,
+        weights: Weights,
+        device: &B::Device,
+    ) -> Self {
         let widths = [32usize, 64, 128];
         let mut cin = in_channels;
         let (mut convs, mut bns) = (Vec::new(), Vec::new());
         for (i, &w) in widths.iter().enumerate() {
-            convs.push(conv3x3(cin, w, if i == 0 { 1 } else { 2 }, device));
+            convs.push(conv3x3(cin, w, if i == 0 { 1 } else { 2 }, weights, device));
             bns.push(BatchNorm2d::new(w, device));
             cin = w;
         }
-        Self { convs, bns, head: Head::new(cin, classes, cosine_head, device) }
+        Self { convs, bns, head: Head::new(cin, classes, cosine_head, weights, device) }
     }
 
     pub fn forward(&self, mut x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {

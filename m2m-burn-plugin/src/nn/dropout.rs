@@ -15,6 +15,12 @@ pub struct DropoutConfig {
 
 /// `burn::nn::Dropout` with the same record; it drops on autodiff backends outside M2m's
 /// evaluation scope only.
+///
+/// Its masks are drawn from burn's generator under [`m2m_core::seed::scoped_draw`]: in a
+/// training step of the burn-train hook (`M2mModel`'s `TrainStep`), from the seed of that
+/// step, so f's training is the same in every run whatever other threads draw; elsewhere
+/// from burn's generator as it is, as burn's `Dropout` draws (but never in the middle of
+/// another thread's seeded draw).
 #[derive(Module, Clone, Debug)]
 pub struct Dropout {
     pub prob: f64,
@@ -39,7 +45,8 @@ impl Dropout {
             return input;
         }
         let keep = 1.0 - self.prob;
-        let mask = input.random_like(Distribution::Bernoulli(keep));
+        let mask =
+            m2m_core::seed::scoped_draw::<B, _>(&input.device(), || input.random_like(Distribution::Bernoulli(keep)));
         input.mul(mask).mul_scalar(1.0 / keep)
     }
 }

@@ -168,7 +168,7 @@ pub fn import_net<B: Backend>(
         return Err(ErrorKind::Malformed(format!("{k} holds integers, a float tensor was expected")));
     }
     let by_key: HashMap<&str, &Decoded> = sd.tensors.iter().map(|(k, t)| (k.as_str(), t)).collect();
-    let mut net: Net<B> = spec.init(device);
+    let mut net: Net<B> = spec.init_zeroed(device);
     let Backbone::ResNet32(resnet) = &mut net.backbone else { unreachable!("spec is ResNet-32") };
     assign_resnet(resnet, &by_key, device);
     let mapping = expected
