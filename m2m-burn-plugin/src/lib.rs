@@ -6,6 +6,7 @@ pub mod data;
 pub mod fingerprint;
 pub mod fs;
 pub mod hook;
+pub mod learning_checkpoint;
 pub mod m2m;
 pub mod malloc;
 pub mod model;

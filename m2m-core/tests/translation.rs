@@ -40,9 +40,6 @@ impl<B: Backend> Classifier<B> for Tiny<B> {
         let n = x.dims()[0];
         self.b.forward(self.a.forward(x.reshape([n, 32])).tanh())
     }
-    fn num_classes(&self) -> usize {
-        3
-    }
 }
 
 struct Snapshot(Vec<Vec<f32>>);

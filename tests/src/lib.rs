@@ -10,6 +10,7 @@ use burn::tensor::{Distribution, Tensor};
 use m2m_burn_plugin::data::{cifar, idx};
 use m2m_burn_plugin::train::EpochRecord;
 
+pub mod fusion;
 pub mod torch_files;
 
 /// Deterministic pseudo-random bytes.

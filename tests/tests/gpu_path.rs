@@ -411,6 +411,19 @@ fn checkpoints_and_checks<G: AutodiffBackend>(device: &G::Device) {
     check_eval_mode(&on_gpu, tensor::<G, 4>(&x, [4, 3, 16, 16], device), "f").unwrap();
 }
 
+/// burn-train with `m2m_burn_plugin::hook::fusion_safe` and its file checkpointer on this
+/// backend: 4 epochs straight, and 2 epochs then a new launch resuming from checkpoint 2 to
+/// epoch 4, end with the same weights, bit for bit. Returns them.
+fn fusion_safe_resume<G: AutodiffBackend>(device: &G::Device) -> Vec<Vec<f32>> {
+    use m2m_tests::fusion::{train, TrainingLoop};
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let straight = train::<G>(a.path(), 4, None, TrainingLoop::FusionSafe, device);
+    train::<G>(b.path(), 2, None, TrainingLoop::FusionSafe, device);
+    let resumed = train::<G>(b.path(), 4, Some(2), TrainingLoop::FusionSafe, device);
+    assert!(straight == resumed, "resumed after 2 of 4 epochs, the weights differ from a straight run");
+    straight
+}
+
 /// Whether backend `name` runs here; says why not, and fails when `M2M_REQUIRE_GPU`
 /// names it.
 fn available(name: &str, probe: impl FnOnce() -> anyhow::Result<()>) -> bool {
@@ -462,6 +475,10 @@ macro_rules! gpu_path {
             fn checkpoints_cross_backends() {
                 device().map(|d| super::checkpoints_and_checks::<G>(&d));
             }
+            #[test]
+            fn fusion_safe_checkpoints_resume_bit_equal() {
+                device().map(|d| super::fusion_safe_resume::<G>(&d));
+            }
         }
     };
 }
@@ -494,3 +511,19 @@ gpu_path!(
 gpu_path!(cuda, m2m_burn_plugin::backend::Gpu, burn::backend::cuda::CudaDevice::new(0), || {
     m2m_burn_plugin::backend::probe_cuda(0)
 });
+
+/// burn-train with `fusion_safe` on wgpu with fusion trains to the same weights as without
+/// fusion (where burn-train's own loop crashes at its first checkpoint: tracel-ai/burn#4347).
+#[cfg(feature = "wgpu")]
+#[test]
+fn fusion_safe_on_fused_wgpu_trains_as_unfused_wgpu() {
+    use m2m_burn_plugin::backend::{probe_wgpu, wgpu_device, Wgpu, WgpuUnfused};
+    if !available("wgpu", || probe_wgpu(wgpu_adapter())) {
+        return;
+    }
+    let device = wgpu_device(wgpu_adapter());
+    let fused = fusion_safe_resume::<Wgpu>(&device);
+    let unfused = fusion_safe_resume::<WgpuUnfused>(&device);
+    let flat = |w: &[Vec<f32>]| w.concat();
+    assert_close("weights after 4 epochs, fused vs unfused", &flat(&fused), &flat(&unfused), 0.0);
+}

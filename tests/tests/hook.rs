@@ -53,6 +53,8 @@ impl<B: Backend> Batcher<B, Item, ImageBatch<B>> for ItemBatcher {
 
 /// Records the images its train step receives (what the hook handed it).
 static SEEN: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+/// Held by a test that reads [`SEEN`] for as long as it trains through a [`Spy`].
+static SEEN_BY_ONE_TEST: Mutex<()> = Mutex::new(());
 
 #[derive(Module, Debug)]
 struct Spy<B: Backend> {
@@ -62,9 +64,6 @@ struct Spy<B: Backend> {
 impl<B: Backend> Classifier<B> for Spy<B> {
     fn logits(&self, images: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {
         self.net.logits(images, mode)
-    }
-    fn num_classes(&self) -> usize {
-        self.net.num_classes()
     }
 }
 
@@ -92,6 +91,7 @@ fn spec() -> ModelSpec {
 
 #[test]
 fn the_hook_and_the_cli_give_the_same_batches_and_translations() {
+    let _seen = SEEN_BY_ONE_TEST.lock().unwrap_or_else(|p| p.into_inner());
     let device = Default::default();
     // 40 / 12 / 4 images of three classes, labels interleaved.
     let labels: Vec<usize> = (0..40).map(|_| 0).chain((0..12).map(|_| 1)).chain((0..4).map(|_| 2)).collect();
@@ -222,9 +222,6 @@ macro_rules! tiny {
                 let x = self.dropout.forward(self.norm.forward(self.conv.forward(images)));
                 let [n, c, _, _] = x.dims();
                 self.head.forward(x.mean_dim(3).mean_dim(2).reshape([n, c]))
-            }
-            fn num_classes(&self) -> usize {
-                3
             }
         }
     };
@@ -411,22 +408,109 @@ impl<B: Backend> Batcher<B, Item, ImageBatch<B>> for NormalisingBatcher {
     }
 }
 
+fn start<T: Batcher<Cpu, Item, ImageBatch<Cpu>> + 'static>(
+    batcher: T,
+    items: &[Item],
+    settings: M2mSettings,
+) -> Result<(), HookError> {
+    let device = Default::default();
+    let g: Net<Cpu> = spec().init_seeded(4, &device);
+    let labels = |it: &Item| it.label;
+    M2mHook::new(settings, g, InMemDataset::new(items.to_vec()), batcher, labels, &device).map(|_| ())
+}
+
 #[test]
-fn batches_outside_zero_one_are_refused_at_start_up_with_the_fix() {
+fn normalised_batches_are_refused_at_start_up_unless_the_hook_knows_the_normalisation() {
     // Pixels of 0 and 255 among the first items: normalised, they span [-0.42, 2.82].
     let items: Vec<Item> =
         (0..8).map(|i| Item { pixels: vec![if i % 2 == 0 { 0 } else { 255 }; 784], label: i % 3 }).collect();
-    fn start<T: Batcher<Cpu, Item, ImageBatch<Cpu>> + 'static>(batcher: T, items: &[Item]) -> Result<(), HookError> {
-        let device = Default::default();
-        let g: Net<Cpu> = spec().init_seeded(4, &device);
-        let labels = |it: &Item| it.label;
-        M2mHook::new(M2mSettings::new(1, 4), g, InMemDataset::new(items.to_vec()), batcher, labels, &device).map(|_| ())
-    }
-    let e = start(NormalisingBatcher, &items).expect_err("a normalising batcher is refused");
+    let e = start(NormalisingBatcher, &items, M2mSettings::new(1, 4)).expect_err("a normalising batcher is refused");
     assert!(matches!(e, HookError::PixelRange(_)), "{e:?}");
     let text = e.to_string();
     assert!(text.contains("-0.4242") && text.contains("2.8215"), "the range found: {text}");
-    assert!(text.contains("normalise inside your model") && text.contains("docs/m2m.md"), "the fix: {text}");
+    assert!(text.contains("M2mSettings::normalized(mean, std)") && text.contains("docs/m2m.md"), "the fix: {text}");
     // The same data scaled to [0, 1] only (the edge values 0 and 1 included) starts.
-    start(ItemBatcher, &items).unwrap();
+    start(ItemBatcher, &items, M2mSettings::new(1, 4)).unwrap();
+    // Told how the batcher normalises, the hook starts; told wrongly, it still refuses.
+    start(NormalisingBatcher, &items, M2mSettings::new(1, 4).normalized([0.1307], [0.3081])).unwrap();
+    let wrong = M2mSettings::new(1, 4).normalized([0.1307], [1.0]);
+    assert!(matches!(start(NormalisingBatcher, &items, wrong), Err(HookError::PixelRange(_))));
+    for (mean, std, field) in [(vec![0.1], vec![0.0], "standard deviation 0"), (vec![0.1, 0.2], vec![0.3], "2 means")] {
+        let e = start(ItemBatcher, &items, M2mSettings::new(1, 4).normalized(mean, std)).unwrap_err();
+        assert!(matches!(e, HookError::Normalization(_)) && e.to_string().contains(field), "{e}");
+    }
+}
+
+/// What [`Spy`] is, for normalised images: it un-normalises them before the network and
+/// records the pixels its train step receives.
+#[derive(Module, Debug)]
+struct NormalisedSpy<B: Backend> {
+    net: Net<B>,
+}
+
+static SEEN_NORMALISED: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+impl<B: Backend> Classifier<B> for NormalisedSpy<B> {
+    fn logits(&self, images: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {
+        self.net.logits(images * 0.3081 + 0.1307, mode)
+    }
+}
+
+impl<B: AutodiffBackend> TrainStep for NormalisedSpy<B> {
+    type Input = ImageBatch<B>;
+    type Output = ClassificationOutput<B>;
+    fn step(&self, batch: ImageBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
+        let pixels = batch.images.clone() * 0.3081 + 0.1307;
+        SEEN_NORMALISED.lock().unwrap().push(pixels.into_data().to_vec().unwrap());
+        let logits = self.logits(batch.images, Mode::Eval);
+        let loss = logits.clone().mean();
+        TrainOutput::new(self, loss.backward(), ClassificationOutput::new(loss, logits, batch.targets))
+    }
+}
+
+/// One hooked run of `epochs` epochs: the labels of its batches and M2m's statistics.
+fn hooked_run<M, T>(model: impl Fn(Net<Cpu>) -> M, batcher: T, settings: M2mSettings, epochs: usize) -> Vec<Vec<usize>>
+where
+    M: Classifier<Cpu> + AutodiffModule<Cpu> + TrainStep<Input = ImageBatch<Cpu>>,
+    T: Batcher<Cpu, Item, ImageBatch<Cpu>> + 'static,
+{
+    let device = Default::default();
+    let labels: Vec<usize> = (0..40).map(|_| 0).chain((0..12).map(|_| 1)).chain((0..4).map(|_| 2)).collect();
+    let pixels = bytes(labels.len() * 784, 5);
+    let items: Vec<Item> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &label)| Item { pixels: pixels[i * 784..(i + 1) * 784].to_vec(), label })
+        .collect();
+    let (g, f): (Net<Cpu>, Net<Cpu>) = (spec().init_seeded(1, &device), spec().init_seeded(2, &device));
+    let hook =
+        M2mHook::new(settings, model(g), InMemDataset::new(items), batcher, |it: &Item| it.label, &device).unwrap();
+    let model = hook.model(model(f)).unwrap();
+    let mut seen_labels = Vec::new();
+    for _ in 0..epochs {
+        for input in hook.dataloader().iter() {
+            seen_labels.push(input.labels.clone());
+            let _ = model.step(input);
+        }
+    }
+    assert!(hook.epochs().iter().all(|e| e.stats.total_accepted() > 0), "translations accepted");
+    seen_labels
+}
+
+#[test]
+fn a_normalising_batcher_gets_the_translations_of_pixels() {
+    let config = TranslationParams { gamma: 1e-6, beta: 0.5, steps: 2, ..Default::default() }.check().unwrap();
+    let settings = M2mSettings::new(1, 16).with_seed(3).with_translation(config);
+    let _seen = SEEN_BY_ONE_TEST.lock().unwrap_or_else(|p| p.into_inner());
+    SEEN.lock().unwrap().clear();
+    let pixel_labels = hooked_run(|net| Spy { net }, ItemBatcher, settings.clone(), 3);
+    let normalised = settings.normalized([0.1307], [0.3081]);
+    let normalised_labels = hooked_run(|net| NormalisedSpy { net }, NormalisingBatcher, normalised, 3);
+    assert_eq!(pixel_labels, normalised_labels, "the same batches");
+    let (pixels, from_normalised) = (SEEN.lock().unwrap().clone(), SEEN_NORMALISED.lock().unwrap().clone());
+    assert_eq!(from_normalised.len(), pixel_labels.len());
+    for (i, (a, b)) in pixels.iter().zip(&from_normalised).enumerate() {
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "batch {i}: the pixels differ by {worst}");
+    }
 }

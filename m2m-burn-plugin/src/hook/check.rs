@@ -31,8 +31,8 @@ pub enum EvalModeError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
     "the training batches' images hold values from {min:.4} to {max:.4}, but M2m translates pixels in [0, 1] \
-     (its step size and clamp are in pixel space): let your Batcher only scale pixels to [0, 1] (e.g. / 255) and \
-     normalise inside your model's forward, as docs/m2m.md shows for burn's guide"
+     (its step size and clamp are in pixel space): if your Batcher normalises, say how with \
+     M2mSettings::normalized(mean, std) (as docs/m2m.md shows for burn's guide); otherwise scale pixels to [0, 1] (e.g. / 255)"
 )]
 pub struct PixelRangeError {
     pub min: f32,
@@ -86,4 +86,15 @@ where
         }
         Ok(())
     })
+}
+
+/// The width of `model`'s logits on `images` (its number of classes), read from a copy in
+/// evaluation mode.
+pub(super) fn class_count<B, M>(model: &M, images: Tensor<B, 4>) -> usize
+where
+    B: AutodiffBackend,
+    M: Classifier<B> + AutodiffModule<B>,
+{
+    let copy = M::from_inner(model.valid()).no_grad();
+    eval_scope(|| copy.logits(images.detach().narrow(0, 0, 1), Mode::Eval)).dims()[1]
 }

@@ -139,7 +139,7 @@ impl<B: Backend, I: Send + Sync + 'static, O: Send + 'static> DataLoader<B, M2mI
         let worker = std::thread::Builder::new()
             .name("m2m-hook-prefetch".into())
             .spawn(move || {
-                for indices in batches {
+                for (iteration, indices) in batches.into_iter().enumerate() {
                     let items: Vec<I> = indices
                         .iter()
                         .map(|&i| {
@@ -149,7 +149,7 @@ impl<B: Backend, I: Send + Sync + 'static, O: Send + 'static> DataLoader<B, M2mI
                         })
                         .collect();
                     let labels = indices.iter().map(|&i| labels[i]).collect();
-                    if tx.send(M2mInput { batch: batcher.batch(items, &device), labels, epoch }).is_err() {
+                    if tx.send(M2mInput { batch: batcher.batch(items, &device), labels, epoch, iteration }).is_err() {
                         return; // the training loop stopped early
                     }
                 }

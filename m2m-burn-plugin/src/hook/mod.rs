@@ -15,11 +15,20 @@
 //! layers ignore evaluation mode under autodiff, and batches whose images leave [0, 1] (a
 //! batcher that normalises), are refused at start-up with the fix (see [`crate::nn`]). The `m2m` CLI draws its batches and translations through the same
 //! sampler and [`M2mSchedule`]: the same seed gives the same batches and translations.
+//!
+//! Your `TrainStep` runs inside [`m2m_core::seed::seeded_draws`] with a seed of its own
+//! per step (the run's seed, the epoch, the batch's index), so the masks of
+//! [`crate::nn::Dropout`] are the same in every run and on every thread count, whatever
+//! else the process draws meanwhile. burn's own `Dropout` is refused (it drops during
+//! translation); layers of your own that draw from burn's generator should draw through
+//! [`m2m_core::seed::scoped_draw`] to get the same guarantee.
 
 mod batch;
 mod check;
+mod epoch;
 mod loader;
 mod model;
+mod strategy;
 
 use std::sync::{Arc, Mutex};
 
@@ -28,15 +37,28 @@ use burn::data::dataloader::DataLoader;
 use burn::data::dataset::Dataset;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use m2m_core::classifier::Classifier;
+use m2m_core::classifier::InputNormalization;
 use m2m_core::translation::TranslationConfig;
 
-pub use batch::{M2mBatch, M2mInput};
+pub use batch::{ImageTensor, M2mBatch, M2mInput};
 pub use check::{check_eval_mode, check_pixel_range, EvalModeError, PixelRangeError};
 pub use loader::M2mDataLoader;
+pub use m2m_core::classifier::{Classifier, Mode};
 pub use model::{EpochReport, M2mModel};
+pub use strategy::{fusion_safe, FusionSafe};
+
+pub use crate::learning_checkpoint::{CheckpointFault, FaultCause};
+
+/// What the macros [`m2m_batch!`](crate::m2m_batch) and [`classifier!`](crate::classifier)
+/// expand to refers to burn through here (your crate may name burn differently).
+#[doc(hidden)]
+pub mod __private {
+    pub use burn::tensor::backend::Backend;
+    pub use burn::tensor::Tensor;
+}
 
 use crate::m2m::{M2m, M2mSchedule};
+use check::class_count;
 use loader::EpochCounter;
 use model::Translator;
 
@@ -55,6 +77,9 @@ pub struct M2mSettings {
     pub starting_epoch: usize,
     /// Where M2m's statistics of each epoch go as TensorBoard scalars (`m2m/...`), if anywhere.
     pub tensorboard: Option<std::path::PathBuf>,
+    /// How your batcher normalises pixels, `(mean, std)` per channel (`None`: it gives
+    /// pixels in [0, 1]); checked when the hook is built.
+    pub normalization: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl M2mSettings {
@@ -67,7 +92,15 @@ impl M2mSettings {
             translation: TranslationConfig::default(),
             starting_epoch: 0,
             tensorboard: None,
+            normalization: None,
         }
+    }
+    /// Your batcher gives `(pixel - mean) / std` per channel for pixels in [0, 1] (one
+    /// value of each for all channels, or one per channel): M2m translates the pixels and
+    /// hands your model and its batches normalised images, so neither needs to change.
+    pub fn normalized(mut self, mean: impl Into<Vec<f32>>, std: impl Into<Vec<f32>>) -> Self {
+        self.normalization = Some((mean.into(), std.into()));
+        self
     }
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -108,6 +141,8 @@ pub enum HookError {
     EvalMode(#[from] EvalModeError),
     #[error(transparent)]
     PixelRange(#[from] PixelRangeError),
+    #[error(transparent)]
+    Normalization(#[from] m2m_core::classifier::NormalizationError),
 }
 
 /// M2m for one burn-train run: the training data loader and the model wrapper, sharing
@@ -145,27 +180,21 @@ where
         if settings.batch_size == 0 {
             return Err(HookError::BatchSize);
         }
-        let len = dataset.len();
-        if len == 0 {
-            return Err(HookError::EmptyDataset);
-        }
-        let classes = g.num_classes();
-        let mut labels = Vec::with_capacity(len);
-        let mut probe_items = Vec::new();
-        for index in 0..len {
-            let item = dataset.get(index).ok_or(HookError::MissingItem { index, len })?;
-            let y = label(&item);
-            if y >= classes {
-                return Err(HookError::Label { index, label: y, classes });
-            }
-            labels.push(y);
-            if probe_items.len() < 8 {
-                probe_items.push(item);
-            }
-        }
+        let input = match &settings.normalization {
+            Some((mean, std)) => Some(InputNormalization::new(mean.clone(), std.clone())?),
+            None => None,
+        };
+        let (labels, probe_items) = read_labels(&dataset, label)?;
         let probe = batcher.batch(probe_items, device).images();
-        check_pixel_range(&probe)?;
+        if let Some(n) = &input {
+            n.check_channels(probe.dims()[1])?;
+        }
+        check_pixel_range(&input.as_ref().map_or_else(|| probe.clone(), |n| n.pixels(probe.clone())))?;
         check_eval_mode(&g, probe.clone(), "g")?;
+        let classes = class_count(&g, probe.clone());
+        if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &y)| y >= classes) {
+            return Err(HookError::Label { index, label, classes });
+        }
         let schedule = M2mSchedule { from_epoch: settings.from_epoch, seed: settings.seed };
         let loader = M2mDataLoader::new(
             Arc::new(dataset),
@@ -178,18 +207,12 @@ where
             Arc::new(EpochCounter::starting_at(settings.starting_epoch)),
             device.clone(),
         );
-        let board = settings.tensorboard.as_ref().and_then(|dir| match crate::tensorboard::EventWriter::create(dir) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(
-                    "TensorBoard: creating an event file in {}: {e}; M2m's statistics are not logged",
-                    dir.display()
-                );
-                None
-            }
-        });
-        let translator =
-            Translator::new(M2m::new(&g, loader.class_counts(), settings.translation.clone()), schedule, board);
+        let mut generator = M2m::new(&g, loader.class_counts(), settings.translation.clone());
+        if let Some(input) = input {
+            generator = generator.with_input_normalization(input);
+        }
+        let board = settings.tensorboard.as_deref().and_then(event_writer);
+        let translator = Translator::new(generator, schedule, board);
         Ok(Self { loader: Arc::new(loader), translator: Arc::new(Mutex::new(translator)), probe })
     }
 
@@ -205,11 +228,12 @@ where
 
     /// Your model `f`, checked and wrapped for `Learner::new`.
     pub fn model(&self, f: M) -> Result<M2mModel<B, M>, HookError> {
-        let g_classes = self.translator.lock().expect("M2m translator").generator.g().num_classes();
-        if f.num_classes() != g_classes {
-            return Err(HookError::ClassCount { f: f.num_classes(), g: g_classes });
-        }
+        let g_classes = self.translator.lock().expect("M2m translator").generator.num_classes();
         check_eval_mode(&f, self.probe.clone(), "f")?;
+        let f_classes = class_count(&f, self.probe.clone());
+        if f_classes != g_classes {
+            return Err(HookError::ClassCount { f: f_classes, g: g_classes });
+        }
         Ok(M2mModel::new(f, self.translator.clone()))
     }
 
@@ -218,4 +242,34 @@ where
     pub fn epochs(&self) -> Vec<EpochReport> {
         self.translator.lock().expect("M2m translator").reports()
     }
+}
+
+/// Every item's label (read once, in order) and the first items, for the start-up checks.
+fn read_labels<I, D: Dataset<I>>(dataset: &D, label: impl Fn(&I) -> usize) -> Result<(Vec<usize>, Vec<I>), HookError> {
+    let len = dataset.len();
+    if len == 0 {
+        return Err(HookError::EmptyDataset);
+    }
+    let mut labels = Vec::with_capacity(len);
+    let mut probe_items = Vec::new();
+    for index in 0..len {
+        let item = dataset.get(index).ok_or(HookError::MissingItem { index, len })?;
+        labels.push(label(&item));
+        if probe_items.len() < 8 {
+            probe_items.push(item);
+        }
+    }
+    Ok((labels, probe_items))
+}
+
+/// The event file for M2m's statistics in `dir`; `None`, with a warning, when it cannot be made.
+fn event_writer(dir: &std::path::Path) -> Option<crate::tensorboard::EventWriter> {
+    crate::tensorboard::EventWriter::create(dir)
+        .inspect_err(|e| {
+            tracing::warn!(
+                "TensorBoard: creating an event file in {}: {e}; M2m's statistics are not logged",
+                dir.display()
+            )
+        })
+        .ok()
 }

@@ -8,6 +8,7 @@ use burn::module::{AutodiffModule, Devices, Module, ModuleMapper, ModuleVisitor}
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::{TrainOutput, TrainStep};
 use m2m_core::classifier::Classifier;
+use m2m_core::seed::{seeded_draws, step_seed};
 use m2m_core::translation::GenerationStats;
 
 use super::batch::{M2mBatch, M2mInput};
@@ -73,7 +74,7 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Translator<B, M> 
     fn translate<O: M2mBatch<B>>(&mut self, f: &M, input: M2mInput<O>) -> O {
         if self.current.as_ref().is_none_or(|t| t.epoch != input.epoch) {
             self.close_epoch();
-            self.current = self.schedule.epoch(input.epoch, self.generator.g().num_classes());
+            self.current = self.schedule.epoch(input.epoch, self.generator.num_classes());
         }
         let Some(epoch) = self.current.as_mut() else {
             return input.batch;
@@ -183,11 +184,18 @@ where
     type Input = M2mInput<O>;
     type Output = M::Output;
 
+    /// Translates the batch, then runs your `TrainStep` with its draws on burn's
+    /// generator (the masks of [`crate::nn::Dropout`]) seeded from the run's seed, the
+    /// epoch and the batch's index ([`m2m_core::seed::seeded_draws`]).
     fn step(&self, input: M2mInput<O>) -> TrainOutput<M::Output> {
-        let batch = match &self.translator {
-            Some(t) => t.lock().expect("M2m translator").translate(&self.model, input),
-            None => input.batch,
+        let Some(translator) = &self.translator else {
+            return self.model.step(input.batch);
         };
-        self.model.step(batch)
+        let (epoch, iteration) = (input.epoch, input.iteration);
+        let (batch, seed) = {
+            let mut t = translator.lock().expect("M2m translator");
+            (t.translate(&self.model, input), t.schedule.seed)
+        };
+        seeded_draws(step_seed(seed, epoch, iteration), || self.model.step(batch))
     }
 }

@@ -12,7 +12,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
-use m2m_core::classifier::Classifier;
+use m2m_core::classifier::{Classifier, InputNormalization, OnPixels};
 use m2m_core::sampling::SamplerKind;
 use m2m_core::seed::{stream_rng, SeedStream};
 use m2m_core::translation::{
@@ -43,16 +43,30 @@ pub struct M2m<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B>> {
     g: G,
     counts: Vec<usize>,
     config: TranslationConfig,
+    /// How the images M2m is given are normalised (`None`: they are pixels in [0, 1]).
+    input: Option<InputNormalization>,
     _backend: std::marker::PhantomData<B>,
 }
 
 impl<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B>> M2m<B, G> {
     /// `g` is deep-copied (its own running statistics, no shared state with the model
-    /// it came from) and frozen (no parameter gradients): it can never alias f.
+    /// it came from) and frozen (no parameter gradients): it can never alias f. `counts`
+    /// are the training images per class, one per logit of g.
     pub fn new(g: &G, counts: Vec<usize>, config: TranslationConfig) -> Self {
-        assert_eq!(g.num_classes(), counts.len(), "g and the class counts disagree on the number of classes");
         let g = G::from_inner(g.valid()).no_grad();
-        Self { g, counts, config, _backend: std::marker::PhantomData }
+        Self { g, counts, config, input: None, _backend: std::marker::PhantomData }
+    }
+
+    /// Images given to [`Self::translate_batch`] are normalised as `input` says: M2m
+    /// translates their pixels and returns normalised images.
+    pub fn with_input_normalization(mut self, input: InputNormalization) -> Self {
+        self.input = Some(input);
+        self
+    }
+
+    /// The number of classes (of the training counts and g's logits).
+    pub fn num_classes(&self) -> usize {
+        self.counts.len()
     }
 
     pub fn g(&self) -> &G {
@@ -85,7 +99,17 @@ impl<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B>> M2m<B, G> {
         let seed_images = images.clone().select(0, int_tensor::<B>(&seeds, &device));
         // f without parameter gradients: only the input gradient is needed.
         let f_frozen = f.clone().no_grad();
-        let out = translate(&f_frozen, &self.g, seed_images.detach(), &targets, &seed_classes, &self.config, rng);
+        let (seeds, config) = (seed_images.detach(), &self.config);
+        let out = match &self.input {
+            None => translate(&f_frozen, &self.g, seeds, &targets, &seed_classes, config, rng),
+            Some(input) => {
+                let f = OnPixels { classifier: &f_frozen, normalization: input };
+                let g = OnPixels { classifier: &self.g, normalization: input };
+                let mut out = translate(&f, &g, input.pixels(seeds), &targets, &seed_classes, config, rng);
+                out.images = input.normalize(out.images);
+                out
+            }
+        };
         let accepted = accept(&out.target_confidence, &planned, self.config.gamma(), rng);
         let generation = BatchGeneration { planned, confidence: out.target_confidence, accepted };
         let chosen: Vec<usize> = generation.accepted.iter().enumerate().filter(|(_, &a)| a).map(|(j, _)| j).collect();

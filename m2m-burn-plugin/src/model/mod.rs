@@ -134,6 +134,11 @@ pub fn materialize<B: Backend, M: Module<B>>(model: &M) {
 }
 
 impl<B: Backend> Net<B> {
+    /// The number of classes (the logits' width).
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
     /// `(x - mean) / std` per channel. M2m's wrapper clamps to [0, 1] first; our inputs are
     /// always in [0, 1] (augmentation and translation both clamp), where that clamp is the
     /// identity with gradient 1, so it is left out.
@@ -157,9 +162,5 @@ impl<B: Backend> Classifier<B> for Net<B> {
             Backbone::ResNet32(m) => m.forward(x, mode),
             Backbone::SmallCnn(m) => m.forward(x, mode),
         }
-    }
-
-    fn num_classes(&self) -> usize {
-        self.num_classes
     }
 }

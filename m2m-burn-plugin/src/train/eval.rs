@@ -79,7 +79,7 @@ pub fn evaluate<B: Backend, M: Classifier<B>>(
     groups: &ClassGroups,
     offsets: Option<Vec<f32>>,
 ) -> ClassificationReport {
-    let mut ev = Evaluation::adjusted(model.num_classes(), offsets);
+    let mut ev = Evaluation::adjusted(groups.train_counts.len(), offsets);
     for batch in loader.batches() {
         let logits = model.logits(batch.images.clone(), Mode::Eval);
         ev.add(logits, &batch);

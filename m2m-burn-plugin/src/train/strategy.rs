@@ -21,6 +21,7 @@ use m2m_core::metrics::ClassGroups;
 use super::batch::{EvalLoader, TrainLoader};
 use super::eval::{evaluate, logit_adjustment, Evaluation};
 use super::scheduler::EpochScheduler;
+use crate::learning_checkpoint::{free_bytes, human_size, save_and_wait, FaultCause};
 use crate::m2m::gallery::write_gallery;
 use crate::m2m::{FProbabilities, M2m, M2mSchedule};
 use crate::model::{save_classifier, Classifier, Mode, ModelSpec, Net};
@@ -163,26 +164,54 @@ impl<B: AutodiffBackend> ImbalancedStrategy<B> {
     }
 
     /// burn-train's checkpoint of `epoch` (model, optimiser, scheduler), written before
-    /// training goes on. burn-train writes checkpoints on a thread of its own, reading the
-    /// records' tensors while the training loop keeps running; on a fusion backend (CUDA,
-    /// wgpu) that read races the training stream and panics ("Should have handle for
-    /// tensor", tracel-ai/burn#4347; `examples/fusion_checkpoint.rs` reproduces it, and
-    /// shows that waiting for the write avoids it). Restoring the epoch just saved waits for
-    /// the write (the thread serves requests in order) and loads back the same values, so
-    /// training goes on exactly as a run resumed here would. `Err` (with the model as it
-    /// was) when the write or its read-back failed.
+    /// training goes on (fusion backends race burn-train's checkpointer threads otherwise:
+    /// [`crate::learning_checkpoint`]), and read back: training goes on with the values
+    /// read, exactly as a run resumed here would. `Err`, with the line to print, when the
+    /// write or its read-back failed.
     fn checkpoint(
         &self,
         checkpointer: &mut burn::train::LearningCheckpointer<Components<B>>,
-        learner: Learner<Components<B>>,
+        learner: &Learner<Components<B>>,
         store: &burn::train::metric::store::EventStoreClient,
+        interrupter: &burn::train::Interrupter,
         epoch: usize,
-        device: &B::Device,
-    ) -> Result<Learner<Components<B>>, Box<Net<B>>> {
-        let kept = Box::new(learner.model());
-        checkpointer.checkpoint(&learner, epoch, store);
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checkpointer.load_checkpoint(learner, device, epoch)))
-            .map_err(|_| kept)
+    ) -> Result<Learner<Components<B>>, anyhow::Error> {
+        let dir = self.run.burn_dir().join("checkpoint");
+        save_and_wait(checkpointer, learner, epoch, store, interrupter, &dir).map_err(|fault| {
+            let no_space = matches!(fault.cause, FaultCause::NoSpace { .. });
+            anyhow::anyhow!(
+                "{}: writing burn-train's checkpoint of epoch {} failed: {}; {}",
+                dir.display(),
+                epoch - 1,
+                fault.reason(),
+                self.after_write_error(epoch - 1, no_space)
+            )
+        })
+    }
+
+    /// The line for a write of the run's own files (`what`: "saving the results") that
+    /// failed in (0-based) epoch `e0`.
+    fn write_failed(&self, e0: usize, what: &str, e: anyhow::Error) -> anyhow::Error {
+        let no_space = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+                || c.to_string().contains("No space left on device")
+        });
+        let free = match free_bytes(&self.run.root) {
+            Some(free) if no_space => format!(" ({} free)", human_size(free)),
+            _ => String::new(),
+        };
+        let what = format!("{}: {what} of epoch {e0} failed{free}", self.run.root.display());
+        anyhow::anyhow!("{what}: {e:#}; {}", self.after_write_error(e0, no_space))
+    }
+
+    /// What a run stopped by a write error in epoch `e0` keeps, and how it goes on.
+    fn after_write_error(&self, e0: usize, no_space: bool) -> String {
+        let kept = match e0 {
+            0 => "no epoch was finished yet".to_string(),
+            _ => format!("every epoch up to {} is kept", e0 - 1),
+        };
+        let fix = if no_space { "free some space" } else { "fix the cause" };
+        format!("{kept}: {fix}, then run `m2m resume {}`", self.run.root.display())
     }
 }
 
@@ -345,25 +374,21 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                 break;
             }
             if let Err(e) = self.record_epoch(&learner, &mut records, record, gallery.as_deref(), epoch, num_epochs) {
-                self.fail(e.context(format!("saving the results of epoch {e0}")));
+                self.fail(self.write_failed(e0, "saving the results", e));
                 break;
             }
             if let Some(c) = checkpointer.as_mut() {
-                learner = match self.checkpoint(c, learner, &event_store, epoch, &device) {
-                    Ok(learner) => learner,
-                    Err(model) => {
-                        self.fail(anyhow::anyhow!(
-                            "writing burn-train's checkpoint of epoch {e0} into {} failed (see the message above); \
-                             the checkpoints of the earlier epochs are kept: run the same command again to resume",
-                            self.run.burn_dir().display()
-                        ));
-                        return (*model, event_processor);
+                match self.checkpoint(c, &learner, &event_store, &interrupter, epoch) {
+                    Ok(read_back) => learner = read_back,
+                    Err(e) => {
+                        self.fail(e);
+                        break;
                     }
-                };
+                }
             }
             let state = RunState { completed_epochs: epoch, total_epochs: num_epochs, finished: false, stopped: None };
             if let Err(e) = self.run.write_state(&state) {
-                self.fail(e.context(format!("saving the results of epoch {e0}")));
+                self.fail(self.write_failed(e0, "saving the state", e));
                 break;
             }
         }
