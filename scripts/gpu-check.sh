@@ -10,8 +10,12 @@
 # Stages:
 #   gpu-path      the GPU-path test set of CI (tests/tests/gpu_path.rs: ResNet-32 and the
 #                 small CNN forward and backward, BatchNorm over several steps, every loss,
-#                 SGD, M2m on a batch, checkpoints across backends) on CUDA, against the
-#                 CPU backend; the same set CI runs on wgpu through lavapipe.
+#                 SGD, M2m on a batch, checkpoints across backends, burn-train with
+#                 hook::fusion_safe resuming bit for bit) on CUDA, against the CPU
+#                 backend; then burn's guide with the M2m hook, burn-train's file
+#                 checkpointer and fusion, killed after its second epoch and resumed
+#                 (m2m-burn-plugin/tests/guide.rs); the same set CI runs on wgpu through
+#                 lavapipe.
 #   parity        CUDA against the CPU backend, same weights and inputs (logits, loss,
 #                 input gradient, eval logits, one SGD step; relative error under 1e-3).
 #   warmup        m2m-bench on CUDA twice, first with an empty CubeCL cache (NVRTC
@@ -27,10 +31,12 @@
 #                 ERM model.
 # With --quick-suite it then trains ERM, DRS and M2m (quick recipes, seeds 0-2) on CUDA.
 #
-# Binaries: .device/{m2m,m2m-bench,gpu_path}[.xz], x86-64, built here with
+# Binaries: .device/{m2m,m2m-bench,gpu_path,guide}[.xz], x86-64, built here with
 #   cargo build --release --features cuda --bin m2m --bin m2m-bench
 #   cargo test --release -p m2m-tests --features cuda --test gpu_path --no-run   (copy
 #     the test binary it names to .device/gpu_path)
+#   cargo test --release -p m2m-burn-plugin --features cuda --test guide --no-run   (to
+#     .device/guide)
 # then stripped and xz-compressed (the device tool carries at most 64 MiB; git ignores
 # .device, so name it in the tool's `carry`), or built on
 # the spot when cargo is there. Data: $M2M_DATA, else .device/data (Fashion-MNIST IDX).
@@ -43,7 +49,7 @@ OUT="${OUT:-$PWD/gpu-check-out}"
 mkdir -p "$OUT"
 BIN=/tmp/m2m-bin
 mkdir -p "$BIN"
-for b in m2m m2m-bench gpu_path; do
+for b in m2m m2m-bench gpu_path guide; do
     if [ -f ".device/$b.xz" ]; then
         python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" ".device/$b.xz" "$BIN/$b"
     elif [ -f ".device/$b" ]; then
@@ -55,11 +61,14 @@ if [ ! -x "$BIN/m2m" ]; then
     cargo build --release --features cuda --bin m2m --bin m2m-bench || exit 1
     BIN="${CARGO_TARGET_DIR:-target}/release"
 fi
-if [ ! -x "$BIN/gpu_path" ] && command -v cargo >/dev/null; then
-    built=$(cargo test --release -p m2m-tests --features cuda --test gpu_path --no-run --message-format=json 2>/dev/null \
-        | python3 -c "import json,sys; print([m['executable'] for m in map(json.loads, sys.stdin) if m.get('executable')][-1])")
-    [ -n "$built" ] && cp "$built" "$BIN/gpu_path"
-fi
+for t in "m2m-tests gpu_path" "m2m-burn-plugin guide"; do
+    set -- $t
+    if [ ! -x "$BIN/$2" ] && command -v cargo >/dev/null; then
+        built=$(cargo test --release -p "$1" --features cuda --test "$2" --no-run --message-format=json 2>/dev/null \
+            | python3 -c "import json,sys; print([m['executable'] for m in map(json.loads, sys.stdin) if m.get('executable')][-1])")
+        [ -n "$built" ] && cp "$built" "$BIN/$2"
+    fi
+done
 export M2M_DATA="${M2M_DATA:-$PWD/.device/data}"
 export M2M_CUBECL_CACHE=/tmp/m2m-cubecl-cache
 STAGES="${STAGES:-gpu-path parity warmup side-by-side epoch}"
@@ -80,6 +89,13 @@ if wants gpu-path && in_time gpu-path; then
         M2M_REQUIRE_GPU=cuda timeout 300 "$BIN/gpu_path" cuda:: --test-threads 1 2>&1 | tee -a "$OUT/bench.txt"
     else
         log "no gpu_path test binary (.device/gpu_path): skipped"
+    fi
+    log "burn's guide with the M2m hook, the file checkpointer and fusion on CUDA, killed and resumed"
+    if [ -x "$BIN/guide" ]; then
+        M2M_REQUIRE_GPU=cuda timeout 300 "$BIN/guide" --exact the_guide_with_m2m_is_killed_and_resumes_on_fused_cuda \
+            --test-threads 1 2>&1 | tee -a "$OUT/bench.txt"
+    else
+        log "no guide test binary (.device/guide): skipped"
     fi
 fi
 

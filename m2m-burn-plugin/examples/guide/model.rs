@@ -1,16 +1,12 @@
-// burn's guide model (examples/guide/src/model.rs at v0.21.0) with M2m's changes,
-// marked `// M2m:`; docs/m2m.md shows them as a diff.
 use burn::{
     nn::{
+        Linear, LinearConfig, Relu,
         conv::{Conv2d, Conv2dConfig},
         pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig},
-        Linear, LinearConfig, Relu,
     },
     prelude::*,
 };
-// M2m: Dropout that is off while M2m translates (burn's drops whenever autodiff is on).
 use m2m_burn_plugin::nn::{Dropout, DropoutConfig};
-use m2m_core::classifier::{Classifier, Mode};
 
 #[derive(Module, Debug)]
 pub struct Model<B: Backend> {
@@ -53,8 +49,6 @@ impl<B: Backend> Model<B> {
     pub fn forward(&self, images: Tensor<B, 3>) -> Tensor<B, 2> {
         let [batch_size, height, width] = images.dims();
 
-        // M2m: normalise here, not in the batcher (M2m moves pixels in [0, 1]).
-        let images = (images - 0.1307) / 0.3081;
         // Create a channel.
         let x = images.reshape([batch_size, 1, height, width]);
 
@@ -74,12 +68,4 @@ impl<B: Backend> Model<B> {
     }
 }
 
-// M2m: what M2m reads from the model: logits for [n, 1, h, w] images in [0, 1].
-impl<B: Backend> Classifier<B> for Model<B> {
-    fn logits(&self, images: Tensor<B, 4>, _mode: Mode) -> Tensor<B, 2> {
-        self.forward(images.squeeze_dim(1))
-    }
-    fn num_classes(&self) -> usize {
-        self.linear2.weight.dims()[1]
-    }
-}
+m2m_burn_plugin::classifier!(Model, |model, images| model.forward(images.squeeze_dim(1)));
