@@ -302,6 +302,60 @@ fn models_that_ignore_evaluation_mode_are_refused_at_start_up() {
     hook.model(BurnBn::<Cpu>::new(&device).into_ours()).unwrap();
 }
 
+impl<B: AutodiffBackend> TrainStep for Ours<B> {
+    type Input = ImageBatch<B>;
+    type Output = ClassificationOutput<B>;
+    fn step(&self, batch: ImageBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
+        let logits = self.logits(batch.images, Mode::Train);
+        let loss = logits.clone().mean();
+        TrainOutput::new(self, loss.backward(), ClassificationOutput::new(loss, logits, batch.targets))
+    }
+}
+
+/// f's outputs in its training steps under the hook (two epochs of 48 images, M2m from
+/// epoch 1) for `seed`: f drops out (`nn::Dropout`, p 0.5) in every step.
+fn hooked_outputs(seed: u64) -> Vec<Vec<f32>> {
+    let device = Default::default();
+    let items: Vec<Item> = (0..48).map(|i| Item { pixels: bytes(784, i), label: (i % 3) as usize }).collect();
+    let settings = M2mSettings::new(1, 8).with_seed(seed);
+    let g = Ours::<Cpu>::new(&device);
+    let hook = M2mHook::new(settings, g, InMemDataset::new(items), ItemBatcher, |it: &Item| it.label, &device).unwrap();
+    let model = hook.model(Ours::<Cpu>::new(&device)).unwrap();
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        for input in hook.dataloader().iter() {
+            outputs.push(model.step(input).item.output.into_data().to_vec().unwrap());
+        }
+    }
+    outputs
+}
+
+#[test]
+fn hooked_dropout_is_the_same_in_every_run_whatever_other_threads_draw() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    let (first, second) = std::thread::scope(|scope| {
+        // Another thread drops out (outside any hooked step) all along.
+        scope.spawn(|| {
+            let dropout = m2m_burn_plugin::nn::DropoutConfig::new(0.5).init();
+            let ones = Tensor::<Cpu, 2>::ones([32, 32], &Default::default());
+            while !stop.load(Ordering::SeqCst) {
+                let _ = dropout.forward(ones.clone()).into_data();
+            }
+        });
+        let runs = [scope.spawn(|| hooked_outputs(4)), scope.spawn(|| hooked_outputs(4))];
+        let joined = runs.map(|r| r.join());
+        // Stopped before a failed run's panic goes on, or the scope would wait for ever.
+        stop.store(true, Ordering::SeqCst);
+        let [a, b] = joined.map(|r| r.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        (a, b)
+    });
+    assert!(first == second, "two runs with seed 4 dropped out differently");
+    // Epoch 0 has the same batches for every seed (natural order): other masks, other outputs.
+    let per_epoch = first.len() / 2;
+    assert!(hooked_outputs(5)[..per_epoch] != first[..per_epoch], "seed 5 dropped out as seed 4 did");
+}
+
 impl<B: Backend> BurnBn<B> {
     /// The same weights in the drop-in layers, through a record saved by burn's layers.
     fn into_ours(self) -> Ours<B> {
