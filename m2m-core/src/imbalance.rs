@@ -1,6 +1,6 @@
 //! Imbalance arithmetic shared by the data construction, the samplers and M2m.
 //!
-//! Conventions follow the reference code (spec §2.1, §1.4): class 0 is the largest
+//! Conventions follow the reference code (algorithm.md §5.1, §4.1): class 0 is the largest
 //! class, counts are truncated towards zero, and `ratio` is `N_max / N_min`.
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ pub enum ImbalanceProfile {
 /// Per-class counts of a long-tailed subset of a set with `n_max` samples per class.
 ///
 /// Computed in f64 and truncated: this pins the CIFAR-10 ρ=100 total of 12406 and the
-/// CIFAR-100 ρ=100 total of 10847 (spec §2.1).
+/// CIFAR-100 ρ=100 total of 10847 (algorithm.md §5.1).
 pub fn class_counts(n_max: usize, num_classes: usize, ratio: f64, profile: ImbalanceProfile) -> Vec<usize> {
     assert!(num_classes >= 1, "num_classes must be >= 1");
     assert!(ratio >= 1.0, "ratio must be >= 1");
@@ -46,7 +46,7 @@ pub fn class_counts(n_max: usize, num_classes: usize, ratio: f64, profile: Imbal
 }
 
 /// Probability that M2m regenerates a balanced-batch slot of class `k`:
-/// `1 - N_k / N_max` (spec §1.4 step A). The largest class is never regenerated.
+/// `1 - N_k / N_max` (algorithm.md §4.1). The largest class is never regenerated.
 pub fn generation_probability(counts: &[usize], k: usize) -> f64 {
     let n_max = counts.iter().copied().max().unwrap_or(0);
     if n_max == 0 {
@@ -56,7 +56,7 @@ pub fn generation_probability(counts: &[usize], k: usize) -> f64 {
 }
 
 /// Seed weight and acceptance probability of translating a seed of class `k0` into
-/// class `k`: `1 - beta^max(N_k0 - N_k, 0)` (spec §1.4 step B).
+/// class `k`: `1 - beta^max(N_k0 - N_k, 0)` (algorithm.md §4.2).
 pub fn acceptance_probability(counts: &[usize], beta: f64, k0: usize, k: usize) -> f64 {
     let gap = counts[k0].saturating_sub(counts[k]);
     1.0 - beta.powf(gap as f64)
@@ -149,7 +149,7 @@ mod tests {
         assert!((generation_probability(&c, 2) - 0.9).abs() < 1e-12);
         // mean(0, 0.5, 0.9) = 1.4/3 per slot
         assert!((expected_generated_slots(&c, 30) - 14.0).abs() < 1e-9);
-        // CIFAR-10 rho 100 covers about 75% of a balanced batch (spec §1.4).
+        // CIFAR-10 rho 100 covers about 75% of a balanced batch (algorithm.md §4.1).
         let cifar = class_counts(5000, 10, 100.0, ImbalanceProfile::Exponential);
         let frac = expected_generated_slots(&cifar, 1000) / 1000.0;
         assert!((frac - (1.0 - 12406.0 / 50000.0)).abs() < 1e-12, "{frac}");

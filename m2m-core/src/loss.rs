@@ -1,4 +1,4 @@
-//! Training losses of the comparison suite (spec §4.2): cross-entropy, focal, LDAM and
+//! Training losses of the comparison suite (algorithm.md §8.2): cross-entropy, focal, LDAM and
 //! the logit-adjusted loss (balanced softmax at τ = 1), each with optional per-class
 //! weights and an explicit weighted-mean convention.
 
@@ -15,7 +15,7 @@ pub enum LossKind {
     CrossEntropy,
     /// `mean_i (1 - p_i)^γ ℓ_i` with `p_i = exp(-ℓ_i)` and `ℓ_i` the (weighted) CE of
     /// sample i, exactly as LDAM-DRW's `FocalLoss` (so with weights `p_i` is not the
-    /// model's probability; spec §4.2). Always a plain mean over the batch.
+    /// model's probability; algorithm.md §8.2). Always a plain mean over the batch.
     Focal {
         gamma: f64,
     },
@@ -33,7 +33,7 @@ pub enum LossKind {
 }
 
 /// How a weighted loss is averaged over a batch. The two reference repositories differ
-/// (spec §4.4), which changes the effective learning rate after DRW starts.
+/// (algorithm.md §8.2), which changes the effective learning rate after DRW starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WeightedMean {
     /// `Σ w_y ℓ / Σ w_y`: PyTorch's `CrossEntropyLoss(weight=w)` (LDAM-DRW repo).
@@ -43,7 +43,7 @@ pub enum WeightedMean {
 }
 
 /// LDAM's per-class margins: `max_margin · (N_min / N_k)^(1/4)` over the non-empty
-/// classes, so the rarest class gets `max_margin` (spec §4.2). Empty classes get 0.
+/// classes, so the rarest class gets `max_margin` (algorithm.md §8.2). Empty classes get 0.
 pub fn ldam_margins(counts: &[usize], max_margin: f64) -> Vec<f64> {
     let raw: Vec<f64> = counts.iter().map(|&n| if n == 0 { 0.0 } else { (n as f64).powf(-0.25) }).collect();
     let max = raw.iter().copied().fold(0.0, f64::max);

@@ -1,7 +1,7 @@
 //! Classification metrics for imbalanced problems, computed from a confusion matrix.
 //!
 //! Balanced accuracy is the mean per-class recall; on a class-balanced test set it equals
-//! plain accuracy, which is what the M2m code reports (spec §3.1).
+//! plain accuracy, which is what the M2m code reports (algorithm.md §7.1).
 
 use serde::{Deserialize, Serialize};
 

@@ -16,7 +16,7 @@ pub enum SamplerKind {
     /// `WeightedRandomSampler(1/N_y, num_samples = len, replacement = true)`: every draw
     /// picks a class uniformly among non-empty classes, then a sample of it uniformly.
     ClassBalanced,
-    /// SMOTE (spec §4.4): every epoch draws `len()` samples without replacement from the
+    /// SMOTE (algorithm.md §8.3): every epoch draws `len()` samples without replacement from the
     /// original samples plus the synthetic ones (see [`crate::smote`]) that balance the
     /// classes. The same as `Natural` when no synthetic samples were added.
     Smote,

@@ -1,6 +1,6 @@
 //! Learning-rate schedules declared in epochs, as the papers write them.
 //!
-//! The reference sets the learning rate once per epoch (spec §1.2): a linear warm-up
+//! The reference sets the learning rate once per epoch (algorithm.md §2): a linear warm-up
 //! `lr0 * (e+1)/W` for `e < W`, then `lr0 * factor` from each milestone on. burn-train's
 //! schedulers count iterations, so [`EpochLrSchedule::lr_at_iteration`] converts once the
 //! sampler has fixed the number of iterations per epoch.

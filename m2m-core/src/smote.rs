@@ -1,4 +1,4 @@
-//! SMOTE in pixel space as the M2m repository's suite runs it (spec §4.4), with correct
+//! SMOTE in pixel space as the M2m repository's suite runs it (algorithm.md §8.3), with correct
 //! nearest neighbours: the reference computes distances on `uint8` arrays, whose
 //! differences wrap modulo 256; here they are exact integers.
 

@@ -1,4 +1,4 @@
-//! M2m's major-to-minor translation, exactly as the reference code does it (spec §1.4):
+//! M2m's major-to-minor translation, exactly as the reference code does it (algorithm.md §4):
 //! pick the balanced-batch slots to regenerate, pick a majority seed for each, optimise
 //! the seed in input space through a frozen baseline g and the current classifier f,
 //! and accept a translation only when g is confident and a Bernoulli draw agrees.
@@ -28,7 +28,7 @@ pub enum RandomStart {
 }
 
 /// M2m's translation settings as a user writes them: unchecked, with the paper's CIFAR
-/// values as defaults (spec §0). [`TranslationParams::check`] turns them into a
+/// values as defaults (algorithm.md §1). [`TranslationParams::check`] turns them into a
 /// [`TranslationConfig`], the only form the translation code accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TranslationParams {
@@ -312,7 +312,7 @@ pub fn int_tensor<B: burn::tensor::backend::Backend>(values: &[usize], device: &
     Tensor::from_data(TensorData::new(values.iter().map(|&v| v as i64).collect::<Vec<_>>(), [values.len()]), device)
 }
 
-/// The objective minimised by the translation (spec §1.4 C2):
+/// The objective minimised by the translation (algorithm.md §4.3):
 /// `CE_mean(g(x), k) + lambda * mean_r f(x)[r, k0_r]`, both networks in eval mode.
 pub fn objective<B: AutodiffBackend, F: Classifier<B>, G: Classifier<B>>(
     f: &F,

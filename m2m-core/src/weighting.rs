@@ -1,4 +1,4 @@
-//! Per-class loss weights: one concept shared by RW, CB-RW, DRW and LDAM-DRW (spec §4.2,
+//! Per-class loss weights: one concept shared by RW, CB-RW, DRW and LDAM-DRW (algorithm.md §8.2,
 //! §4.4), and the "from epoch E" switch that defers weights, samplers and M2m alike.
 
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn class_balanced_weights_match_the_spec_for_cifar10_rho100() {
-        // spec §4.2: β = 0.9999.
+        // algorithm.md §8.2: β = 0.9999.
         let w = ClassWeighting::EffectiveNumber { beta: 0.9999 }.weights(&cifar10_rho100());
         let expected = [0.051, 0.077, 0.121, 0.195, 0.319, 0.525, 0.868, 1.443, 2.409, 3.993];
         for (got, want) in w.iter().zip(expected) {

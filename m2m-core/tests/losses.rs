@@ -1,5 +1,5 @@
 //! Golden values for every loss of the suite, computed by hand (an independent f64
-//! evaluation of the formulas in spec §4.2) for two samples and three classes.
+//! evaluation of the formulas in algorithm.md §8.2) for two samples and three classes.
 
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};

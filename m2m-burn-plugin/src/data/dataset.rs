@@ -35,7 +35,7 @@ impl DatasetName {
     }
 
     /// Per-channel mean and standard deviation used by the model's input normalisation
-    /// (CIFAR values as in the M2m code, spec §2.2).
+    /// (CIFAR values as in the M2m code, algorithm.md §5.2).
     pub fn normalization(self) -> (Vec<f32>, Vec<f32>) {
         match self {
             DatasetName::FashionMnist => (vec![0.2860], vec![0.3530]),

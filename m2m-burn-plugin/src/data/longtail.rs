@@ -33,7 +33,7 @@ pub fn select_indices(labels: &[usize], counts: &[usize], selection: Selection, 
 }
 
 /// Splits a test set: per class, the first `val_fraction` of its images (in file order)
-/// become validation, the rest test (spec §2.2). Returns (validation, test) indices.
+/// become validation, the rest test (algorithm.md §5.2). Returns (validation, test) indices.
 pub fn val_test_split(labels: &[usize], num_classes: usize, val_fraction: f64) -> (Vec<usize>, Vec<usize>) {
     let mut per_class = vec![0usize; num_classes];
     for &y in labels {

@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 /// A batch whose images M2m can translate. Implement it for the batch type your
 /// `Batcher` makes: four lines for most projects.
 ///
-/// M2m's step size, random start and clamp are defined on pixels in [0, 1] (spec §1.4),
+/// M2m's step size, random start and clamp are defined on pixels in [0, 1] (algorithm.md §4),
 /// so `images` gives them in that range, `[n, channels, height, width]`; normalise inside
 /// the model (as the reference does), not in the batcher.
 pub trait M2mBatch<B: Backend>: Sized {

@@ -19,7 +19,7 @@ fn l2_normalize<B: Backend>(x: Tensor<B, 2>, dim: usize) -> Tensor<B, 2> {
 }
 
 impl<B: Backend> NormedLinear<B> {
-    /// U(-1, 1) then every column renormalised to unit length (spec §2.3); zeros for
+    /// U(-1, 1) then every column renormalised to unit length (algorithm.md §6.1); zeros for
     /// [`Weights::Zeroed`].
     pub(crate) fn new(in_features: usize, classes: usize, weights: Weights, device: &B::Device) -> Self {
         let w = match weights {

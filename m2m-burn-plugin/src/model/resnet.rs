@@ -1,4 +1,4 @@
-//! ResNet-32 for CIFAR-sized inputs as the M2m code defines it (spec §2.3): a 3x3 stem,
+//! ResNet-32 for CIFAR-sized inputs as the M2m code defines it (algorithm.md §6.1): a 3x3 stem,
 //! 3 stages of 5 basic blocks (widths 16/32/64), option-A parameter-free shortcuts,
 //! global average pooling and a linear or cosine head. He (fan-out) initialisation.
 

@@ -156,7 +156,7 @@ impl RawRecipe {
                 return err("model.cosine_head", "LDAM works on cosine logits: make it true or leave it out");
             }
             (Some(c), _) => c,
-            // LDAM-DRW's model uses the normed-linear head iff the loss is LDAM (spec §4.1).
+            // LDAM-DRW's model uses the normed-linear head iff the loss is LDAM (algorithm.md §8.1).
             (None, kind) => matches!(kind, LossKind::Ldam { .. }),
         };
 
@@ -207,7 +207,7 @@ impl RawRecipe {
             Some(m) => Some(check_m2m(m, epochs)?),
         };
         let sampler = match (&self.sampler, &m2m) {
-            // M2m switches to the class-balanced sampler at its deferred epoch (spec §1.1: `over`).
+            // M2m switches to the class-balanced sampler at its deferred epoch (algorithm.md §3).
             (None, Some(m)) => Deferred::new(SamplerKind::ClassBalanced, m.from_epoch),
             (Some(sp), Some(m))
                 if sp.kind != Some(SamplerKind::ClassBalanced) || sp.from_epoch.unwrap_or(0) != m.from_epoch =>

@@ -176,7 +176,7 @@ pub struct RawSampler {
 }
 merge_struct!(RawSampler { kind, from_epoch } nested {});
 
-/// The training loss (spec §4.2); cross-entropy with unit weights when left out.
+/// The training loss (algorithm.md §8.2); cross-entropy with unit weights when left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLoss {
@@ -232,7 +232,7 @@ pub struct RawStartFrom {
 }
 merge_struct!(RawStartFrom { checkpoint, run, epoch } nested {});
 
-/// M2m (spec §1): translation settings and the deferred start.
+/// M2m (algorithm.md §4): translation settings and the deferred start.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawM2m {

@@ -1,4 +1,4 @@
-//! Published numbers for the report's reference column (spec §3.3, §3.4). They are
+//! Published numbers for the report's reference column (algorithm.md §7.2). They are
 //! printed as published, never mixed with measured values, with their source and
 //! protocol: LDAM-DRW reports top-1 on the full test set selected on the test set; the
 //! M2m paper reports test bACC selected on a validation split.
@@ -13,10 +13,10 @@ pub struct Published {
 }
 
 const LDAM: &str = "LDAM-DRW paper Table 2 (100 - error; full test set, best on test)";
-const M2M_RECALLED: &str = "M2m paper Table 2 as recalled in the spec (unverified)";
+const M2M_RECALLED: &str = "M2m paper Table 2 as recalled; not checked against the paper (docs/algorithm.md §7.2)";
 
 /// The published value for a method name as our suites spell it, on exponential
-/// long-tailed CIFAR at ratio `ratio`, when the spec lists one from a found source.
+/// long-tailed CIFAR at ratio `ratio`, when docs/algorithm.md §7.2 lists one.
 pub fn published(method: &str, dataset: &str, ratio: f64) -> Option<Published> {
     let p = |v: f64, source| Some(Published { balanced_accuracy: v, source });
     // The papers report these two ratios only.

@@ -3,7 +3,7 @@
 //!
 //! burn 0.21's `BatchNorm` picks batch statistics, and updates its running statistics,
 //! whenever the backend is an autodiff backend. M2m's translation needs input gradients
-//! through f and g *with running statistics and no update* (spec §1.4 C, §1.5), so the
+//! through f and g *with running statistics and no update* (algorithm.md §4.3, §6.2), so the
 //! mode here is an explicit argument. Running variance is updated with the unbiased batch
 //! variance, as PyTorch does.
 //!
