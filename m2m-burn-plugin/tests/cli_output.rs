@@ -106,5 +106,43 @@ fn a_dry_run_into_a_closed_pipe_ends_quietly() {
     assert_eq!(status.signal(), Some(SIGPIPE), "{status:?}: {stderr}");
 }
 
+/// `m2m suite` on a terminal (a pseudo-terminal from util-linux's `script`), with `NO_COLOR`
+/// as given; what it wrote there.
+fn on_a_terminal(dir: &Path, no_color: Option<&str>) -> String {
+    let suite = suite(dir, 1, "0");
+    let command = format!("'{}' suite '{}'", env!("CARGO_BIN_EXE_m2m"), suite.display());
+    let mut script = Command::new("script");
+    script.args(["--quiet", "--return", "--command", &command, "/dev/null"]).env_remove("RUST_LOG");
+    match no_color {
+        Some(v) => script.env("NO_COLOR", v),
+        None => script.env_remove("NO_COLOR"),
+    };
+    let out = script.output().expect("util-linux's `script` runs m2m on a pseudo-terminal");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    std::fs::remove_dir_all(dir.join("out")).unwrap();
+    text
+}
+
+/// Whether `text` holds an SGR escape (colour, bold, dim): `ESC [ digits/semicolons m`.
+fn has_colour(text: &str) -> bool {
+    text.split('\u{1b}').skip(1).any(|rest| {
+        rest.strip_prefix('[')
+            .and_then(|r| r.split_once('m'))
+            .is_some_and(|(codes, _)| codes.chars().all(|c| c.is_ascii_digit() || c == ';'))
+    })
+}
+
+#[test]
+fn no_color_turns_colour_off_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    // On a terminal the log lines are coloured: the check below can fail.
+    assert!(has_colour(&on_a_terminal(tmp.path(), None)), "no colour on a terminal");
+    assert!(has_colour(&on_a_terminal(tmp.path(), Some(""))), "an empty NO_COLOR counts as unset");
+    let plain = on_a_terminal(tmp.path(), Some("1"));
+    assert!(plain.contains("suite piped: cell "), "{plain}");
+    assert!(!has_colour(&plain), "colour codes with NO_COLOR=1:\n{plain}");
+}
+
 /// SIGPIPE's number on Linux.
 const SIGPIPE: i32 = 13;

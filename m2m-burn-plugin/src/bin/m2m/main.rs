@@ -76,6 +76,12 @@ impl Command {
     }
 }
 
+/// Whether m2m's own lines may carry colour codes: on a terminal, unless `NO_COLOR` is set
+/// to anything but the empty string (<https://no-color.org>).
+fn colour(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn main() -> ExitCode {
     m2m_burn_plugin::malloc::keep_freed_buffers();
     m2m_burn_plugin::stop::restore_sigpipe();
@@ -95,7 +101,7 @@ fn main() -> ExitCode {
         // Above a suite's progress bar when one is shown.
         .with_writer(m2m_burn_plugin::progress::StderrAboveBar)
         // Colour codes only on a terminal: logs redirected to a file or a pipe stay plain text.
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(colour(std::io::stderr().is_terminal()))
         .init();
     if let Err(e) = m2m_burn_plugin::stop::install_signal_handlers() {
         tracing::warn!("SIGTERM and SIGINT will end m2m at once: installing their handlers failed: {e}");
