@@ -20,6 +20,8 @@ use burn::module::Module;
 use burn::train::metric::store::EventStoreClient;
 use burn::train::{Interrupter, Learner, LearningCheckpointer, LearningComponentsTypes};
 
+use crate::quiet::{panic_text, quietly};
+
 /// What went wrong with a burn-train checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultCause {
@@ -186,36 +188,4 @@ fn checkpoint_bytes(dir: &Path, epoch: usize) -> u64 {
 pub fn free_bytes(dir: &Path) -> Option<u64> {
     let s = rustix::fs::statvfs(dir).ok()?;
     Some(s.f_bavail.saturating_mul(s.f_frsize))
-}
-
-thread_local! {
-    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f`, catching a panic without printing it: the process's panic hook is wrapped
-/// once so that it stays silent on a thread inside `quietly` (burn-train reports
-/// checkpoint errors by panicking with `expect`; we report them ourselves).
-pub fn quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
-    static WRAP_HOOK: std::sync::Once = std::sync::Once::new();
-    WRAP_HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !QUIET.with(|q| q.get()) {
-                previous(info)
-            }
-        }));
-    });
-    let outer = QUIET.with(|q| q.replace(true));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    QUIET.with(|q| q.set(outer));
-    result
-}
-
-/// The message of a caught panic.
-pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown error".into())
 }

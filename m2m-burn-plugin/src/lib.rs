@@ -13,6 +13,7 @@ pub mod model;
 pub mod nn;
 pub mod parity;
 pub mod progress;
+pub(crate) mod quiet;
 pub mod recipe;
 pub mod run;
 pub mod run_dir;

@@ -9,21 +9,16 @@ use burn::tensor::Tensor;
 /// used (no driver, no adapter, no NVRTC), `Err` with the wrong answer when it computes
 /// nonsense.
 pub(super) fn first_operation<B: Backend>(device: B::Device) -> Result<(), String> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+    // Caught on this thread only: swapping the process's panic hook here would silence
+    // (or, racing another thread that swaps it, lose for good) other threads' panics.
+    let outcome = crate::quiet::quietly(move || {
         let t = Tensor::<B, 1>::ones([4], &device).mul_scalar(2.0);
         t.sum().into_scalar()
-    }));
-    std::panic::set_hook(hook);
+    });
     match outcome {
         Ok(v) if burn::tensor::ElementConversion::elem::<f32>(v) == 8.0 => Ok(()),
         Ok(v) => Err(format!("it answered 2*4 = {}", burn::tensor::ElementConversion::elem::<f32>(v))),
-        Err(panic) => Err(panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown reason".into())),
+        Err(panic) => Err(crate::quiet::panic_text(&panic)),
     }
 }
 
