@@ -411,16 +411,26 @@ fn checkpoints_and_checks<G: AutodiffBackend>(device: &G::Device) {
     check_eval_mode(&on_gpu, tensor::<G, 4>(&x, [4, 3, 16, 16], device), "f").unwrap();
 }
 
+/// How far apart two runs of the same training may end on a backend, relative: 0 (bit for
+/// bit) without fusion; with fusion, CubeCL's autotuning picks kernels by timing, and two
+/// picks may round differently: two straight runs of the MLP below in one process ended
+/// 6.7e-8 and 7.4e-8 apart on lavapipe (2026-12-05), and bit for bit with
+/// `CUBECL_AUTOTUNE_LEVEL=minimal`.
+const FUSED_RUNS_APART: f64 = 1e-6;
+
 /// burn-train with `m2m_burn_plugin::hook::fusion_safe` and its file checkpointer on this
 /// backend: 4 epochs straight, and 2 epochs then a new launch resuming from checkpoint 2 to
-/// epoch 4, end with the same weights, bit for bit. Returns them.
-fn fusion_safe_resume<G: AutodiffBackend>(device: &G::Device) -> Vec<Vec<f32>> {
+/// epoch 4, end with the same weights, to within `tolerance` (relative). Returns them.
+fn fusion_safe_resume<G: AutodiffBackend>(device: &G::Device, tolerance: f64) -> Vec<Vec<f32>> {
     use m2m_tests::fusion::{train, TrainingLoop};
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let straight = train::<G>(a.path(), 4, None, TrainingLoop::FusionSafe, device);
     train::<G>(b.path(), 2, None, TrainingLoop::FusionSafe, device);
     let resumed = train::<G>(b.path(), 4, Some(2), TrainingLoop::FusionSafe, device);
-    assert!(straight == resumed, "resumed after 2 of 4 epochs, the weights differ from a straight run");
+    if tolerance == 0.0 {
+        assert!(straight == resumed, "resumed after 2 of 4 epochs, the weights differ from a straight run");
+    }
+    assert_close("resumed after 2 of 4 epochs vs straight", &resumed.concat(), &straight.concat(), tolerance);
     straight
 }
 
@@ -443,7 +453,7 @@ fn available(name: &str, probe: impl FnOnce() -> anyhow::Result<()>) -> bool {
 
 /// The test set on one backend: `$device` gives its device, `$probe` checks it first.
 macro_rules! gpu_path {
-    ($name:ident, $backend:ty, $device:expr, $probe:expr) => {
+    ($name:ident, $backend:ty, $device:expr, $probe:expr, $runs_apart:expr) => {
         mod $name {
             type G = $backend;
 
@@ -476,8 +486,8 @@ macro_rules! gpu_path {
                 device().map(|d| super::checkpoints_and_checks::<G>(&d));
             }
             #[test]
-            fn fusion_safe_checkpoints_resume_bit_equal() {
-                device().map(|d| super::fusion_safe_resume::<G>(&d));
+            fn fusion_safe_checkpoints_resume_as_a_straight_run() {
+                device().map(|d| super::fusion_safe_resume::<G>(&d, $runs_apart));
             }
         }
     };
@@ -495,25 +505,35 @@ fn wgpu_adapter() -> m2m_burn_plugin::backend::WgpuAdapter {
 }
 
 #[cfg(feature = "wgpu")]
-gpu_path!(wgpu, m2m_burn_plugin::backend::Wgpu, m2m_burn_plugin::backend::wgpu_device(super::wgpu_adapter()), || {
-    m2m_burn_plugin::backend::probe_wgpu(super::wgpu_adapter())
-});
+gpu_path!(
+    wgpu,
+    m2m_burn_plugin::backend::Wgpu,
+    m2m_burn_plugin::backend::wgpu_device(super::wgpu_adapter()),
+    || m2m_burn_plugin::backend::probe_wgpu(super::wgpu_adapter()),
+    super::FUSED_RUNS_APART
+);
 
 #[cfg(feature = "wgpu")]
 gpu_path!(
     wgpu_unfused,
     m2m_burn_plugin::backend::WgpuUnfused,
     m2m_burn_plugin::backend::wgpu_device(super::wgpu_adapter()),
-    || m2m_burn_plugin::backend::probe_wgpu(super::wgpu_adapter())
+    || m2m_burn_plugin::backend::probe_wgpu(super::wgpu_adapter()),
+    0.0
 );
 
 #[cfg(feature = "cuda")]
-gpu_path!(cuda, m2m_burn_plugin::backend::Gpu, burn::backend::cuda::CudaDevice::new(0), || {
-    m2m_burn_plugin::backend::probe_cuda(0)
-});
+gpu_path!(
+    cuda,
+    m2m_burn_plugin::backend::Cuda,
+    burn::backend::cuda::CudaDevice::new(0),
+    || m2m_burn_plugin::backend::probe_cuda(0),
+    super::FUSED_RUNS_APART
+);
 
-/// burn-train with `fusion_safe` on wgpu with fusion trains to the same weights as without
-/// fusion (where burn-train's own loop crashes at its first checkpoint: tracel-ai/burn#4347).
+/// burn-train with `fusion_safe` on wgpu with fusion trains to the weights of wgpu without
+/// fusion, to within what autotuning's kernel picks change (where burn-train's own loop
+/// crashes at its first checkpoint: tracel-ai/burn#4347).
 #[cfg(feature = "wgpu")]
 #[test]
 fn fusion_safe_on_fused_wgpu_trains_as_unfused_wgpu() {
@@ -522,8 +542,8 @@ fn fusion_safe_on_fused_wgpu_trains_as_unfused_wgpu() {
         return;
     }
     let device = wgpu_device(wgpu_adapter());
-    let fused = fusion_safe_resume::<Wgpu>(&device);
-    let unfused = fusion_safe_resume::<WgpuUnfused>(&device);
+    let fused = fusion_safe_resume::<Wgpu>(&device, FUSED_RUNS_APART);
+    let unfused = fusion_safe_resume::<WgpuUnfused>(&device, 0.0);
     let flat = |w: &[Vec<f32>]| w.concat();
-    assert_close("weights after 4 epochs, fused vs unfused", &flat(&fused), &flat(&unfused), 0.0);
+    assert_close("weights after 4 epochs, fused vs unfused", &flat(&fused), &flat(&unfused), FUSED_RUNS_APART);
 }
