@@ -95,7 +95,7 @@ fn guide_leg() {
         #[cfg(feature = "cuda")]
         "cuda" => {
             m2m_burn_plugin::backend::configure_cubecl_cache();
-            run_leg::<m2m_burn_plugin::backend::Gpu>(&leg, &dir, Default::default())
+            run_leg::<m2m_burn_plugin::backend::Cuda>(&leg, &dir, Default::default())
         }
         other => panic!("M2M_GUIDE_BACKEND={other}: not a backend of this build"),
     }

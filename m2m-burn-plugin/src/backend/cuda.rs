@@ -1,7 +1,7 @@
 //! burn's CUDA backend (feature `cuda`).
 
 /// CUDA with fusion and autotuning, under autodiff.
-pub type Gpu = burn::backend::Autodiff<burn::backend::Cuda>;
+pub type Cuda = burn::backend::Autodiff<burn::backend::Cuda>;
 
 /// Checks that CUDA device `index` can be used, turning burn's panic (no driver, no GPU,
 /// no NVRTC) into an error that says what is missing.

@@ -6,7 +6,7 @@ use super::{BackendTask, WgpuAdapter};
 #[cfg(feature = "cuda")]
 pub fn cuda<T: BackendTask>(device: usize, task: T) -> anyhow::Result<T::Output> {
     super::probe_cuda(device)?;
-    task.run::<super::Gpu>(burn::backend::cuda::CudaDevice::new(device))
+    task.run::<super::Cuda>(burn::backend::cuda::CudaDevice::new(device))
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 pub use cubecl::{configure_cubecl_cache, cubecl_cache_dir};
 #[cfg(feature = "cuda")]
-pub use cuda::{probe_cuda, Gpu};
+pub use cuda::{probe_cuda, Cuda};
 #[cfg(feature = "wgpu")]
 pub use wgpu::{probe_wgpu, wgpu_device, Wgpu, WgpuUnfused};
 
