@@ -3,8 +3,13 @@
 //! before it: a resumed run, a run started at a later epoch and the burn-train hook all
 //! see the same numbers as an uninterrupted run of the `m2m` CLI.
 
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+
+/// The generator of every random stream of m2m: ChaCha with 12 rounds, named here rather
+/// than taken as rand's `StdRng`, which rand documents as non-portable (any release may
+/// change its algorithm). A run directory promises the same numbers to a resumed run built
+/// by a newer m2m; tests pin the first draws of each stream (`tests/tests/streams.rs`).
+pub use chacha20::ChaCha12Rng;
 
 /// The independent random streams of a training run. The discriminants are part of the
 /// on-disk contract (runs resumed by a newer m2m keep their numbers): never renumber.
@@ -34,8 +39,8 @@ pub fn derive_seed(seed: u64, epoch: usize, stream: SeedStream) -> u64 {
 }
 
 /// The generator of `stream` in `epoch` (0-based) of a run seeded with `seed`.
-pub fn stream_rng(seed: u64, epoch: usize, stream: SeedStream) -> StdRng {
-    StdRng::seed_from_u64(derive_seed(seed, epoch, stream))
+pub fn stream_rng(seed: u64, epoch: usize, stream: SeedStream) -> ChaCha12Rng {
+    ChaCha12Rng::seed_from_u64(derive_seed(seed, epoch, stream))
 }
 
 /// Runs `draw` with burn's random generator of backend `B` seeded with `seed`, holding a

@@ -77,7 +77,7 @@ fn nearest<'a>(x: &[u8], own: usize, class: &[usize], image: impl Fn(usize) -> &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::rngs::StdRng;
+    use crate::seed::ChaCha12Rng;
     use rand::SeedableRng;
 
     #[test]
@@ -87,7 +87,7 @@ mod tests {
         // 250; the true nearest neighbour of [10,10] is [20,20].
         let pixels = vec![0, 0, 1, 1, 2, 2, 3, 3, 10, 10, 250, 250, 20, 20];
         let labels = vec![0, 0, 0, 0, 1, 1, 1];
-        let s = smote(&pixels, 2, &labels, 3, &mut StdRng::seed_from_u64(1));
+        let s = smote(&pixels, 2, &labels, 3, &mut ChaCha12Rng::seed_from_u64(1));
         assert_eq!(s.labels, vec![1]); // 4 - 3 = 1 image for class 1, none for empty class 2
                                        // x_0 = [10,10], its nearest neighbour is [20,20]: the new image lies between them.
         assert!(s.pixels.iter().all(|&p| (10..=20).contains(&p)), "{:?}", s.pixels);
@@ -102,7 +102,7 @@ mod tests {
         pixels.extend([0, 10, 30]);
         let mut labels = vec![0; 9];
         labels.extend([1, 1, 1]);
-        let s = smote(&pixels, 1, &labels, 2, &mut StdRng::seed_from_u64(3));
+        let s = smote(&pixels, 1, &labels, 2, &mut ChaCha12Rng::seed_from_u64(3));
         assert_eq!(s.labels, vec![1; 6]);
         let ranges = [(0, 10), (0, 10), (10, 30), (0, 30), (10, 30), (0, 30)];
         for (p, (lo, hi)) in s.pixels.iter().zip(ranges) {
@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_single_sample_class_is_copied() {
-        let s = smote(&[5, 7, 9], 1, &[0, 0, 1], 2, &mut StdRng::seed_from_u64(0));
+        let s = smote(&[5, 7, 9], 1, &[0, 0, 1], 2, &mut ChaCha12Rng::seed_from_u64(0));
         assert_eq!((s.pixels, s.labels), (vec![9], vec![1]));
     }
 }

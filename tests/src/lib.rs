@@ -146,7 +146,7 @@ pub fn random<B: Backend, const D: usize>(
     device: &B::Device,
 ) -> Tensor<B, D> {
     use rand::{RngExt, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = m2m_core::seed::ChaCha12Rng::seed_from_u64(seed);
     let n: usize = shape.iter().product();
     let values: Vec<f32> = match distribution {
         Distribution::Uniform(low, high) => (0..n).map(|_| rng.random_range(low..high) as f32).collect(),

@@ -18,9 +18,9 @@ use m2m_burn_plugin::model::batch_norm::kernels::affine_map;
 use m2m_burn_plugin::model::conv::host_forward;
 use m2m_burn_plugin::model::conv::kernels::{ConvShape, Epilogue};
 use m2m_burn_plugin::model::{conv_bn, unfolded, Architecture, BatchNorm2d, Classifier, Mode, ModelSpec, Net, Then};
+use m2m_core::seed::ChaCha12Rng;
 use m2m_core::translation::TranslationParams;
 use m2m_tests::{relative, relative_l2};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
@@ -205,7 +205,7 @@ fn a_frozen_resnet_folds_to_the_same_logits_gradients_and_translations() {
     let translate = |steps: usize, gamma: f64, fold: bool| {
         let config = TranslationParams { gamma, beta: 0.5, steps, ..Default::default() }.check().unwrap();
         let m2m = M2m::new(&g, vec![1000, 100, 10], config);
-        let run = || m2m.translate_batch(&f, images.clone(), &labels, &mut StdRng::seed_from_u64(4));
+        let run = || m2m.translate_batch(&f, images.clone(), &labels, &mut ChaCha12Rng::seed_from_u64(4));
         let (mixed, generation) = if fold { run() } else { unfolded(run) };
         (host(mixed), generation)
     };

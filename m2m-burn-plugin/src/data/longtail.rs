@@ -1,6 +1,6 @@
 //! Long-tailed subsets of a balanced training set and the M2m validation/test split.
 
-use rand::rngs::StdRng;
+use m2m_core::seed::ChaCha12Rng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ pub fn select_indices(labels: &[usize], counts: &[usize], selection: Selection, 
         by_class[y].push(i);
     }
     if selection == Selection::SeededShuffle {
-        let mut rng = StdRng::seed_from_u64(data_seed);
+        let mut rng = ChaCha12Rng::seed_from_u64(data_seed);
         for members in &mut by_class {
             members.shuffle(&mut rng);
         }

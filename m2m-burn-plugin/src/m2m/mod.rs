@@ -14,12 +14,12 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 use m2m_core::classifier::{Classifier, InputNormalization, OnPixels};
 use m2m_core::sampling::SamplerKind;
+use m2m_core::seed::ChaCha12Rng;
 use m2m_core::seed::{stream_rng, SeedStream};
 use m2m_core::translation::{
     accept, int_tensor, plan_slots, translate, GenerationStats, PlannedSlot, TranslationConfig,
 };
 use m2m_core::weighting::Deferred;
-use rand::rngs::StdRng;
 use rand::Rng;
 
 /// What M2m did to one batch.
@@ -246,7 +246,7 @@ impl M2mSchedule {
 #[derive(Debug)]
 pub struct EpochTranslations {
     pub epoch: usize,
-    rng: StdRng,
+    rng: ChaCha12Rng,
     pub stats: GenerationStats,
 }
 

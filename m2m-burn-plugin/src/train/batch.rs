@@ -10,9 +10,9 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use m2m_core::sampling::{epoch_batches, ClassIndex, SamplerKind};
+use m2m_core::seed::ChaCha12Rng;
 use m2m_core::seed::{derive_seed, stream_rng, SeedStream};
 use m2m_core::smote::smote;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::data::{augment_into, Augmentation, ImageSet};
@@ -45,7 +45,7 @@ struct HostBatch {
 }
 
 impl HostBatch {
-    fn build(set: &ImageSet, indices: &[usize], aug: Augmentation, rng: &mut StdRng) -> Self {
+    fn build(set: &ImageSet, indices: &[usize], aug: Augmentation, rng: &mut ChaCha12Rng) -> Self {
         let n = set.image_len();
         let mut pixels = vec![0.0f32; indices.len() * n];
         for (slot, &i) in indices.iter().enumerate() {
@@ -146,7 +146,7 @@ impl<B: Backend> TrainLoader<B> {
         std::thread::Builder::new()
             .name("m2m-prefetch".into())
             .spawn(move || {
-                let mut rng = StdRng::seed_from_u64(seed);
+                let mut rng = ChaCha12Rng::seed_from_u64(seed);
                 for b in batches {
                     if tx.send(HostBatch::build(&set, &b, aug, &mut rng)).is_err() {
                         return; // the consumer stopped early
@@ -250,7 +250,7 @@ impl<B: Backend> EvalLoader<B> {
 
     pub fn batches(&self) -> impl Iterator<Item = ImageBatch<B>> + '_ {
         let n = self.set.len();
-        let mut rng = StdRng::seed_from_u64(0); // unused: no augmentation
+        let mut rng = ChaCha12Rng::seed_from_u64(0); // unused: no augmentation
         (0..n).step_by(self.batch_size).map(move |start| {
             let idx: Vec<usize> = (start..(start + self.batch_size).min(n)).collect();
             HostBatch::build(&self.set, &idx, Augmentation::NONE, &mut rng).into_device(&self.set, &self.device)
