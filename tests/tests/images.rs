@@ -584,7 +584,7 @@ fn as_is_trains_a_split_file_folder_with_its_own_counts() {
     let report = m2m_burn_plugin::suite::collect(std::slice::from_ref(&s.output_dir)).unwrap();
     let table = m2m_burn_plugin::suite::balanced_accuracy_table(&report);
     assert!(table.contains("Mnist ρ=2") && table.contains("Own as is (ρ=5.0)"), "{table}");
-    let csv = m2m_burn_plugin::suite::csv(&report);
+    let csv = m2m_burn_plugin::suite::csv(&report).unwrap();
     assert!(csv.contains("own,ERM,Own,5,bacc,"), "{csv}");
     // A suite of AsIs sets only takes no ratios.
     let only = tmp.path().join("only.ron");

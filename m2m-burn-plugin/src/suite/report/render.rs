@@ -136,11 +136,24 @@ pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
 }
 
 /// The report as CSV, one row per method, column and metric (per-class recalls as
-/// `recall_K`), values in %.
-pub fn csv(r: &Report) -> String {
-    let mut out = String::from(
-        "suite,method,dataset,ratio,metric,mean,std,n,expected,delta_vs_baseline,published,published_source\n",
-    );
+/// `recall_K`), values in %. Fields are quoted where they hold a comma, a quote or a line
+/// break (RFC 4180, by the `csv` crate).
+pub fn csv(r: &Report) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "suite",
+        "method",
+        "dataset",
+        "ratio",
+        "metric",
+        "mean",
+        "std",
+        "n",
+        "expected",
+        "delta_vs_baseline",
+        "published",
+        "published_source",
+    ])?;
     for s in &r.summaries {
         let mut rows: Vec<(String, Option<Stat>)> =
             s.stats.iter().map(|(m, st)| (m.csv_name().to_string(), st)).collect();
@@ -151,33 +164,31 @@ pub fn csv(r: &Report) -> String {
                 .map(|(k, v)| (format!("recall_{k}"), v.map(|mean| Stat { mean, std: None, n: s.finished }))),
         );
         for (name, st) in rows {
-            let is_bacc = name == "bacc";
-            out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                r.suite,
-                s.method,
-                s.dataset,
-                s.ratio.or(s.measured_ratio).map_or(String::new(), |r| r.to_string()),
-                name,
-                st.map_or(String::new(), |x| format!("{:.4}", x.mean)),
-                st.and_then(|x| x.std).map_or(String::new(), |x| format!("{x:.4}")),
-                s.finished,
-                s.expected,
-                if is_bacc { s.delta_bacc.map_or(String::new(), |d| format!("{d:.4}")) } else { String::new() },
-                if is_bacc {
-                    s.published.map_or(String::new(), |p| format!("{:.2}", p.balanced_accuracy))
-                } else {
-                    String::new()
-                },
-                if is_bacc {
-                    s.published.map_or(String::new(), |p| format!("\"{}\"", p.source))
-                } else {
-                    String::new()
-                },
-            ));
+            w.write_record(csv_row(r, s, &name, st))?;
         }
     }
-    out
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8(bytes).expect("CSV of UTF-8 strings is UTF-8"))
+}
+
+/// One `report.csv` row: `s`'s statistic `st` of metric `name`; the baseline's difference
+/// and the published value go on the bACC row only.
+fn csv_row(r: &Report, s: &MethodSummary, name: &str, st: Option<Stat>) -> [String; 12] {
+    let bacc = name == "bacc";
+    [
+        r.suite.clone(),
+        s.method.clone(),
+        s.dataset.clone(),
+        s.ratio.or(s.measured_ratio).map_or(String::new(), |r| r.to_string()),
+        name.to_string(),
+        st.map_or(String::new(), |x| format!("{:.4}", x.mean)),
+        st.and_then(|x| x.std).map_or(String::new(), |x| format!("{x:.4}")),
+        s.finished.to_string(),
+        s.expected.to_string(),
+        s.delta_bacc.filter(|_| bacc).map_or(String::new(), |d| format!("{d:.4}")),
+        s.published.filter(|_| bacc).map_or(String::new(), |p| format!("{:.2}", p.balanced_accuracy)),
+        s.published.filter(|_| bacc).map_or(String::new(), |p| p.source.to_string()),
+    ]
 }
 
 /// Writes `report.md`, `report.csv` and `plots/*.svg` into `out` (atomically, file by
@@ -219,9 +230,62 @@ pub fn write_report(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
         }
     }
     let md_path = out.join("report.md");
-    crate::fs::write_atomic(&out.join("report.csv"), csv(r).as_bytes())
+    let table = csv(r).with_context(|| format!("writing {} in memory", out.join("report.csv").display()))?;
+    crate::fs::write_atomic(&out.join("report.csv"), table.as_bytes())
         .with_context(|| format!("writing {}", out.join("report.csv").display()))?;
     crate::fs::write_atomic(&md_path, markdown(r, &plots).as_bytes())
         .with_context(|| format!("writing {}", md_path.display()))?;
     Ok(md_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::published::Published;
+
+    /// Names with commas and quotes survive `report.csv`: a CSV reader gets them back.
+    #[test]
+    fn report_csv_reads_back_with_commas_and_quotes_in_names() {
+        let suite = r#"lt "quick", again"#;
+        let methods = [r#"ERM, "plain""#, "M2m"];
+        let source = r#"a paper, Table "2""#;
+        let summary = |method: &str| MethodSummary {
+            method: method.to_string(),
+            dataset: "Fashion,MNIST".into(),
+            ratio: Some(100.0),
+            measured_ratio: None,
+            expected: 2,
+            finished: 1,
+            stats: Default::default(),
+            per_class: vec![Some(50.0), None],
+            delta_bacc: Some(1.5),
+            published: Some(Published { balanced_accuracy: 70.0, source }),
+            m2m: None,
+            translations: None,
+            selected_on_test: false,
+        };
+        let report = Report {
+            suite: suite.into(),
+            baseline: Some(methods[0].into()),
+            methods: methods.map(String::from).to_vec(),
+            columns: vec![("Fashion,MNIST".into(), Some(100.0))],
+            summaries: methods.iter().map(|m| summary(m)).collect(),
+            missing: Vec::new(),
+            total_cells: 4,
+            forked: Vec::new(),
+        };
+        let text = csv(&report).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        assert_eq!(reader.headers().unwrap().len(), 12);
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        // Per method: 8 metrics and 2 per-class recalls.
+        assert_eq!(rows.len(), 2 * 10, "{text}");
+        for (row, method) in rows.iter().zip(methods.iter().flat_map(|m| [m; 10])) {
+            assert_eq!((&row[0], &row[1], &row[2]), (suite, *method, "Fashion,MNIST"), "{text}");
+            let bacc = &row[4] == "bacc";
+            assert_eq!(&row[11], if bacc { source } else { "" }, "{text}");
+            assert_eq!(&row[9], if bacc { "1.5000" } else { "" }, "{text}");
+        }
+        assert_eq!((&rows[8][4], &rows[8][5], &rows[8][7]), ("recall_0", "50.0000", "1"));
+    }
 }
