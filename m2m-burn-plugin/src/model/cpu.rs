@@ -49,27 +49,23 @@ pub(crate) fn from_vec<const D: usize>(values: Vec<f32>, dims: [usize; D]) -> Fl
 
 /// Which of our CPU kernels run: `conv`, `fold` and `batchnorm` by default;
 /// `M2M_CPU_KERNELS` names the ones to run (comma-separated: `conv` for the direct
-/// convolution, `winograd` for 3x3 stride-1 layers on top of it, `fold` for frozen
-/// BatchNorm folded into the convolution before it, `batchnorm`; `none` for burn's ops
-/// throughout). For measuring each against the code it replaces in the same binary
-/// (docs/benchmarks.md). Winograd is not on by default: on the CPUs measured it ran no
-/// faster than the direct kernel (docs/benchmarks.md, issue #24).
+/// convolution, `fold` for frozen BatchNorm folded into the convolution before it,
+/// `batchnorm`; `none` for burn's ops throughout). For measuring each against the code it
+/// replaces in the same binary (docs/benchmarks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kernel {
     Conv,
-    Winograd,
     Fold,
     BatchNorm,
 }
 
 impl Kernel {
-    const ALL: [Kernel; 4] = [Kernel::Conv, Kernel::Winograd, Kernel::Fold, Kernel::BatchNorm];
+    const ALL: [Kernel; 3] = [Kernel::Conv, Kernel::Fold, Kernel::BatchNorm];
     const DEFAULT: [Kernel; 3] = [Kernel::Conv, Kernel::Fold, Kernel::BatchNorm];
 
     fn name(self) -> &'static str {
         match self {
             Kernel::Conv => "conv",
-            Kernel::Winograd => "winograd",
             Kernel::Fold => "fold",
             Kernel::BatchNorm => "batchnorm",
         }
@@ -83,16 +79,14 @@ pub(crate) fn enabled(kernel: Kernel) -> bool {
             let names: Vec<&str> = list.split(',').map(str::trim).collect();
             for name in &names {
                 if !matches!(*name, "none" | "") && !Kernel::ALL.iter().any(|k| k.name() == *name) {
-                    tracing::warn!(
-                        "M2M_CPU_KERNELS: unknown kernel `{name}` (conv, winograd, fold, batchnorm or none); ignored"
-                    );
+                    tracing::warn!("M2M_CPU_KERNELS: unknown kernel `{name}` (conv, fold, batchnorm or none); ignored");
                 }
             }
             Kernel::ALL.into_iter().filter(|k| names.contains(&k.name())).collect()
         }
         Err(_) => Kernel::DEFAULT.to_vec(),
     });
-    // Winograd and folding run on the convolution's op: without it they have nothing to run in.
-    let needs_conv = matches!(kernel, Kernel::Winograd | Kernel::Fold);
+    // Folding runs on the convolution's op: without it, it has nothing to run in.
+    let needs_conv = kernel == Kernel::Fold;
     chosen.contains(&kernel) && (!needs_conv || chosen.contains(&Kernel::Conv))
 }

@@ -2,8 +2,6 @@
 //! contiguous NCHW `f32` slices: im2col per image, one `gemm` per image, rayon over the
 //! images of the batch. No bias, one group, dilation 1 (all that our models need); the
 //! forward pass can end in an [`Epilogue`] (a folded BatchNorm's bias, a residual, a ReLU).
-//! These are the direct kernels: [`super::winograd`] runs 3x3 stride-1 layers faster and
-//! is tested against them.
 
 use rayon::prelude::*;
 
@@ -158,7 +156,7 @@ fn zero_wrapped(row: &mut [f32], w: usize, dx: isize) {
 /// whole cache lines, plus one line where that would be a multiple of 256 values.
 /// Power-of-two distances put the rows in the same cache sets: a 32x32 layer's column
 /// matrix (1,024 columns) made the weight gradient of ResNet-32's first stage 5x slower
-/// than at 28x28, and Winograd's 32x32 layers 3x (`m2m-bench conv`, docs/benchmarks.md).
+/// than at 28x28 (`m2m-bench conv`, docs/benchmarks.md).
 pub(super) fn leading(n: usize) -> usize {
     let lines = n.div_ceil(16) * 16;
     if lines.is_multiple_of(256) {
@@ -265,7 +263,7 @@ impl Epilogue<'_> {
 
     /// Finishes, in place, values of output channel `channel`: `relu?(v + bias + residual)`,
     /// `residual` being the matching values of the residual. The one place the epilogue's
-    /// arithmetic lives ([`Self::apply`], `winograd`'s output transform).
+    /// arithmetic lives.
     pub(super) fn finish(&self, values: &mut [f32], channel: usize, residual: Option<&[f32]>) {
         let bias = self.bias.map_or(0.0, |b| b[channel]);
         match (residual, self.relu) {

@@ -7,17 +7,15 @@
 //! kernels do not cover (bias, groups, dilation, asymmetric padding) use burn's.
 //!
 //! The input gradient of a 3x3 stride-1 layer runs as a forward convolution with the
-//! flipped filters (`kernels::input_grad`). Winograd F(2x2, 3x3) (`winograd.rs`) can run
-//! those layers' forward and input gradient, but only when `M2M_CPU_KERNELS` names it:
-//! it was slower than im2col + gemm on the CPUs measured (docs/benchmarks.md). A frozen
-//! BatchNorm after a convolution is folded into it by `folded.rs` (`model::conv_bn`).
+//! flipped filters (`kernels::input_grad`). A frozen BatchNorm after a convolution is
+//! folded into it by `folded.rs` (`model::conv_bn`). (A Winograd F(2x2, 3x3) kernel was
+//! tried and removed: slower than im2col + gemm on every shape measured, docs/benchmarks.md.)
 //!
 //! The dispatch is on the concrete backend type, so models stay generic over
 //! `B: Backend` and users' code sees no extra trait bound.
 
 pub(crate) mod folded;
 pub mod kernels;
-pub mod winograd;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -89,23 +87,14 @@ impl Geometry {
     }
 }
 
-/// The forward kernel for `s` on host slices: Winograd where it applies, the direct
-/// kernel otherwise, with `epilogue` applied to the output.
+/// The forward kernel for `s` on host slices, with `epilogue` applied to the output.
 pub fn host_forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: &Epilogue) -> Vec<f32> {
-    if winograd::applies(s) && enabled(Kernel::Winograd) {
-        winograd::forward(s, x, &winograd::transform_weight(weight, s.c_out, s.c_in), epilogue)
-    } else {
-        kernels::forward_then(s, x, weight, epilogue)
-    }
+    kernels::forward_then(s, x, weight, epilogue)
 }
 
-/// The input-gradient kernel for `s` on host slices, chosen as in [`host_forward`].
+/// The input-gradient kernel for `s` on host slices.
 pub fn host_input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
-    if winograd::applies(s) && enabled(Kernel::Winograd) {
-        winograd::input_grad(s, grad, weight)
-    } else {
-        kernels::input_grad(s, grad, weight)
-    }
+    kernels::input_grad(s, grad, weight)
 }
 
 fn flex_forward(x: &FlexFloat, weight: &FlexFloat, geometry: Geometry) -> FlexFloat {
