@@ -5,6 +5,7 @@
 //! ```text
 //! m2m-bench [resnet32|small-cnn] [batch] [channels] [size] [iterations]
 //! ```
+//! (`m2m-bench --help` lists the defaults)
 //!
 //! Measures a plain training step, an M2m iteration (translation of a class-balanced
 //! FMNIST-LT rho 100 batch with the paper's settings, then the training step) and an
@@ -49,42 +50,90 @@ use m2m_burn_plugin::backend::{run_on, BackendChoice, BackendTask, Cpu};
 use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 use m2m_core::seed::with_seed;
 
+/// Throughput and backend-parity benchmarks of m2m's models (docs/benchmarks.md).
+#[derive(clap::Parser)]
+#[command(name = "m2m-bench", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a command: time a training step, an M2m iteration and an evaluation forward
+    /// on `M2M_BENCH_BACKEND` (default cpu; cuda, cuda:N, wgpu, ... as `m2m --backend`).
+    #[command(flatten)]
+    time: TimeArgs,
+}
+
+/// The arguments of the timing run (no command).
+#[derive(clap::Args)]
+struct TimeArgs {
+    #[command(flatten)]
+    workload: Workload,
+    /// Timed repetitions (medians, after one warm-up).
+    #[arg(default_value_t = 5)]
+    iterations: usize,
+}
+
+/// The model and its input.
+#[derive(clap::Args, Clone, Copy)]
+struct Workload {
+    #[arg(value_enum, default_value_t = Model::Resnet32)]
+    model: Model,
+    #[arg(default_value_t = 128)]
+    batch: usize,
+    #[arg(default_value_t = 1)]
+    channels: usize,
+    /// Height and width of the square input.
+    #[arg(default_value_t = 28)]
+    size: usize,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum Model {
+    Resnet32,
+    SmallCnn,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// The same weights and inputs through the CPU and the GPU backend of `M2M_BENCH_BACKEND`
+    /// (default cuda): relative errors, exit status 1 above 1e-3.
+    Compare(Workload),
+    /// ResNet-32's 31 BatchNorm layers in training mode on the CPU, per layer shape.
+    Batchnorm(Layers),
+    /// ResNet-32's convolution kernels on the CPU, Flex's against ours, per layer shape;
+    /// exit status 1 when they disagree above 1e-4.
+    Conv(Layers),
+}
+
+/// The input of the per-layer benchmarks.
+#[derive(clap::Args)]
+struct Layers {
+    #[arg(default_value_t = 128)]
+    batch: usize,
+    #[arg(default_value_t = 28)]
+    size: usize,
+    #[arg(default_value_t = 5)]
+    iterations: usize,
+}
+
 fn main() {
     // The `m2m` binary's allocator settings, so that timings here are what runs get
     // (`M2M_MALLOC=glibc` measures without them).
     m2m_burn_plugin::stop::restore_sigpipe(); // `m2m-bench ... | head` ends quietly
     m2m_burn_plugin::malloc::keep_freed_buffers();
-    let mut args: Vec<String> = std::env::args().collect();
-    let number = |args: &[String], i: usize, d: usize| {
-        args.get(i).map_or(d, |s| {
-            s.parse().unwrap_or_else(|_| {
-                eprintln!("m2m-bench: argument {i} must be a whole number, not `{s}`");
-                std::process::exit(2)
-            })
-        })
+    let cli = <Cli as clap::Parser>::parse();
+    let (workload, iterations) = match cli.command {
+        Some(Command::Batchnorm(l)) => return batchnorm(l.batch, l.size, l.iterations),
+        Some(Command::Conv(l)) => return conv_kernels(l.batch, l.size, l.iterations),
+        Some(Command::Compare(w)) => (w, None),
+        None => (cli.time.workload, Some(cli.time.iterations)),
     };
-    match args.get(1).map(String::as_str) {
-        Some("batchnorm") => return batchnorm(number(&args, 2, 128), number(&args, 3, 28), number(&args, 4, 5)),
-        Some("conv") => return conv_kernels(number(&args, 2, 128), number(&args, 3, 28), number(&args, 4, 5)),
-        _ => {}
-    }
-    let compare = args.get(1).is_some_and(|a| a == "compare");
-    if compare {
-        args.remove(1);
-    }
-    let arch = match args.get(1).map(String::as_str).unwrap_or("resnet32") {
-        "resnet32" => Architecture::ResNet32,
-        "small-cnn" => Architecture::SmallCnn,
-        other => {
-            eprintln!("unknown model {other}: resnet32 or small-cnn");
-            std::process::exit(2);
-        }
+    let arch = match workload.model {
+        Model::Resnet32 => Architecture::ResNet32,
+        Model::SmallCnn => Architecture::SmallCnn,
     };
-    let parse = |i: usize, d: usize| number(&args, i, d);
-    let (batch, channels, size, iterations) = (parse(2, 128), parse(3, 1), parse(4, 28), parse(5, 5));
-    // M2M_BENCH_BACKEND: cpu (default for timings), cuda, cuda:N, wgpu, wgpu:cpu, ... as
-    // `m2m --backend` takes them; `compare` defaults to cuda.
-    let default = if compare { "cuda" } else { "cpu" };
+    let Workload { batch, channels, size, .. } = workload;
+    // `compare` defaults to cuda, timings to cpu.
+    let default = if iterations.is_none() { "cuda" } else { "cpu" };
     let choice: BackendChoice = match std::env::var("M2M_BENCH_BACKEND").as_deref().unwrap_or(default).parse() {
         Ok(c) => c,
         Err(e) => {
@@ -92,14 +141,15 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let outcome = if compare {
-        if choice == BackendChoice::Cpu {
+    let outcome = match iterations {
+        None if choice == BackendChoice::Cpu => {
             eprintln!("error: `compare` compares a GPU backend with the CPU: set M2M_BENCH_BACKEND to cuda or wgpu");
             std::process::exit(2);
         }
-        run_on(choice, Compare { arch, batch, channels, size, name: format!("{choice:?}") })
-    } else {
-        run_on(choice, Bench { arch, batch, channels, size, iterations, name: backend_name(choice) })
+        None => run_on(choice, Compare { arch, batch, channels, size, name: format!("{choice:?}") }),
+        Some(iterations) => {
+            run_on(choice, Bench { arch, batch, channels, size, iterations, name: backend_name(choice) })
+        }
     };
     if let Err(e) = outcome {
         eprintln!("error: {e:#}");
@@ -163,7 +213,7 @@ impl BackendTask for Compare {
         let spec = bench_spec(arch, channels);
         let cpu = Default::default();
         let bytes = weights_to_bytes(&spec.init_seeded::<Cpu>(0, &cpu));
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+        let mut rng = <m2m_core::seed::ChaCha12Rng as rand::SeedableRng>::seed_from_u64(0);
         let pixels: Vec<f32> =
             (0..batch * channels * size * size).map(|_| rand::RngExt::random::<f32>(&mut rng)).collect();
         let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
@@ -188,6 +238,48 @@ impl BackendTask for Compare {
     }
 }
 
+/// Seconds of the first call (warm-up: kernel compilation and autotuning on a GPU) and the
+/// median of the others.
+struct Timing {
+    warm_up: f64,
+    median: f64,
+}
+
+/// Runs `step` `iterations + 1` times on a state it takes and gives back (the model, which
+/// an optimiser step consumes), timing each call.
+fn timed<S>(iterations: usize, mut state: S, mut step: impl FnMut(S) -> S) -> (S, Timing) {
+    let mut times = Vec::with_capacity(iterations + 1);
+    for _ in 0..=iterations {
+        let t = Instant::now();
+        state = step(state);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    (state, Timing { warm_up: times[0], median: median(&times[1..]) })
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One SGD step of `model` on `(x, y)`, ending with a read of the loss to the host; also
+/// the host time of the update alone (its kernels may still run on a GPU).
+fn train_step<B: burn::tensor::backend::AutodiffBackend, O: Optimizer<Net<B>, B>>(
+    model: Net<B>,
+    optim: &mut O,
+    x: Tensor<B, 4>,
+    y: Tensor<B, 1, Int>,
+) -> (Net<B>, f64) {
+    let loss = CrossEntropyLossConfig::new().init(&x.device()).forward(model.logits(x, Mode::Train), y);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let t_optim = Instant::now();
+    let model = optim.step(0.01, model, grads);
+    let optim_time = t_optim.elapsed().as_secs_f64();
+    let _ = loss.into_scalar();
+    (model, optim_time)
+}
+
 fn run<B: burn::tensor::backend::AutodiffBackend>(
     device: B::Device,
     backend: &str,
@@ -197,77 +289,38 @@ fn run<B: burn::tensor::backend::AutodiffBackend>(
     size: usize,
     iterations: usize,
 ) {
-    let spec = bench_spec(arch, channels);
-    let mut model: Net<B> = spec.init_seeded(0, &device);
+    let model: Net<B> = bench_spec(arch, channels).init_seeded(0, &device);
     let mut optim = SgdConfig::new()
         .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
         .init::<B, Net<B>>();
-    let ce = CrossEntropyLossConfig::new().init(&device);
     let x = with_seed::<B, _>(&device, 0, || {
         Tensor::<B, 4>::random([batch, channels, size, size], Distribution::Uniform(0.0, 1.0), &device)
     });
-    let y = Tensor::<B, 1, Int>::from_ints((0..batch as i32).map(|i| i % 10).collect::<Vec<_>>().as_slice(), &device);
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
-    let (mut train_times, mut optim_times) = (Vec::new(), Vec::new());
-    // First call of each: kernel compilation and autotuning on CUDA.
-    let mut warm_up = [0.0f64; 3];
-    for i in 0..=iterations {
-        let t = Instant::now();
-        let loss = ce.forward(model.logits(x.clone(), Mode::Train), y.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let t_optim = Instant::now();
-        model = optim.step(0.01, model, grads);
-        let optim_time = t_optim.elapsed().as_secs_f64(); // host time: the update's kernels may still run on a GPU
-        let _ = loss.into_scalar();
-        if i > 0 {
-            train_times.push(t.elapsed().as_secs_f64()); // iteration 0 is warm-up
-            optim_times.push(optim_time);
-        } else {
-            warm_up[0] = t.elapsed().as_secs_f64();
-        }
-    }
-    // One M2m iteration: a class-balanced batch of FMNIST-LT rho-100 labels, translation
-    // of the planned slots through f and g (T steps), then the same training step.
-    let counts = m2m_core::imbalance::class_counts(6000, 10, 100.0, m2m_core::imbalance::ImbalanceProfile::Exponential);
+    // Labels 0..9 in turn: for the M2m iteration, a class-balanced batch of FMNIST-LT
+    // rho-100 classes, whose planned slots are translated through f and g (T steps).
     let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
-    let y_bal =
-        Tensor::<B, 1, Int>::from_ints(labels.iter().map(|&l| l as i32).collect::<Vec<_>>().as_slice(), &device);
+    let y = Tensor::<B, 1, Int>::from_ints(labels.iter().map(|&l| l as i32).collect::<Vec<_>>().as_slice(), &device);
+    let mut optim_times = Vec::new();
+    let (model, train) = timed(iterations, model, |model| {
+        let (model, optim_time) = train_step(model, &mut optim, x.clone(), y.clone());
+        optim_times.push(optim_time);
+        model
+    });
+    let counts = m2m_core::imbalance::class_counts(6000, 10, 100.0, m2m_core::imbalance::ImbalanceProfile::Exponential);
     let m2m = m2m_burn_plugin::m2m::M2m::new(&model, counts, m2m_core::translation::TranslationConfig::default());
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
-    let mut m2m_times = Vec::new();
-    let mut translated = 0usize;
-    for i in 0..=iterations {
-        let t = Instant::now();
+    let mut rng = <m2m_core::seed::ChaCha12Rng as rand::SeedableRng>::seed_from_u64(0);
+    let mut translated = Vec::new();
+    let (model, m2m_time) = timed(iterations, model, |model| {
         let (images, generation) = m2m.translate_batch(&model, x.clone(), &labels, &mut rng);
-        let loss = ce.forward(model.logits(images, Mode::Train), y_bal.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(0.01, model, grads);
-        let _ = loss.into_scalar();
-        if i > 0 {
-            m2m_times.push(t.elapsed().as_secs_f64());
-            translated += generation.planned.len();
-        } else {
-            warm_up[1] = t.elapsed().as_secs_f64();
-        }
-    }
-    let inner = model.valid();
-    let xi = x.inner();
-    let mut eval_times = Vec::new();
-    for i in 0..=iterations {
-        let t = Instant::now();
+        translated.push(generation.planned.len());
+        train_step(model, &mut optim, images, y.clone()).0
+    });
+    let (inner, xi) = (model.valid(), x.inner());
+    let ((), eval) = timed(iterations, (), |()| {
         let _ = inner.logits(xi.clone(), Mode::Eval).sum().into_scalar();
-        if i > 0 {
-            eval_times.push(t.elapsed().as_secs_f64());
-        } else {
-            warm_up[2] = t.elapsed().as_secs_f64();
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (tr, ev, mm, op) =
-        (median(&mut train_times), median(&mut eval_times), median(&mut m2m_times), median(&mut optim_times));
+    });
+    let (tr, ev, mm, op) = (train.median, eval.median, m2m_time.median, median(&optim_times[1..]));
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     println!(
         "{backend} {arch:?} batch {batch} input {channels}x{size}x{size} threads {threads}: train step {tr:.3} s ({:.1} img/s), eval forward {ev:.3} s ({:.1} img/s)",
         batch as f64 / tr,
@@ -275,30 +328,25 @@ fn run<B: burn::tensor::backend::AutodiffBackend>(
     );
     println!(
         "{backend} {arch:?} batch {batch}: M2m iteration {mm:.3} s ({:.1} translated images per batch, {} steps) = {:.1}x the training step",
-        translated as f64 / iterations as f64,
+        translated[1..].iter().sum::<usize>() as f64 / iterations as f64,
         m2m.config().steps(),
         mm / tr
     );
     println!("{backend} {arch:?} batch {batch}: of the training step, SGD update {op:.4} s (host time)");
     println!(
         "{backend} {arch:?} batch {batch}: first calls (warm-up, not in the medians): training step {:.3} s, M2m iteration {:.3} s, eval forward {:.3} s",
-        warm_up[0], warm_up[1], warm_up[2]
+        train.warm_up, m2m_time.warm_up, eval.warm_up
     );
 }
 
 /// Median seconds of `iterations` calls of `f` after one warm-up call (`f` returns a
 /// value read back from the result, so the work is done when it returns).
 fn median_seconds(iterations: usize, mut f: impl FnMut() -> f32) -> f64 {
-    let mut times: Vec<f64> = (0..=iterations)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(f());
-            t.elapsed().as_secs_f64()
-        })
-        .skip(1) // warm-up
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    timed(iterations, (), |()| {
+        std::hint::black_box(f());
+    })
+    .1
+    .median
 }
 
 /// One stride-1 3x3 convolution shape of ResNet-32 and how often a training step runs it.
@@ -310,15 +358,6 @@ struct ConvLayer {
 }
 
 fn conv_kernels(batch: usize, size: usize, iterations: usize) {
-    use burn::backend::Flex;
-    use burn::tensor::module::conv2d;
-    use burn::tensor::ops::{ConvOptions, ModuleOps};
-    use burn::tensor::TensorPrimitive;
-    use m2m_burn_plugin::model::conv::kernels::{self, ConvShape};
-    use m2m_burn_plugin::model::conv::winograd;
-    type F = Flex;
-
-    let device = Default::default();
     // Stride-1 3x3 convolutions with padding 1 (the stride-2 first convolution of stages
     // 2 and 3 and the stem are left out: they are 3 of 31).
     let layers = [
@@ -326,65 +365,18 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
         ConvLayer { name: "stage 2", channels: 32, size: size.div_ceil(2), per_step: 9 },
         ConvLayer { name: "stage 3", channels: 64, size: size.div_ceil(4), per_step: 9 },
     ];
-    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     println!("conv kernels, batch {batch}, ResNet-32 stride-1 3x3 layers for {size}x{size} inputs, threads {threads}, medians of {iterations} (ms)");
-    println!("burn = Flex's kernels as burn's autodiff calls them (input gradient: conv_transpose2d; weight gradient: burn-backend's generic conv2d_weight_backward); direct = model::conv::kernels (im2col + gemm); winograd = model::conv::winograd (F(2x2,3x3), filters transformed in every call)");
-    println!("| layer | shape | per step | forward burn | forward direct | forward winograd | input grad burn | input grad direct | input grad winograd | weight grad burn | weight grad direct | max rel. diff |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let mut totals = [0.0f64; 8];
+    println!("burn = Flex's kernels as burn's autodiff calls them (input gradient: conv_transpose2d; weight gradient: burn-backend's generic conv2d_weight_backward); direct = model::conv::kernels (im2col + gemm)");
+    println!("| layer | shape | per step | forward burn | forward direct | input grad burn | input grad direct | weight grad burn | weight grad direct | max rel. diff |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut totals = [0.0f64; 6];
     let mut worst = 0.0f64;
     let mut flops = 0.0f64; // multiply-adds x 2 of one kernel over all layers; the same for all three
     for layer in &layers {
         let (c, s) = (layer.channels, layer.size);
         flops += (layer.per_step * 2 * batch * c * c * 9 * s * s) as f64;
-        let shape =
-            ConvShape { n: batch, c_in: c, h: s, w: s, c_out: c, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
-        let (x, w, g) = with_seed::<F, _>(&device, c as u64, || {
-            (
-                Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device),
-                Tensor::<F, 4>::random([c, c, 3, 3], Distribution::Normal(0.0, 0.1), &device),
-                Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device),
-            )
-        });
-        let prim = |t: &Tensor<F, 4>| t.clone().into_primitive().tensor();
-        let back = |t| Tensor::<F, 4>::from_primitive(TensorPrimitive::Float(t));
-        let host = |t: &Tensor<F, 4>| t.clone().into_data().into_vec::<f32>().unwrap();
-        let (xv, wv, gv) = (host(&x), host(&w), host(&g));
-        let first = |t: Tensor<F, 4>| t.slice([0..1, 0..1, 0..1, 0..1]).into_scalar();
-        let burn_kernels: [Box<dyn Fn() -> Tensor<F, 4>>; 3] = [
-            Box::new(|| conv2d(x.clone(), w.clone(), None, options.clone())),
-            Box::new(|| back(<F as ModuleOps<F>>::conv2d_x_backward(prim(&x), prim(&w), prim(&g), options.clone()))),
-            Box::new(|| {
-                back(<F as ModuleOps<F>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options.clone()))
-            }),
-        ];
-        let ours = OurKernel::new;
-        let our_kernels = [
-            ours(1, 0, Box::new(|| kernels::forward(&shape, &xv, &wv))),
-            ours(
-                2,
-                0,
-                Box::new(|| {
-                    winograd::forward(&shape, &xv, &winograd::transform_weight(&wv, c, c), &kernels::Epilogue::NONE)
-                }),
-            ),
-            ours(4, 1, Box::new(|| kernels::input_grad(&shape, &gv, &wv))),
-            ours(5, 1, Box::new(|| winograd::input_grad(&shape, &gv, &wv))),
-            ours(7, 2, Box::new(|| kernels::weight_grad(&shape, &xv, &gv))),
-        ];
-        let mut times = [0.0f64; 8];
-        let mut layer_worst = 0.0f64;
-        for (i, theirs) in burn_kernels.iter().enumerate() {
-            times[[0, 3, 6][i]] = median_seconds(iterations, || first(theirs()));
-        }
-        for OurKernel { column, against, run } in &our_kernels {
-            times[*column] = median_seconds(iterations, || run()[0]);
-            let (a, b) = (host(&burn_kernels[*against]()), run());
-            let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let diff = a.iter().zip(&b).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
-            layer_worst = layer_worst.max(diff as f64);
-        }
+        let (times, layer_worst) = conv_layer(batch, c, s, iterations);
         for (total, t) in totals.iter_mut().zip(times) {
             *total += t * layer.per_step as f64;
         }
@@ -401,18 +393,59 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
     }
 }
 
-/// One of our convolution kernels in `conv_kernels`' table: its column of times, which of
-/// burn's kernels (forward, input gradient, weight gradient) it is compared with, the call.
-struct OurKernel<'a> {
-    column: usize,
-    against: usize,
-    run: Box<dyn Fn() -> Vec<f32> + 'a>,
-}
+/// One layer of `conv_kernels`' table (`c` channels in and out, `s`x`s` maps): median
+/// seconds of burn's and our forward, input gradient and weight gradient, in that order,
+/// and the largest relative difference between the two.
+fn conv_layer(batch: usize, c: usize, s: usize, iterations: usize) -> ([f64; 6], f64) {
+    use burn::backend::Flex as F;
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::{ConvOptions, ModuleOps};
+    use burn::tensor::TensorPrimitive;
+    use m2m_burn_plugin::model::conv::kernels::{self, ConvShape};
 
-impl<'a> OurKernel<'a> {
-    fn new(column: usize, against: usize, run: Box<dyn Fn() -> Vec<f32> + 'a>) -> Self {
-        Self { column, against, run }
+    let device = Default::default();
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let shape = ConvShape { n: batch, c_in: c, h: s, w: s, c_out: c, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+    let (x, w, g) = with_seed::<F, _>(&device, c as u64, || {
+        (
+            Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device),
+            Tensor::<F, 4>::random([c, c, 3, 3], Distribution::Normal(0.0, 0.1), &device),
+            Tensor::<F, 4>::random([batch, c, s, s], Distribution::Normal(0.0, 1.0), &device),
+        )
+    });
+    let prim = |t: &Tensor<F, 4>| t.clone().into_primitive().tensor();
+    let back = |t| Tensor::<F, 4>::from_primitive(TensorPrimitive::Float(t));
+    let host = |t: &Tensor<F, 4>| t.clone().into_data().into_vec::<f32>().unwrap();
+    let (xv, wv, gv) = (host(&x), host(&w), host(&g));
+    let first = |t: Tensor<F, 4>| t.slice([0..1, 0..1, 0..1, 0..1]).into_scalar();
+    type Pair<'a> = (Box<dyn Fn() -> Tensor<F, 4> + 'a>, Box<dyn Fn() -> Vec<f32> + 'a>);
+    let pairs: [Pair; 3] = [
+        (
+            Box::new(|| conv2d(x.clone(), w.clone(), None, options.clone())),
+            Box::new(|| kernels::forward(&shape, &xv, &wv)),
+        ),
+        (
+            Box::new(|| back(<F as ModuleOps<F>>::conv2d_x_backward(prim(&x), prim(&w), prim(&g), options.clone()))),
+            Box::new(|| kernels::input_grad(&shape, &gv, &wv)),
+        ),
+        (
+            Box::new(|| {
+                back(<F as ModuleOps<F>>::conv2d_weight_backward(prim(&x), prim(&w), prim(&g), options.clone()))
+            }),
+            Box::new(|| kernels::weight_grad(&shape, &xv, &gv)),
+        ),
+    ];
+    let mut times = [0.0f64; 6];
+    let mut worst = 0.0f64;
+    for (k, (theirs, ours)) in pairs.iter().enumerate() {
+        times[2 * k] = median_seconds(iterations, || first(theirs()));
+        times[2 * k + 1] = median_seconds(iterations, || ours()[0]);
+        let (a, b) = (host(&theirs()), ours());
+        let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let diff = a.iter().zip(&b).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        worst = worst.max(diff as f64);
     }
+    (times, worst)
 }
 
 /// ResNet-32's BatchNorm layers in training mode, forward and backward, per shape.
