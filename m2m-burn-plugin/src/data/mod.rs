@@ -177,74 +177,17 @@ impl DatasetSpec {
     /// settles the normalisation.
     pub fn prepare_splits(&self, source: PathBuf, splits: SourceSplits) -> Result<PreparedData, DataError> {
         let SourceSplits { train: full_train, val: own_val, test: full_test, class_names } = splits;
-        let label = self.source.label();
-        // Checked with the recipe when it fixes the classes; here for class lists read from files.
-        if let Imbalance::Cut { profile: ImbalanceProfile::Step { minority_start }, .. } = self.imbalance {
-            if minority_start == 0 || minority_start >= full_train.num_classes {
-                return Err(DataError::Invalid(format!(
-                    "dataset.imbalance.minority_start = {minority_start} must be in 1..{} ({label} has {} classes)",
-                    full_train.num_classes, full_train.num_classes
-                )));
-            }
-        }
-        let (pool, carved_val) = match self.eval_split {
-            EvalSplit::ValFromTrain { val_fraction } => {
-                let (v, rest) = val_test_split(&full_train.labels, full_train.num_classes, val_fraction);
-                let carved = full_train.select(&v);
-                if let Some(k) = carved.class_counts().iter().position(|&n| n == 0) {
-                    return Err(DataError::Invalid(format!(
-                        "dataset.eval_split.val_fraction = {val_fraction} leaves class {k} (`{}`) of {label} with no validation image",
-                        class_names[k]
-                    )));
-                }
-                (full_train.select(&rest), Some(carved))
-            }
-            _ => (full_train, None),
-        };
+        self.check_minority_start(full_train.num_classes)?;
+        let (pool, carved_val) = self.carve_validation(full_train, &class_names)?;
         let counts = self.subset_counts(&pool.class_counts(), &source, &class_names)?;
         let chosen = select_indices(&pool.labels, &counts, self.selection, self.data_seed);
         let train = pool.select(&chosen);
-        let cap = |set: ImageSet| match self.max_eval_per_class {
-            None => set,
-            Some(n) => set.first_per_class(n),
-        };
-        let full_test = cap(full_test);
-        let (val, test, selected_on_test) = match self.eval_split {
-            EvalSplit::ValFromTest { val_fraction } => {
-                let (v, t) = val_test_split(&full_test.labels, full_test.num_classes, val_fraction);
-                (full_test.select(&v), full_test.select(&t), false)
-            }
-            EvalSplit::FullTest => (full_test.clone(), full_test, true),
-            EvalSplit::ValFromTrain { .. } => (cap(carved_val.expect("carved above")), full_test, false),
-            EvalSplit::ValSplit => match own_val {
-                Some(v) => (cap(v), full_test, false),
-                None => {
-                    return Err(DataError::Invalid(format!(
-                        "dataset.eval_split = ValSplit, but {label} has no validation split (image files with a `val` folder or file)"
-                    )))
-                }
-            },
-        };
-        let (mean, std) = match &self.normalization {
-            Normalization::FromTrain => {
-                let (mean, std) = channel_statistics(&train);
-                if let Some(c) = std.iter().position(|&s| s <= 0.0) {
-                    return Err(DataError::Invalid(format!(
-                        "dataset.normalization = FromTrain: channel {c} of {label}'s training images is constant (std 0); give `Given(mean: [..], std: [..])`"
-                    )));
-                }
-                (mean, std)
-            }
-            _ => self.fixed_normalization().ok_or_else(|| {
-                DataError::Invalid(format!(
-                    "dataset.normalization = Standard: {label} is not a built-in data set; use FromTrain or Given"
-                ))
-            })?,
-        };
+        let (val, test, selected_on_test) = self.evaluation_sets(full_test, carved_val, own_val)?;
+        let (mean, std) = self.normalization_of(&train)?;
         let format =
             DataFormat { channels: train.channels, height: train.height, width: train.width, class_names, mean, std };
         let manifest = DataManifest {
-            dataset: label,
+            dataset: self.source.label(),
             source,
             format,
             train_total: train.len(),
@@ -256,5 +199,94 @@ impl DatasetSpec {
             selected_on_test,
         };
         Ok(PreparedData { train, val, test, manifest })
+    }
+
+    /// A step profile's first minority class must leave both sides non-empty. Checked with
+    /// the recipe when it fixes the classes; here for class lists read from files.
+    fn check_minority_start(&self, classes: usize) -> Result<(), DataError> {
+        if let Imbalance::Cut { profile: ImbalanceProfile::Step { minority_start }, .. } = self.imbalance {
+            if minority_start == 0 || minority_start >= classes {
+                return Err(DataError::Invalid(format!(
+                    "dataset.imbalance.minority_start = {minority_start} must be in 1..{classes} ({} has {classes} classes)",
+                    self.source.label()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// With `ValFromTrain`, the validation images carved from the training set and what
+    /// is left of it; otherwise the training set as it is.
+    fn carve_validation(
+        &self,
+        full_train: ImageSet,
+        class_names: &[String],
+    ) -> Result<(ImageSet, Option<ImageSet>), DataError> {
+        let EvalSplit::ValFromTrain { val_fraction } = self.eval_split else {
+            return Ok((full_train, None));
+        };
+        let (v, rest) = val_test_split(&full_train.labels, full_train.num_classes, val_fraction);
+        let carved = full_train.select(&v);
+        if let Some(k) = carved.class_counts().iter().position(|&n| n == 0) {
+            return Err(DataError::Invalid(format!(
+                "dataset.eval_split.val_fraction = {val_fraction} leaves class {k} (`{}`) of {} with no validation image",
+                class_names[k],
+                self.source.label()
+            )));
+        }
+        Ok((full_train.select(&rest), Some(carved)))
+    }
+
+    /// (validation, test, whether the model is selected on the test set) by `eval_split`,
+    /// each capped at `max_eval_per_class`.
+    fn evaluation_sets(
+        &self,
+        full_test: ImageSet,
+        carved_val: Option<ImageSet>,
+        own_val: Option<ImageSet>,
+    ) -> Result<(ImageSet, ImageSet, bool), DataError> {
+        let cap = |set: ImageSet| match self.max_eval_per_class {
+            None => set,
+            Some(n) => set.first_per_class(n),
+        };
+        let full_test = cap(full_test);
+        Ok(match self.eval_split {
+            EvalSplit::ValFromTest { val_fraction } => {
+                let (v, t) = val_test_split(&full_test.labels, full_test.num_classes, val_fraction);
+                (full_test.select(&v), full_test.select(&t), false)
+            }
+            EvalSplit::FullTest => (full_test.clone(), full_test, true),
+            EvalSplit::ValFromTrain { .. } => (cap(carved_val.expect("carved by carve_validation")), full_test, false),
+            EvalSplit::ValSplit => match own_val {
+                Some(v) => (cap(v), full_test, false),
+                None => {
+                    return Err(DataError::Invalid(format!(
+                        "dataset.eval_split = ValSplit, but {} has no validation split (image files with a `val` folder or file)",
+                        self.source.label()
+                    )))
+                }
+            },
+        })
+    }
+
+    /// The per-channel (mean, std) the model normalises with.
+    fn normalization_of(&self, train: &ImageSet) -> Result<(Vec<f32>, Vec<f32>), DataError> {
+        let label = self.source.label();
+        match &self.normalization {
+            Normalization::FromTrain => {
+                let (mean, std) = channel_statistics(train);
+                if let Some(c) = std.iter().position(|&s| s <= 0.0) {
+                    return Err(DataError::Invalid(format!(
+                        "dataset.normalization = FromTrain: channel {c} of {label}'s training images is constant (std 0); give `Given(mean: [..], std: [..])`"
+                    )));
+                }
+                Ok((mean, std))
+            }
+            _ => self.fixed_normalization().ok_or_else(|| {
+                DataError::Invalid(format!(
+                    "dataset.normalization = Standard: {label} is not a built-in data set; use FromTrain or Given"
+                ))
+            }),
+        }
     }
 }

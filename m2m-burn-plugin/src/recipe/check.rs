@@ -140,147 +140,27 @@ fn finite_in(field: &str, v: f64, lo: f64, hi: f64, what: &str) -> Result<f64, R
 }
 
 impl RawRecipe {
-    /// Checks a merged raw recipe (no `base` left to resolve).
+    /// Checks a merged raw recipe (no `base` left to resolve): each section on its own, in
+    /// the order a reader meets them, then the fields that tie sections together.
     pub fn check(&self) -> Result<Recipe, RecipeError> {
         let name = need(self.name.clone(), "name")?;
         if name.is_empty() || name.contains(['/', '\\']) {
             return err("name", "must be non-empty and contain no path separator");
         }
         let dataset = check_dataset(need(self.dataset.as_ref(), "dataset")?)?;
-
         let m = need(self.model.clone(), "model")?;
         let architecture = need(m.architecture, "model.architecture")?;
         let loss = check_loss(self.loss.as_ref())?;
-        let cosine_head = match (m.cosine_head, loss.kind) {
-            (Some(false), LossKind::Ldam { .. }) => {
-                return err("model.cosine_head", "LDAM works on cosine logits: make it true or leave it out");
-            }
-            (Some(c), _) => c,
-            // LDAM-DRW's model uses the normed-linear head iff the loss is LDAM (algorithm.md §8.1).
-            (None, kind) => matches!(kind, LossKind::Ldam { .. }),
-        };
-
-        let o = need(self.optimizer.clone(), "optimizer")?;
-        let lr = finite_in("optimizer.lr", need(o.lr, "optimizer.lr")?, f64::MIN_POSITIVE, 10.0, "in (0, 10]")?;
-        let optimizer = OptimizerSpec {
-            momentum: finite_in(
-                "optimizer.momentum",
-                need(o.momentum, "optimizer.momentum")?,
-                0.0,
-                0.999_999,
-                "in [0, 1)",
-            )?,
-            weight_decay: finite_in(
-                "optimizer.weight_decay",
-                need(o.weight_decay, "optimizer.weight_decay")?,
-                0.0,
-                1.0,
-                "in [0, 1]",
-            )?,
-            nesterov: o.nesterov.unwrap_or(false),
-        };
-        if optimizer.nesterov && optimizer.momentum == 0.0 {
-            return err("optimizer.nesterov", "needs optimizer.momentum > 0");
+        let cosine_head = check_head(m.cosine_head, &loss.kind)?;
+        let (lr, optimizer) = check_optimizer(need(self.optimizer.as_ref(), "optimizer")?)?;
+        let (epochs, schedule) = check_schedule(need(self.schedule.as_ref(), "schedule")?, lr)?;
+        let m2m = self.m2m.as_ref().map(|m| check_m2m(m, epochs)).transpose()?;
+        let sampler = check_sampler(self.sampler.as_ref(), m2m.as_ref(), epochs)?;
+        if let Some(w) = loss.weighting.as_ref().filter(|w| w.from_epoch > epochs) {
+            return err("loss.weighting.from_epoch", format!("{} is past schedule.epochs = {epochs}", w.from_epoch));
         }
-
-        let s = need(self.schedule.clone(), "schedule")?;
-        let epochs = need(s.epochs, "schedule.epochs")?;
-        if epochs == 0 {
-            return err("schedule.epochs", "must be >= 1");
-        }
-        let warmup = s.warmup_epochs.unwrap_or(0);
-        if warmup > epochs {
-            return err("schedule.warmup_epochs", format!("{warmup} is more than schedule.epochs = {epochs}"));
-        }
-        let schedule =
-            EpochLrSchedule::new(lr, warmup, s.milestones.clone().unwrap_or_default(), epochs).map_err(|e| {
-                let field = match e {
-                    ScheduleError::BaseLr(_) => "optimizer.lr",
-                    ScheduleError::WarmupOverlap(..) => "schedule.warmup_epochs",
-                    _ => "schedule.milestones",
-                };
-                RecipeError { field: field.into(), reason: e.to_string() }
-            })?;
-
-        let m2m = match &self.m2m {
-            None => None,
-            Some(m) => Some(check_m2m(m, epochs)?),
-        };
-        let sampler = match (&self.sampler, &m2m) {
-            // M2m switches to the class-balanced sampler at its deferred epoch (algorithm.md §3).
-            (None, Some(m)) => Deferred::new(SamplerKind::ClassBalanced, m.from_epoch),
-            (Some(sp), Some(m))
-                if sp.kind != Some(SamplerKind::ClassBalanced) || sp.from_epoch.unwrap_or(0) != m.from_epoch =>
-            {
-                return err("sampler", format!(
-                    "M2m needs the class-balanced sampler from m2m.from_epoch = {}; leave `sampler` out or make it (kind: ClassBalanced, from_epoch: {})",
-                    m.from_epoch, m.from_epoch
-                ));
-            }
-            (None, None) => Deferred::new(SamplerKind::Natural, 0),
-            (Some(sp), _) => {
-                let plan = Deferred::new(need(sp.kind, "sampler.kind")?, sp.from_epoch.unwrap_or(0));
-                if plan.from_epoch > epochs {
-                    return err(
-                        "sampler.from_epoch",
-                        format!("{} is past schedule.epochs = {epochs}", plan.from_epoch),
-                    );
-                }
-                plan
-            }
-        };
-
-        if let Some(w) = &loss.weighting {
-            if w.from_epoch > epochs {
-                return err(
-                    "loss.weighting.from_epoch",
-                    format!("{} is past schedule.epochs = {epochs}", w.from_epoch),
-                );
-            }
-        }
-
-        let start_from = match &self.start_from {
-            None => None,
-            Some(st) => {
-                let epoch = need(st.epoch, "start_from.epoch")?;
-                if epoch == 0 || epoch >= epochs {
-                    return err("start_from.epoch", format!("must be in 1..{epochs} (schedule.epochs = {epochs} leaves nothing to train from {epoch}), got {epoch}"));
-                }
-                match (&st.checkpoint, &st.run) {
-                    (Some(_), Some(_)) => {
-                        return err("start_from.run", "start from a `checkpoint` or from a `run`, not both")
-                    }
-                    (None, None) => {
-                        return err(
-                            "start_from.checkpoint",
-                            "missing: name a `checkpoint` file or a `run` directory to start from",
-                        )
-                    }
-                    (Some(p), None) | (None, Some(p)) if p.as_os_str().is_empty() => {
-                        let field = if st.run.is_some() { "start_from.run" } else { "start_from.checkpoint" };
-                        return err(field, "the path is empty");
-                    }
-                    (Some(checkpoint), None) => Some(StartFrom::Checkpoint { checkpoint: checkpoint.clone(), epoch }),
-                    (None, Some(run)) => Some(StartFrom::Run { run: run.clone(), epoch }),
-                }
-            }
-        };
-
-        let batch_size = need(self.batch_size, "batch_size")?;
-        if batch_size == 0 {
-            return err("batch_size", "must be >= 1");
-        }
-        let eval_batch_size = self.eval_batch_size.unwrap_or(256);
-        if eval_batch_size == 0 {
-            return err("eval_batch_size", "must be >= 1");
-        }
-        let eval_logit_adjustment = finite_in(
-            "eval_logit_adjustment",
-            self.eval_logit_adjustment.unwrap_or(0.0),
-            0.0,
-            f64::MAX,
-            "finite and >= 0",
-        )?;
+        let start_from = self.start_from.as_ref().map(|st| check_start_from(st, epochs)).transpose()?;
+        let (batch_size, eval_batch_size, eval_logit_adjustment) = self.check_batches()?;
         let mut raw = self.clone();
         raw.base = None;
         Ok(Recipe {
@@ -305,9 +185,158 @@ impl RawRecipe {
             raw,
         })
     }
+
+    /// (batch_size, eval_batch_size, eval_logit_adjustment).
+    fn check_batches(&self) -> Result<(usize, usize, f64), RecipeError> {
+        let batch_size = need(self.batch_size, "batch_size")?;
+        if batch_size == 0 {
+            return err("batch_size", "must be >= 1");
+        }
+        let eval_batch_size = self.eval_batch_size.unwrap_or(256);
+        if eval_batch_size == 0 {
+            return err("eval_batch_size", "must be >= 1");
+        }
+        let adjustment = self.eval_logit_adjustment.unwrap_or(0.0);
+        let adjustment = finite_in("eval_logit_adjustment", adjustment, 0.0, f64::MAX, "finite and >= 0")?;
+        Ok((batch_size, eval_batch_size, adjustment))
+    }
 }
 
+/// `model.cosine_head`: LDAM needs the cosine head; left out, it follows the loss.
+fn check_head(cosine_head: Option<bool>, loss: &LossKind) -> Result<bool, RecipeError> {
+    match (cosine_head, loss) {
+        (Some(false), LossKind::Ldam { .. }) => {
+            err("model.cosine_head", "LDAM works on cosine logits: make it true or leave it out")
+        }
+        (Some(c), _) => Ok(c),
+        // LDAM-DRW's model uses the normed-linear head iff the loss is LDAM (algorithm.md §8.1).
+        (None, kind) => Ok(matches!(kind, LossKind::Ldam { .. })),
+    }
+}
+
+/// The `optimizer` section: (base learning rate, the rest).
+fn check_optimizer(o: &RawOptimizer) -> Result<(f64, OptimizerSpec), RecipeError> {
+    let lr = finite_in("optimizer.lr", need(o.lr, "optimizer.lr")?, f64::MIN_POSITIVE, 10.0, "in (0, 10]")?;
+    let momentum = need(o.momentum, "optimizer.momentum")?;
+    let weight_decay = need(o.weight_decay, "optimizer.weight_decay")?;
+    let optimizer = OptimizerSpec {
+        momentum: finite_in("optimizer.momentum", momentum, 0.0, 0.999_999, "in [0, 1)")?,
+        weight_decay: finite_in("optimizer.weight_decay", weight_decay, 0.0, 1.0, "in [0, 1]")?,
+        nesterov: o.nesterov.unwrap_or(false),
+    };
+    if optimizer.nesterov && optimizer.momentum == 0.0 {
+        return err("optimizer.nesterov", "needs optimizer.momentum > 0");
+    }
+    Ok((lr, optimizer))
+}
+
+/// The `schedule` section over base learning rate `lr`: (epochs, the learning rate per epoch).
+fn check_schedule(s: &RawSchedule, lr: f64) -> Result<(usize, EpochLrSchedule), RecipeError> {
+    let epochs = need(s.epochs, "schedule.epochs")?;
+    if epochs == 0 {
+        return err("schedule.epochs", "must be >= 1");
+    }
+    let warmup = s.warmup_epochs.unwrap_or(0);
+    if warmup > epochs {
+        return err("schedule.warmup_epochs", format!("{warmup} is more than schedule.epochs = {epochs}"));
+    }
+    let schedule = EpochLrSchedule::new(lr, warmup, s.milestones.clone().unwrap_or_default(), epochs).map_err(|e| {
+        let field = match e {
+            ScheduleError::BaseLr(_) => "optimizer.lr",
+            ScheduleError::WarmupOverlap(..) => "schedule.warmup_epochs",
+            _ => "schedule.milestones",
+        };
+        RecipeError { field: field.into(), reason: e.to_string() }
+    })?;
+    Ok((epochs, schedule))
+}
+
+/// The `sampler` section, which M2m fixes: the class-balanced sampler from its deferred epoch.
+fn check_sampler(
+    sampler: Option<&RawSampler>,
+    m2m: Option<&M2mPlan>,
+    epochs: usize,
+) -> Result<SamplerPlan, RecipeError> {
+    match (sampler, m2m) {
+        // M2m switches to the class-balanced sampler at its deferred epoch (algorithm.md §3).
+        (None, Some(m)) => Ok(Deferred::new(SamplerKind::ClassBalanced, m.from_epoch)),
+        (Some(sp), Some(m))
+            if sp.kind != Some(SamplerKind::ClassBalanced) || sp.from_epoch.unwrap_or(0) != m.from_epoch =>
+        {
+            err("sampler", format!(
+                "M2m needs the class-balanced sampler from m2m.from_epoch = {}; leave `sampler` out or make it (kind: ClassBalanced, from_epoch: {})",
+                m.from_epoch, m.from_epoch
+            ))
+        }
+        (None, None) => Ok(Deferred::new(SamplerKind::Natural, 0)),
+        (Some(sp), _) => {
+            let plan = Deferred::new(need(sp.kind, "sampler.kind")?, sp.from_epoch.unwrap_or(0));
+            if plan.from_epoch > epochs {
+                return err("sampler.from_epoch", format!("{} is past schedule.epochs = {epochs}", plan.from_epoch));
+            }
+            Ok(plan)
+        }
+    }
+}
+
+/// The `start_from` section: a checkpoint or a run to fork, and the epoch to start after.
+fn check_start_from(st: &RawStartFrom, epochs: usize) -> Result<StartFrom, RecipeError> {
+    let epoch = need(st.epoch, "start_from.epoch")?;
+    if epoch == 0 || epoch >= epochs {
+        return err(
+            "start_from.epoch",
+            format!(
+                "must be in 1..{epochs} (schedule.epochs = {epochs} leaves nothing to train from {epoch}), got {epoch}"
+            ),
+        );
+    }
+    match (&st.checkpoint, &st.run) {
+        (Some(_), Some(_)) => err("start_from.run", "start from a `checkpoint` or from a `run`, not both"),
+        (None, None) => {
+            err("start_from.checkpoint", "missing: name a `checkpoint` file or a `run` directory to start from")
+        }
+        (Some(p), None) | (None, Some(p)) if p.as_os_str().is_empty() => {
+            let field = if st.run.is_some() { "start_from.run" } else { "start_from.checkpoint" };
+            err(field, "the path is empty")
+        }
+        (Some(checkpoint), None) => Ok(StartFrom::Checkpoint { checkpoint: checkpoint.clone(), epoch }),
+        (None, Some(run)) => Ok(StartFrom::Run { run: run.clone(), epoch }),
+    }
+}
+
+/// The `dataset` section.
 fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
+    let source = check_source(d)?;
+    let imbalance = check_imbalance(d, &source)?;
+    if d.max_per_class == Some(0) {
+        return err("dataset.max_per_class", "must be >= 1");
+    }
+    let eval_split = check_eval_split(need(d.eval_split, "dataset.eval_split")?, &source)?;
+    if d.max_eval_per_class == Some(0) {
+        return err("dataset.max_eval_per_class", "must be >= 1");
+    }
+    let augmentation = need(d.augmentation, "dataset.augmentation")?;
+    let (_, h, w) = source.image_shape();
+    if augmentation.crop_padding >= h.min(w) {
+        return err("dataset.augmentation.crop_padding", format!("must be smaller than the image ({h}x{w})"));
+    }
+    let normalization = check_normalization(d.normalization.clone(), &source)?;
+    Ok(DatasetSpec {
+        source,
+        path: d.path.clone(),
+        normalization,
+        imbalance,
+        max_per_class: d.max_per_class,
+        selection: need(d.selection, "dataset.selection")?,
+        data_seed: need(d.data_seed, "dataset.data_seed")?,
+        eval_split,
+        max_eval_per_class: d.max_eval_per_class,
+        augmentation,
+    })
+}
+
+/// A built-in data set or image files (with the folder that holds them).
+fn check_source(d: &RawDataset) -> Result<DataSource, RecipeError> {
     let source = match (d.name, &d.images) {
         (Some(_), Some(_)) => {
             return err("dataset.images", "a dataset is either a built-in `name` or `images`, not both")
@@ -321,10 +350,14 @@ fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
         (Some(name), None) => DataSource::Builtin(name),
         (None, Some(images)) => DataSource::Images(Box::new(check_images(images)?)),
     };
-    let label = source.label();
     if matches!(source, DataSource::Images(_)) && d.path.is_none() {
         return err("dataset.path", "missing: image-file data sets need the folder that holds the images");
     }
+    Ok(source)
+}
+
+/// `imbalance` and `ratio`: the long tail to cut, or the training split as it is.
+fn check_imbalance(d: &RawDataset, source: &DataSource) -> Result<Imbalance, RecipeError> {
     let imbalance = match need(d.imbalance, "dataset.imbalance")?.profile() {
         None if d.ratio.is_some() => {
             return err("dataset.ratio", "imbalance AsIs keeps the training split's own class counts; leave ratio out")
@@ -342,14 +375,15 @@ fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
         if minority_start == 0 || minority_start >= classes {
             return err(
                 "dataset.imbalance.minority_start",
-                format!("must be in 1..{classes} for {label}, got {minority_start}"),
+                format!("must be in 1..{classes} for {}, got {minority_start}", source.label()),
             );
         }
     }
-    if d.max_per_class == Some(0) {
-        return err("dataset.max_per_class", "must be >= 1");
-    }
-    let eval_split = need(d.eval_split, "dataset.eval_split")?;
+    Ok(imbalance)
+}
+
+/// Where validation and test images come from.
+fn check_eval_split(eval_split: EvalSplit, source: &DataSource) -> Result<EvalSplit, RecipeError> {
     match eval_split {
         EvalSplit::ValFromTest { val_fraction } | EvalSplit::ValFromTrain { val_fraction } => {
             if !(val_fraction.is_finite() && val_fraction > 0.0 && val_fraction < 1.0) {
@@ -357,30 +391,30 @@ fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
             }
         }
         EvalSplit::ValSplit => {
-            let has_val = matches!(&source, DataSource::Images(f) if f.layout.has_val());
+            let has_val = matches!(source, DataSource::Images(f) if f.layout.has_val());
             if !has_val {
-                return err("dataset.eval_split", format!("ValSplit needs a validation split of the data set's own (`val` in dataset.images.layout); {label} has none"));
+                return err("dataset.eval_split", format!("ValSplit needs a validation split of the data set's own (`val` in dataset.images.layout); {} has none", source.label()));
             }
         }
         EvalSplit::FullTest => {}
     }
-    if d.max_eval_per_class == Some(0) {
-        return err("dataset.max_eval_per_class", "must be >= 1");
-    }
-    let augmentation = need(d.augmentation, "dataset.augmentation")?;
-    let (channels, h, w) = source.image_shape();
-    if augmentation.crop_padding >= h.min(w) {
-        return err("dataset.augmentation.crop_padding", format!("must be smaller than the image ({h}x{w})"));
-    }
-    let normalization = match (d.normalization.clone(), &source) {
-        (None, DataSource::Builtin(_)) => Normalization::Standard,
-        (None, DataSource::Images(_)) => Normalization::FromTrain,
-        (Some(Normalization::Standard), DataSource::Images(_)) => {
-            return err(
-                "dataset.normalization",
-                format!("Standard is for built-in data sets; {label} needs FromTrain or Given(mean: [..], std: [..])"),
-            );
-        }
+    Ok(eval_split)
+}
+
+/// The normalisation: the standard one of a built-in set, the training set's own
+/// statistics for image files, or given values (one per channel).
+fn check_normalization(n: Option<Normalization>, source: &DataSource) -> Result<Normalization, RecipeError> {
+    let channels = source.image_shape().0;
+    match (n, source) {
+        (None, DataSource::Builtin(_)) => Ok(Normalization::Standard),
+        (None, DataSource::Images(_)) => Ok(Normalization::FromTrain),
+        (Some(Normalization::Standard), DataSource::Images(_)) => err(
+            "dataset.normalization",
+            format!(
+                "Standard is for built-in data sets; {} needs FromTrain or Given(mean: [..], std: [..])",
+                source.label()
+            ),
+        ),
         (Some(Normalization::Given { mean, std }), _) => {
             if mean.len() != channels || std.len() != channels {
                 return err(
@@ -398,22 +432,10 @@ fn check_dataset(d: &RawDataset) -> Result<DatasetSpec, RecipeError> {
                     format!("mean must be finite and std finite and > 0, got {mean:?} and {std:?}"),
                 );
             }
-            Normalization::Given { mean, std }
+            Ok(Normalization::Given { mean, std })
         }
-        (Some(n), _) => n,
-    };
-    Ok(DatasetSpec {
-        source,
-        path: d.path.clone(),
-        normalization,
-        imbalance,
-        max_per_class: d.max_per_class,
-        selection: need(d.selection, "dataset.selection")?,
-        data_seed: need(d.data_seed, "dataset.data_seed")?,
-        eval_split,
-        max_eval_per_class: d.max_eval_per_class,
-        augmentation,
-    })
+        (Some(n), _) => Ok(n),
+    }
 }
 
 fn check_images(i: &RawImages) -> Result<ImageFiles, RecipeError> {

@@ -36,6 +36,45 @@ pub struct SuiteOutcome {
     pub stopped: Option<crate::stop::Stopped>,
 }
 
+/// Whether a shard goes on after a cell.
+#[derive(PartialEq, Eq)]
+enum Next {
+    Continue,
+    /// A signal stopped the cell: the shard stops too.
+    Stop,
+}
+
+impl SuiteOutcome {
+    /// Files cell `name`'s result under its heading.
+    fn record(&mut self, suite: &Suite, name: String, result: anyhow::Result<(RunOutcome, Option<ForkPlan>)>) -> Next {
+        match result {
+            Ok((o, forked)) => {
+                if let Some(p) = forked {
+                    self.forked.push((name.clone(), suite.cells[p.source].key.run_name(), p.epoch));
+                }
+                if o.trained_now {
+                    self.trained.push(name)
+                } else {
+                    self.skipped.push(name)
+                }
+            }
+            Err(e) => match crate::stop::stopped_by(&e) {
+                Some(why @ crate::stop::Stopped::Signal(_)) => {
+                    tracing::warn!("{e:#}");
+                    self.stopped = Some(why.clone());
+                    self.interrupted.push(name);
+                    return Next::Stop;
+                }
+                _ => {
+                    tracing::error!("cell {name} failed: {e:#}");
+                    self.failed.push((name, format!("{e:#}")));
+                }
+            },
+        }
+        Next::Continue
+    }
+}
+
 /// Writes the suite's manifest (what `m2m report` reads) and its resolved file.
 pub fn write_manifest(suite: &Suite) -> anyhow::Result<()> {
     let dir = &suite.output_dir;
@@ -150,30 +189,9 @@ pub fn run_suite_with<B: AutodiffBackend>(
         if !signalled {
             shown.cell_done(cell, matches!(result, Ok((_, Some(_)))), started.elapsed().as_secs_f64());
         }
-        match result {
-            Ok((o, forked)) => {
-                if let Some(p) = forked {
-                    outcome.forked.push((name.clone(), suite.cells[p.source].key.run_name(), p.epoch));
-                }
-                if o.trained_now {
-                    outcome.trained.push(name)
-                } else {
-                    outcome.skipped.push(name)
-                }
-            }
-            Err(e) => match crate::stop::stopped_by(&e) {
-                Some(why @ crate::stop::Stopped::Signal(_)) => {
-                    tracing::warn!("{e:#}");
-                    outcome.stopped = Some(why.clone());
-                    outcome.interrupted.push(name);
-                    outcome.not_run.extend(queue.drain(..).map(|(_, j)| suite.cells[j].key.run_name()));
-                    break;
-                }
-                _ => {
-                    tracing::error!("cell {name} failed: {e:#}");
-                    outcome.failed.push((name, format!("{e:#}")));
-                }
-            },
+        if outcome.record(suite, name, result) == Next::Stop {
+            outcome.not_run.extend(queue.drain(..).map(|(_, j)| suite.cells[j].key.run_name()));
+            break;
         }
     }
     Ok(outcome)

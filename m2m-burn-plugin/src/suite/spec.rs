@@ -244,6 +244,42 @@ fn non_empty<T: Clone>(v: &Option<Vec<T>>, name: &str, default: Option<T>) -> Re
 /// Expands a suite over its (resolved) base recipe. Cells are ordered dataset, ratio,
 /// data seed, seed, method, so that the first seed of every method finishes first.
 fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
+    let names = check_methods(raw)?;
+    let axes = Axes::of(raw, base)?;
+    let cells_dir = raw.output_dir.join("cells");
+    let mut cells = Vec::new();
+    for (di, d) in axes.datasets.iter().enumerate() {
+        // An entry that names its data set (built-in `name` or `images`) replaces the
+        // base's, so that one suite can run built-in sets and image folders side by side.
+        let mut base = base.clone();
+        if let Some(b) = base.dataset.as_mut().filter(|_| d.name.is_some() || d.images.is_some()) {
+            b.name = None;
+            b.images = None;
+        }
+        for ratio in axes.ratios_of(d) {
+            for &data_seed in &axes.data_seeds {
+                for &seed in &raw.seeds {
+                    for mi in 0..raw.methods.len() {
+                        let dataset = RawDataset { ratio, data_seed: Some(data_seed), ..d.clone() };
+                        let at = CellAt { dataset_index: di, dataset, seed, method_index: mi };
+                        cells.push(cell(raw, &base, at, &names, &cells_dir)?);
+                    }
+                }
+            }
+        }
+    }
+    Ok(Suite {
+        name: raw.name.clone(),
+        output_dir: raw.output_dir.clone(),
+        baseline: raw.baseline.clone(),
+        methods: names,
+        cells,
+        raw: raw.clone(),
+    })
+}
+
+/// Checks the suite's name, methods, baseline and seeds; the method names in order.
+fn check_methods(raw: &RawSuite) -> Result<Vec<String>, Expand> {
     if raw.name.is_empty() || raw.name.contains(['/', '\\']) {
         return field("name", "must be non-empty and contain no path separator");
     }
@@ -280,94 +316,110 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
     if raw.seeds.is_empty() {
         return field("seeds", "must list at least one seed");
     }
-    let base_dataset = base.dataset.clone().unwrap_or_default();
-    let datasets = non_empty(&raw.datasets, "datasets", Some(RawDataset::default()))?;
-    // The ratio axis applies to the data sets cut to a long tail; one kept as it is
-    // (`imbalance: AsIs`) has one column, at its own ratio.
-    let as_is = |d: &RawDataset| matches!(d.imbalance.or(base_dataset.imbalance), Some(RawImbalance::AsIs));
-    let ratios = match (datasets.iter().all(as_is), &raw.ratios) {
-        (false, _) => non_empty(&raw.ratios, "ratios", base_dataset.ratio)?,
-        (true, None) => Vec::new(),
-        (true, Some(_)) => {
-            return field("ratios", "every data set is `imbalance: AsIs` (its own class counts): leave ratios out")
-        }
-    };
-    let data_seeds = non_empty(&raw.data_seeds, "data_seeds", base_dataset.data_seed)?;
+    Ok(names)
+}
 
-    let cells_dir = raw.output_dir.join("cells");
-    let mut cells = Vec::new();
-    for (di, d) in datasets.iter().enumerate() {
-        // An entry that names its data set (built-in `name` or `images`) replaces the
-        // base's, so that one suite can run built-in sets and image folders side by side.
-        let mut base = base.clone();
-        if let Some(b) = base.dataset.as_mut().filter(|_| d.name.is_some() || d.images.is_some()) {
-            b.name = None;
-            b.images = None;
-        }
-        let axis: Vec<Option<f64>> = if as_is(d) { vec![None] } else { ratios.iter().copied().map(Some).collect() };
-        for &ratio in &axis {
-            for &data_seed in &data_seeds {
-                for &seed in &raw.seeds {
-                    for (mi, m) in raw.methods.iter().enumerate() {
-                        let dataset = RawDataset { ratio, data_seed: Some(data_seed), ..d.clone() };
-                        let cell = RawRecipe {
-                            dataset: Some(dataset),
-                            seed: Some(seed),
-                            output_dir: Some(cells_dir.clone()),
-                            ..Default::default()
-                        };
-                        let mut merged = cell.merge_over(m.recipe.clone().merge_over(base.clone()));
-                        if ratio.is_none() {
-                            // Not the base's ratio: AsIs has none.
-                            merged.dataset.get_or_insert_with(Default::default).ratio = None;
-                        }
-                        let label = match merged.dataset.as_ref() {
-                            Some(RawDataset { name: Some(n), .. }) => format!("{n:?}"),
-                            Some(RawDataset { images: Some(RawImages { name: Some(n), .. }), .. }) => n.clone(),
-                            _ => return field(
-                                &format!("datasets[{di}].name"),
-                                "missing here and in the base recipe (a built-in `name`, or `images` with its `name`)",
-                            ),
-                        };
-                        let key = CellKey { method: m.name.clone(), dataset: label, ratio, data_seed, seed };
-                        merged.name = Some(key.run_name());
-                        // g from another method's cell of this data and seed.
-                        if let Some(m2m) = merged.m2m.as_mut() {
-                            if let Some(BaselineSource::Method(g_method)) = &m2m.g {
-                                let Some(gm) = raw.methods.iter().find(|x| &x.name == g_method) else {
-                                    return field(
-                                        &format!("methods[{mi}].recipe.m2m.g"),
-                                        format!("Method({g_method:?}) is not one of the methods {names:?}"),
-                                    );
-                                };
-                                if gm.recipe.m2m.is_some() || gm.name == m.name {
-                                    return field(
-                                        "methods",
-                                        format!(
-                                            "{}: m2m.g = Method({g_method:?}) must name a method without M2m",
-                                            m.name
-                                        ),
-                                    );
-                                }
-                                let g_key = CellKey { method: g_method.clone(), ..key.clone() };
-                                m2m.g = Some(BaselineSource::Checkpoint(cells_dir.join(g_key.run_name())));
-                            }
-                        }
-                        let recipe = merged.check().map_err(|e| Expand::Cell(key.run_name(), e))?;
-                        cells.push(Cell { key, recipe });
-                    }
-                }
+/// The data axes of a suite: data sets, ratios and data seeds, the base's where left out.
+struct Axes {
+    datasets: Vec<RawDataset>,
+    ratios: Vec<f64>,
+    data_seeds: Vec<u64>,
+    /// The base recipe's data set, for what an entry leaves out.
+    base_dataset: RawDataset,
+}
+
+impl Axes {
+    fn of(raw: &RawSuite, base: &RawRecipe) -> Result<Self, Expand> {
+        let base_dataset = base.dataset.clone().unwrap_or_default();
+        let datasets = non_empty(&raw.datasets, "datasets", Some(RawDataset::default()))?;
+        let mut axes = Axes { datasets, ratios: Vec::new(), data_seeds: Vec::new(), base_dataset };
+        axes.ratios = match (axes.datasets.iter().all(|d| axes.as_is(d)), &raw.ratios) {
+            (false, _) => non_empty(&raw.ratios, "ratios", axes.base_dataset.ratio)?,
+            (true, None) => Vec::new(),
+            (true, Some(_)) => {
+                return field("ratios", "every data set is `imbalance: AsIs` (its own class counts): leave ratios out")
             }
+        };
+        axes.data_seeds = non_empty(&raw.data_seeds, "data_seeds", axes.base_dataset.data_seed)?;
+        Ok(axes)
+    }
+
+    /// Whether data set `d` is kept as it is (`imbalance: AsIs`, here or in the base).
+    fn as_is(&self, d: &RawDataset) -> bool {
+        matches!(d.imbalance.or(self.base_dataset.imbalance), Some(RawImbalance::AsIs))
+    }
+
+    /// The ratio axis applies to the data sets cut to a long tail; one kept as it is has
+    /// one column, at its own ratio (`None`).
+    fn ratios_of(&self, d: &RawDataset) -> Vec<Option<f64>> {
+        if self.as_is(d) {
+            vec![None]
+        } else {
+            self.ratios.iter().copied().map(Some).collect()
         }
     }
-    Ok(Suite {
-        name: raw.name.clone(),
-        output_dir: raw.output_dir.clone(),
-        baseline: raw.baseline.clone(),
-        methods: names,
-        cells,
-        raw: raw.clone(),
-    })
+}
+
+/// Where a cell sits on the suite's axes: its data set entry (with this cell's ratio and
+/// data seed), seed and method.
+struct CellAt {
+    dataset_index: usize,
+    dataset: RawDataset,
+    seed: u64,
+    method_index: usize,
+}
+
+/// One checked cell: the method's recipe and the cell's data and seed over the base.
+fn cell(raw: &RawSuite, base: &RawRecipe, at: CellAt, names: &[String], cells_dir: &Path) -> Result<Cell, Expand> {
+    let m = &raw.methods[at.method_index];
+    let (ratio, data_seed) = (at.dataset.ratio, at.dataset.data_seed.expect("set by expand"));
+    let cell = RawRecipe {
+        dataset: Some(at.dataset),
+        seed: Some(at.seed),
+        output_dir: Some(cells_dir.to_path_buf()),
+        ..Default::default()
+    };
+    let mut merged = cell.merge_over(m.recipe.clone().merge_over(base.clone()));
+    if ratio.is_none() {
+        // Not the base's ratio: AsIs has none.
+        merged.dataset.get_or_insert_with(Default::default).ratio = None;
+    }
+    let label = match merged.dataset.as_ref() {
+        Some(RawDataset { name: Some(n), .. }) => format!("{n:?}"),
+        Some(RawDataset { images: Some(RawImages { name: Some(n), .. }), .. }) => n.clone(),
+        _ => {
+            return field(
+                &format!("datasets[{}].name", at.dataset_index),
+                "missing here and in the base recipe (a built-in `name`, or `images` with its `name`)",
+            )
+        }
+    };
+    let key = CellKey { method: m.name.clone(), dataset: label, ratio, data_seed, seed: at.seed };
+    merged.name = Some(key.run_name());
+    if let Some(m2m) = merged.m2m.as_mut() {
+        if let Some(BaselineSource::Method(g_method)) = &m2m.g {
+            let g_key = CellKey { method: g_method_of(raw, at.method_index, g_method, names)?, ..key.clone() };
+            m2m.g = Some(BaselineSource::Checkpoint(cells_dir.join(g_key.run_name())));
+        }
+    }
+    let recipe = merged.check().map_err(|e| Expand::Cell(key.run_name(), e))?;
+    Ok(Cell { key, recipe })
+}
+
+/// `m2m.g = Method(g_method)` of method `mi`: g comes from that method's cell of the same
+/// data and seed, which must exist and train without M2m.
+fn g_method_of(raw: &RawSuite, mi: usize, g_method: &str, names: &[String]) -> Result<String, Expand> {
+    let m = &raw.methods[mi];
+    let Some(gm) = raw.methods.iter().find(|x| x.name == g_method) else {
+        return field(
+            &format!("methods[{mi}].recipe.m2m.g"),
+            format!("Method({g_method:?}) is not one of the methods {names:?}"),
+        );
+    };
+    if gm.recipe.m2m.is_some() || gm.name == m.name {
+        return field("methods", format!("{}: m2m.g = Method({g_method:?}) must name a method without M2m", m.name));
+    }
+    Ok(g_method.to_string())
 }
 
 /// The resolved suite as RON.

@@ -6,34 +6,26 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use burn::data::dataloader::{DataLoaderIterator, Progress};
-use burn::module::AutodiffModule;
-use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Tensor};
 use burn::train::{
-    ClassificationOutput, EventProcessorTraining, Learner, LearnerEvent, LearningComponentsMarker,
-    SupervisedLearningStrategy, SupervisedTrainingEventProcessor, TrainingComponents, TrainingItem,
+    EventProcessorTraining, Learner, LearnerEvent, LearningComponentsMarker, SupervisedLearningStrategy,
+    SupervisedTrainingEventProcessor, TrainingComponents,
 };
-use m2m_core::loss::{weight_tensor, ClassLoss};
 use m2m_core::metrics::ClassGroups;
 
 use super::batch::{EvalLoader, TrainLoader};
-use super::eval::{evaluate, logit_adjustment, Evaluation};
 use super::scheduler::EpochScheduler;
 use crate::learning_checkpoint::{free_bytes, human_size, save_and_wait, FaultCause};
-use crate::m2m::gallery::write_gallery;
-use crate::m2m::{FProbabilities, M2m, M2mSchedule};
-use crate::model::{save_classifier, Classifier, Mode, ModelSpec, Net};
+use crate::m2m::{M2m, M2mSchedule};
+use crate::model::{save_classifier, ModelSpec, Net};
 use crate::recipe::LossPlan;
 use crate::run_dir::{best_val, EpochRecord, RunDir, RunState};
-
-/// Rows of the gallery of accepted translations written after each M2m epoch.
-const GALLERY_ROWS: usize = 8;
 
 pub type Optim<B> =
     burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<<B as AutodiffBackend>::InnerBackend>, Net<B>, B>;
 pub type Components<B> = LearningComponentsMarker<B, EpochScheduler, Net<B>, Optim<B>>;
+/// burn-train's event processor of our loop (dashboard or log lines, metrics).
+pub(super) type Events<B> = SupervisedTrainingEventProcessor<Components<B>>;
 
 /// Everything the loop needs besides burn's components.
 pub struct ImbalancedStrategy<B: AutodiffBackend> {
@@ -216,6 +208,9 @@ impl<B: AutodiffBackend> ImbalancedStrategy<B> {
 }
 
 impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for ImbalancedStrategy<B> {
+    /// The epochs, each in steps (`epoch.rs`): train, evaluate, draw, record, checkpoint,
+    /// then the state file. Any step that fails or is stopped ends the loop with the
+    /// newest complete epoch as the resume point.
     fn fit(
         &self,
         tc: TrainingComponents<Components<B>>,
@@ -223,178 +218,110 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
         _train: burn::train::TrainLoader<Components<B>>,
         _valid: burn::train::ValidLoader<Components<B>>,
         starting_epoch: usize,
-    ) -> (Net<B>, SupervisedTrainingEventProcessor<Components<B>>) {
+    ) -> (Net<B>, Events<B>) {
         let TrainingComponents { num_epochs, mut checkpointer, interrupter, mut event_processor, event_store, .. } = tc;
         let mut records = self.previous.clone();
-        let device = burn::module::Module::devices(&learner.model())[0].clone();
-        let counts = &self.groups.train_counts;
-        let loss_fn = ClassLoss::<B>::new(self.loss.kind, self.loss.weighted_mean, counts, &device);
-
-        // Set when a signal or a lost lock lease stops the run (crate::stop): the epoch in
-        // progress is abandoned, the newest complete one stays the resume point.
-        let mut stopped = None;
         // burn counts epochs from 1; a run started from a checkpoint skips the epochs before it.
         for epoch in starting_epoch.max(self.first_epoch + 1)..=num_epochs {
             let e0 = epoch - 1; // recipes count epochs from 0
-            let global = Progress::new(epoch, num_epochs);
             let started = Instant::now();
-            self.train.set_epoch(e0);
-            let mut iter = self.train.epoch_iter(e0);
-            let (mut loss_sum, mut correct): (Option<Tensor<B, 1>>, Option<Tensor<B, 1, burn::tensor::Int>>) =
-                (None, None);
-            let mut seen = 0usize;
-            let mut iteration = 0usize;
-            let mut lr = 0.0;
-            let mut m2m = self.m2m.as_ref().and_then(|(m, schedule)| Some((m, schedule.epoch(e0, counts.len())?)));
-            // The first accepted translations of the epoch, drawn into the run directory.
-            let mut shown = Vec::new();
-            let mut f_probabilities = FProbabilities::<B>::default();
-            let class_weights = self.loss.weights_at(e0, counts);
-            let weights = class_weights.as_ref().map(|w| weight_tensor::<B>(w, &device));
-            while let Some(batch) = iter.next() {
-                iteration += 1;
-                learner.lr_step();
-                lr = learner.lr_current();
-                let progress = iter.progress();
-                let model = learner.model();
-                let n = batch.labels.len();
-                let (images, generation) = match m2m.as_mut() {
-                    Some((m, translations)) => {
-                        let sampled = batch.images.clone();
-                        let (images, generation) = translations.translate(m, &model, batch.images, &batch.labels);
-                        let room = GALLERY_ROWS - shown.len();
-                        if room > 0 {
-                            shown.extend(generation.gallery_items(&sampled, &images, &self.class_names, room));
-                        }
-                        (images, Some(generation))
-                    }
-                    None => (batch.images, None),
-                };
-                let logits = model.logits(images, Mode::Train);
-                if let Some(generation) = generation.as_ref() {
-                    f_probabilities.add(&logits, generation);
-                }
-                let loss = loss_fn.forward(logits.clone(), batch.targets.clone(), weights.as_ref());
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                learner.optimizer_step(grads);
-
-                let hits = logits.clone().argmax(1).reshape([n]).equal(batch.targets.clone()).int().sum();
-                let weighted = loss.clone().detach().mul_scalar(n as f64);
-                loss_sum = Some(match loss_sum {
-                    Some(s) => s.add(weighted),
-                    None => weighted,
-                });
-                correct = Some(match correct {
-                    Some(c) => c.add(hits),
-                    None => hits,
-                });
-                seen += n;
-                let item = ClassificationOutput::new(loss.detach(), logits.detach(), batch.targets);
-                event_processor.process_train(LearnerEvent::ProcessedItem(TrainingItem::new(
-                    item,
-                    progress,
-                    global.clone(),
-                    Some(iteration),
-                    Some(lr),
-                )));
-                if interrupter.should_stop() {
+            let trained = match self.train_epoch(&mut learner, (epoch, num_epochs), &mut event_processor, &interrupter)
+            {
+                Ok(trained) => trained,
+                // A signal or a lost lock lease (crate::stop): the epoch in progress is
+                // abandoned, the newest complete one stays the resume point.
+                Err(why) => {
+                    self.stop(epoch, why);
                     break;
                 }
-                if let Some(why) = crate::stop::requested() {
-                    stopped = Some((epoch, why));
-                    break;
-                }
-            }
-            if stopped.is_some() {
-                break;
-            }
-            tracing::debug!(
-                "epoch {e0}: waited {:.2} s for the input pipeline over {iteration} batches ({:.1} s of training)",
-                iter.waited().as_secs_f64(),
-                started.elapsed().as_secs_f64()
-            );
+            };
             event_processor.process_train(LearnerEvent::EndEpoch(epoch));
             if interrupter.should_stop() {
                 break;
             }
-            let train_loss = loss_sum.map_or(f64::NAN, |s| s.into_scalar().elem::<f64>()) / seen.max(1) as f64;
-            let train_accuracy = correct.map_or(0.0, |c| c.into_scalar().elem::<f64>()) / seen.max(1) as f64;
+            let (train_loss, train_accuracy) = trained.totals.finish();
             if !train_loss.is_finite() {
                 self.fail(anyhow::anyhow!(
-                    "the training loss became {train_loss} in epoch {e0} (lr {lr:.3e}); stopped without saving this epoch. \
-                     The checkpoints of the earlier epochs are kept: lower `optimizer.lr` or check the data"
+                    "the training loss became {train_loss} in epoch {e0} (lr {:.3e}); stopped without saving this epoch. \
+                     The checkpoints of the earlier epochs are kept: lower `optimizer.lr` or check the data",
+                    trained.lr
                 ));
                 break;
             }
-
-            // Validation through burn's event processor (dashboard, logs), test on the side.
-            let model = learner.model().valid();
-            let offsets = logit_adjustment(self.eval_logit_adjustment, &self.groups.train_counts);
-            let mut val_eval = Evaluation::adjusted(self.groups.train_counts.len(), offsets.clone());
-            for (i, batch) in self.val.batches().enumerate() {
-                let logits = model.logits(batch.images.clone(), Mode::Eval);
-                let loss = val_eval.add(logits.clone(), &batch);
-                event_processor.process_valid(LearnerEvent::ProcessedItem(TrainingItem::new(
-                    ClassificationOutput::new(loss, logits, batch.targets),
-                    Progress::new(i + 1, self.val.num_batches()),
-                    global.clone(),
-                    Some(i + 1),
-                    None,
-                )));
-            }
-            event_processor.process_valid(LearnerEvent::EndEpoch(epoch));
-            let test = evaluate(&model, &self.test, &self.groups, offsets);
-            let mut gallery = None;
-            if !shown.is_empty() {
-                let shape = (self.spec.in_channels, self.image_size.0, self.image_size.1);
-                // A picture, not a result: a failure to draw it does not stop training.
-                match write_gallery(&self.run.translations_path(), &shown, shape, 10.0) {
-                    Ok(png) => gallery = Some(png),
-                    Err(e) => tracing::warn!("epoch {e0}: could not draw the accepted translations: {e:#}"),
-                }
-            }
+            let (val, test) = self.evaluate_epoch(&learner, (epoch, num_epochs), &mut event_processor);
+            let gallery = self.draw_gallery(e0, &trained.shown);
             let record = EpochRecord {
                 epoch: e0,
-                lr,
+                lr: trained.lr,
                 sampler: self.train.sampler_at(e0),
-                class_weights,
+                class_weights: trained.class_weights,
                 seconds: started.elapsed().as_secs_f64(),
                 train_loss,
                 train_accuracy,
-                val: val_eval.report(&self.groups),
+                val,
                 test,
-                m2m: m2m.map(|(_, t)| {
-                    let mut stats = t.stats;
-                    f_probabilities.into_stats(&mut stats);
-                    stats
-                }),
+                m2m: trained.m2m,
             };
             if let Some(why) = crate::stop::requested() {
-                stopped = Some((epoch, why));
+                self.stop(epoch, why);
                 break;
             }
-            if let Err(e) = self.record_epoch(&learner, &mut records, record, gallery.as_deref(), epoch, num_epochs) {
-                self.fail(self.write_failed(e0, "saving the results", e));
-                break;
-            }
-            if let Some(c) = checkpointer.as_mut() {
-                match self.checkpoint(c, &learner, &event_store, &interrupter, epoch) {
-                    Ok(read_back) => learner = read_back,
-                    Err(e) => {
-                        self.fail(e);
-                        break;
-                    }
+            let saved = Saved { records: &mut records, gallery: gallery.as_deref(), epoch, num_epochs };
+            match self.save_epoch(learner, saved, record, checkpointer.as_mut(), &event_store, &interrupter) {
+                Ok(next) => learner = next,
+                Err((last, e)) => {
+                    learner = last;
+                    self.fail(e);
+                    break;
                 }
             }
-            let state = RunState { completed_epochs: epoch, total_epochs: num_epochs, finished: false, stopped: None };
-            if let Err(e) = self.run.write_state(&state) {
-                self.fail(self.write_failed(e0, "saving the state", e));
-                break;
-            }
-        }
-        if let Some((epoch, why)) = stopped {
-            self.stop(epoch, why);
         }
         (learner.model(), event_processor)
+    }
+}
+
+/// A failed save: the learner (training stops with it) and the line to print.
+type SaveFailed<B> = (Learner<Components<B>>, anyhow::Error);
+
+/// Where an epoch's record goes: the records so far (it is added to them), its gallery
+/// picture, its (burn) epoch and the run's epoch count.
+struct Saved<'a> {
+    records: &'a mut Vec<EpochRecord>,
+    gallery: Option<&'a [u8]>,
+    epoch: usize,
+    num_epochs: usize,
+}
+
+impl<B: AutodiffBackend> ImbalancedStrategy<B> {
+    /// Saves an epoch: its record, best model and fork point, then burn-train's checkpoint
+    /// (training goes on with the learner read back from it), then the state file last,
+    /// so that it never points at an epoch whose files are missing. `Err` with the learner
+    /// and the line to print when a write failed.
+    fn save_epoch(
+        &self,
+        learner: Learner<Components<B>>,
+        saved: Saved,
+        record: EpochRecord,
+        checkpointer: Option<&mut burn::train::LearningCheckpointer<Components<B>>>,
+        store: &burn::train::metric::store::EventStoreClient,
+        interrupter: &burn::train::Interrupter,
+    ) -> Result<Learner<Components<B>>, SaveFailed<B>> {
+        let Saved { records, gallery, epoch, num_epochs } = saved;
+        let e0 = epoch - 1;
+        if let Err(e) = self.record_epoch(&learner, records, record, gallery, epoch, num_epochs) {
+            return Err((learner, self.write_failed(e0, "saving the results", e)));
+        }
+        let learner = match checkpointer {
+            Some(c) => match self.checkpoint(c, &learner, store, interrupter, epoch) {
+                Ok(read_back) => read_back,
+                Err(e) => return Err((learner, e)),
+            },
+            None => learner,
+        };
+        let state = RunState { completed_epochs: epoch, total_epochs: num_epochs, finished: false, stopped: None };
+        match self.run.write_state(&state) {
+            Ok(()) => Ok(learner),
+            Err(e) => Err((learner, self.write_failed(e0, "saving the state", e))),
+        }
     }
 }

@@ -361,6 +361,8 @@ impl Machine<'_, '_> {
         Ok(())
     }
 
+    /// The interpreter: one `match` arm per opcode, in one place to read against the pickle
+    /// format (the one function allowed over 80 lines, scripts/long-functions.py).
     fn run(&mut self) -> Result<Value, PickleError> {
         loop {
             let at = self.pos;

@@ -7,12 +7,12 @@ use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use m2m_core::classifier::{Classifier, Mode};
-use m2m_core::translation::TranslationConfig;
-use rand::rngs::StdRng;
+use m2m_core::seed::ChaCha12Rng;
+use m2m_core::translation::{PlannedSlot, TranslationConfig};
 use rand::SeedableRng;
 use serde::Serialize;
 
-use super::{plan_jobs, translate_jobs, Targets};
+use super::{plan_jobs, translate_jobs, JobResult, Targets};
 use crate::data::{DatasetName, NamedImages};
 use crate::m2m::gallery::{write_gallery, GalleryItem};
 use crate::model::import::{import_net, ImportError, ImportReport, StateDict};
@@ -180,26 +180,14 @@ pub fn run_translate<B: AutodiffBackend>(o: &TranslateOptions, device: &B::Devic
         named = named.take(n);
     }
     let set = &named.set;
-    let shape = (set.channels, set.height, set.width);
     let pixels: Vec<f32> = set.pixels.iter().map(|&b| b as f32 / 255.0).collect();
     let images =
         Tensor::<B, 4>::from_data(TensorData::new(pixels, [set.len(), set.channels, set.height, set.width]), device);
     if let Some(path) = &o.logits {
-        let g_logits = host(g.logits(images.clone(), Mode::Eval));
-        let f_logits = host(f.logits(images.clone(), Mode::Eval));
-        let k = o.dataset.num_classes();
-        let rows: Vec<ImageLogits> = (0..set.len())
-            .map(|i| ImageLogits {
-                image: named.names[i].clone(),
-                label: set.labels[i],
-                g_logits: g_logits[i * k..(i + 1) * k].to_vec(),
-                f_logits: f_logits[i * k..(i + 1) * k].to_vec(),
-            })
-            .collect();
-        write_json(path, &rows)?;
+        write_json(path, &image_logits(&f, &g, images.clone(), &named, o.dataset.num_classes()))?;
     }
 
-    let mut rng = StdRng::seed_from_u64(o.seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(o.seed);
     let jobs = plan_jobs(&set.labels, &o.targets, o.dataset.num_classes(), &mut rng);
     anyhow::ensure!(
         !jobs.is_empty(),
@@ -208,56 +196,115 @@ pub fn run_translate<B: AutodiffBackend>(o: &TranslateOptions, device: &B::Devic
     let planned = matches!(o.targets, Targets::Planned { .. });
     let mut per_target = vec![ClassSummary::default(); o.dataset.num_classes()];
     let mut records = Vec::with_capacity(jobs.len());
-    // Gallery candidates: accepted first, then by g's confidence; at most `gallery_rows` kept.
-    let mut gallery: Vec<(bool, f32, GalleryItem)> = Vec::new();
-    let names = o.dataset.class_names();
+    let mut gallery = Gallery { rows: o.gallery_rows, candidates: Vec::new() };
     let per = set.image_len();
     for chunk in jobs.chunks(o.batch_size.max(1)) {
         let (results, translated) = translate_jobs(&f, &g, &images, chunk, &o.config, planned, &mut rng);
         let translated = if o.gallery.is_some() { host(translated) } else { Vec::new() };
         for (i, (job, r)) in chunk.iter().zip(&results).enumerate() {
-            let c = &mut per_target[job.target];
-            c.attempts += 1;
-            c.accepted += r.passes_gamma as usize;
-            c.g_target_prob_sum += r.g_target_prob as f64;
-            c.l2_sum += r.l2 as f64;
-            records.push(TranslationRecord {
-                image: named.names[job.seed].clone(),
-                index: job.seed,
-                seed_class: job.seed_class,
-                target: job.target,
-                g_target_prob_before: r.g_target_prob_before,
-                g_target_prob: r.g_target_prob,
-                f_seed_prob_before: r.f_seed_prob_before,
-                f_seed_prob: r.f_seed_prob,
-                l2: r.l2,
-                accepted: r.passes_gamma,
-                p_accept: planned.then_some(job.p_accept),
-                drawn: r.drawn,
-            });
+            per_target[job.target].add(r);
+            records.push(TranslationRecord::of(job, r, &named.names[job.seed], planned));
             if o.gallery.is_some() {
-                let seed = set.image(job.seed).iter().map(|&b| b as f32 / 255.0).collect();
-                let lines = vec![
-                    format!("{} -> {}", names[job.seed_class], names[job.target]),
-                    format!("g: {:.2} -> {:.2}", r.g_target_prob_before, r.g_target_prob),
-                    format!("L2 {:.2} {}", r.l2, if r.passes_gamma { "accepted" } else { "rejected" }),
-                    named.names[job.seed].clone(),
-                ];
-                let item = GalleryItem { seed, translated: translated[i * per..(i + 1) * per].to_vec(), lines };
-                gallery.push((r.passes_gamma, r.g_target_prob, item));
+                let translated = translated[i * per..(i + 1) * per].to_vec();
+                gallery.candidates.push((
+                    r.passes_gamma,
+                    r.g_target_prob,
+                    gallery_item(job, r, &named, translated, o.dataset),
+                ));
             }
         }
-        gallery.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
-        gallery.truncate(o.gallery_rows);
+        gallery.keep_best();
     }
     if let Some(path) = &o.json {
         write_json(path, &records)?;
     }
     if let Some(path) = &o.gallery {
-        let items: Vec<GalleryItem> = gallery.into_iter().map(|(_, _, item)| item).collect();
-        write_gallery(path, &items, shape, o.amplify)?;
+        let items: Vec<GalleryItem> = gallery.candidates.into_iter().map(|(_, _, item)| item).collect();
+        write_gallery(path, &items, (set.channels, set.height, set.width), o.amplify)?;
     }
     Ok(TranslateSummary { per_target, records, g_import, f_import })
+}
+
+/// g's and f's logits for every image (`k` classes).
+fn image_logits<B: AutodiffBackend>(
+    f: &Net<B>,
+    g: &Net<B>,
+    images: Tensor<B, 4>,
+    named: &NamedImages,
+    k: usize,
+) -> Vec<ImageLogits> {
+    let g_logits = host(g.logits(images.clone(), Mode::Eval));
+    let f_logits = host(f.logits(images, Mode::Eval));
+    (0..named.set.len())
+        .map(|i| ImageLogits {
+            image: named.names[i].clone(),
+            label: named.set.labels[i],
+            g_logits: g_logits[i * k..(i + 1) * k].to_vec(),
+            f_logits: f_logits[i * k..(i + 1) * k].to_vec(),
+        })
+        .collect()
+}
+
+impl ClassSummary {
+    fn add(&mut self, r: &JobResult) {
+        self.attempts += 1;
+        self.accepted += r.passes_gamma as usize;
+        self.g_target_prob_sum += r.g_target_prob as f64;
+        self.l2_sum += r.l2 as f64;
+    }
+}
+
+impl TranslationRecord {
+    /// The record of translation `job` of image `image`, with result `r`.
+    fn of(job: &PlannedSlot, r: &JobResult, image: &str, planned: bool) -> Self {
+        TranslationRecord {
+            image: image.to_string(),
+            index: job.seed,
+            seed_class: job.seed_class,
+            target: job.target,
+            g_target_prob_before: r.g_target_prob_before,
+            g_target_prob: r.g_target_prob,
+            f_seed_prob_before: r.f_seed_prob_before,
+            f_seed_prob: r.f_seed_prob,
+            l2: r.l2,
+            accepted: r.passes_gamma,
+            p_accept: planned.then_some(job.p_accept),
+            drawn: r.drawn,
+        }
+    }
+}
+
+/// The gallery's candidates (accepted, g's confidence, the picture): accepted first, then
+/// by g's confidence; at most `rows` kept.
+struct Gallery {
+    rows: usize,
+    candidates: Vec<(bool, f32, GalleryItem)>,
+}
+
+impl Gallery {
+    fn keep_best(&mut self) {
+        self.candidates.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
+        self.candidates.truncate(self.rows);
+    }
+}
+
+/// One gallery row: the seed image, its translation and what happened to it.
+fn gallery_item(
+    job: &PlannedSlot,
+    r: &JobResult,
+    named: &NamedImages,
+    translated: Vec<f32>,
+    dataset: DatasetName,
+) -> GalleryItem {
+    let names = dataset.class_names();
+    let seed = named.set.image(job.seed).iter().map(|&b| b as f32 / 255.0).collect();
+    let lines = vec![
+        format!("{} -> {}", names[job.seed_class], names[job.target]),
+        format!("g: {:.2} -> {:.2}", r.g_target_prob_before, r.g_target_prob),
+        format!("L2 {:.2} {}", r.l2, if r.passes_gamma { "accepted" } else { "rejected" }),
+        named.names[job.seed].clone(),
+    ];
+    GalleryItem { seed, translated, lines }
 }
 
 fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> anyhow::Result<()> {

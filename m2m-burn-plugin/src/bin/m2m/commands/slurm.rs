@@ -44,80 +44,22 @@ pub fn submit(
     no_fork: bool,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let (plans, _) = plan_forks(&suite.cells);
-    let families = deal(&suite.cells, &plans, suite.cells.len()).cost.iter().filter(|&&c| c > 0.0).count();
-    let count = args.shards.unwrap_or(families.clamp(1, 64));
-    anyhow::ensure!(count >= 1, "--shards 0: needs at least one shard");
-    let dealt = deal(&suite.cells, &plans, count);
-    let unfinished: Vec<usize> = (0..count)
-        .filter(|&s| {
-            dealt
-                .cells_of(Shard { index: s, count })
-                .iter()
-                .any(|&j| !RunDir::new(suite.cells[j].recipe.run_dir()).is_finished())
-        })
-        .collect();
+    let (count, unfinished) = shards_to_submit(suite, args)?;
     let out = absolute(&suite.output_dir)?;
     let dir = out.join("slurm");
     let m2m = std::env::current_exe().context("finding the m2m executable to run on the nodes")?;
-    let suite_file = absolute(suite_file)?;
+    let job = Job { suite, suite_file: absolute(suite_file)?, out, m2m, logs: dir.join("logs") };
     if unfinished.is_empty() {
         println!(
             "every cell of suite {} is finished: nothing to submit (`m2m report {}` writes the report)",
             suite.name,
-            out.display()
+            job.out.display()
         );
         return Ok(());
     }
     let ids = ranges(&unfinished);
-    let array = format!("{ids}{}", args.array_parallel.map_or(String::new(), |k| format!("%{k}")));
-    let mut run = vec![
-        quote(&m2m.to_string_lossy()),
-        "suite".into(),
-        quote(&suite_file.to_string_lossy()),
-        "--shard".into(),
-        format!("\"${{SLURM_ARRAY_TASK_ID}}/{count}\""),
-        "--output-dir".into(),
-        quote(&out.to_string_lossy()),
-    ];
-    if let Some(b) = backend {
-        run.extend(["--backend".into(), quote(&b.to_string())]);
-    }
-    if no_fork {
-        run.push("--no-fork".into());
-    }
-    let logs = dir.join("logs");
-    let array_script = format!(
-        "#!/bin/bash\n\
-         # Written by `m2m suite {file} --slurm`: shard ${{SLURM_ARRAY_TASK_ID}} of {count} of suite {name}.\n\
-         # SIGTERM (scancel, the time limit via --signal, preemption) stops m2m at its next safe\n\
-         # point: it exits with status 75 and the same command resumes. Run `m2m suite ... --slurm`\n\
-         # again to resubmit the shards with unfinished cells.\n\
-         #SBATCH --job-name=m2m-{name}\n\
-         #SBATCH --array={array}\n\
-         #SBATCH --output={logs}/%x-%A_%a.out\n\
-         #SBATCH --open-mode=append\n\
-         #SBATCH --signal=B:TERM@{signal}\n\
-         #SBATCH --requeue\n\
-         exec {run}\n",
-        file = suite_file.display(),
-        name = suite.name,
-        logs = logs.display(),
-        signal = args.signal_before,
-        run = run.join(" "),
-    );
-    let merge_script = format!(
-        "#!/bin/bash\n\
-         # Written by `m2m suite {file} --slurm`: the report of suite {name}, once every shard succeeded.\n\
-         #SBATCH --job-name=m2m-{name}-report\n\
-         #SBATCH --output={logs}/%x-%j.out\n\
-         exec {m2m} report {out}\n",
-        file = suite_file.display(),
-        name = suite.name,
-        logs = logs.display(),
-        m2m = quote(&m2m.to_string_lossy()),
-        out = quote(&out.to_string_lossy()),
-    );
+    let array_script = job.array_script(&ids, count, args, backend, no_fork);
+    let merge_script = job.merge_script();
     let merge_options = merge_options(&args.sbatch);
     let (array_path, merge_path) = (dir.join("array.sbatch"), dir.join("merge.sbatch"));
     println!("suite {}: {} of {count} shards have unfinished cells (array ids {ids})", suite.name, unfinished.len());
@@ -136,7 +78,7 @@ pub fn submit(
             "--slurm: sbatch is not on PATH; run this on a Slurm login node, or add --dry-run to see the scripts"
         )
     })?;
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    std::fs::create_dir_all(&job.logs).with_context(|| format!("creating {}", job.logs.display()))?;
     for (path, text) in [(&array_path, &array_script), (&merge_path, &merge_script)] {
         m2m_burn_plugin::fs::write_atomic(path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -147,8 +89,101 @@ pub fn submit(
     options.extend(merge_options);
     let merge_id = sbatch_run(&sbatch, &options, &merge_path)?;
     println!("submitted array job {array_id} ({}) and merge job {merge_id}", array_path.display());
-    println!("logs: {}", logs.display());
+    println!("logs: {}", job.logs.display());
     Ok(())
+}
+
+/// The number of shards (`--shards`, else one per family of cells that fork from each
+/// other, at most 64) and those of them with unfinished cells.
+fn shards_to_submit(suite: &Suite, args: &SlurmArgs) -> anyhow::Result<(usize, Vec<usize>)> {
+    let (plans, _) = plan_forks(&suite.cells);
+    let families = deal(&suite.cells, &plans, suite.cells.len()).cost.iter().filter(|&&c| c > 0.0).count();
+    let count = args.shards.unwrap_or(families.clamp(1, 64));
+    anyhow::ensure!(count >= 1, "--shards 0: needs at least one shard");
+    let dealt = deal(&suite.cells, &plans, count);
+    let unfinished = (0..count)
+        .filter(|&s| {
+            dealt
+                .cells_of(Shard { index: s, count })
+                .iter()
+                .any(|&j| !RunDir::new(suite.cells[j].recipe.run_dir()).is_finished())
+        })
+        .collect();
+    Ok((count, unfinished))
+}
+
+/// What the two batch scripts run, with absolute paths (they run on other nodes).
+struct Job<'a> {
+    suite: &'a Suite,
+    suite_file: PathBuf,
+    out: PathBuf,
+    /// This m2m executable.
+    m2m: PathBuf,
+    logs: PathBuf,
+}
+
+impl Job<'_> {
+    /// The array job: shard `$SLURM_ARRAY_TASK_ID` of `count` per task, for array `ids`.
+    fn array_script(
+        &self,
+        ids: &str,
+        count: usize,
+        args: &SlurmArgs,
+        backend: Option<BackendChoice>,
+        no_fork: bool,
+    ) -> String {
+        let array = format!("{ids}{}", args.array_parallel.map_or(String::new(), |k| format!("%{k}")));
+        let mut run = vec![
+            quote(&self.m2m.to_string_lossy()),
+            "suite".into(),
+            quote(&self.suite_file.to_string_lossy()),
+            "--shard".into(),
+            format!("\"${{SLURM_ARRAY_TASK_ID}}/{count}\""),
+            "--output-dir".into(),
+            quote(&self.out.to_string_lossy()),
+        ];
+        if let Some(b) = backend {
+            run.extend(["--backend".into(), quote(&b.to_string())]);
+        }
+        if no_fork {
+            run.push("--no-fork".into());
+        }
+        format!(
+            "#!/bin/bash\n\
+             # Written by `m2m suite {file} --slurm`: shard ${{SLURM_ARRAY_TASK_ID}} of {count} of suite {name}.\n\
+             # SIGTERM (scancel, the time limit via --signal, preemption) stops m2m at its next safe\n\
+             # point: it exits with status 75 and the same command resumes. Run `m2m suite ... --slurm`\n\
+             # again to resubmit the shards with unfinished cells.\n\
+             #SBATCH --job-name=m2m-{name}\n\
+             #SBATCH --array={array}\n\
+             #SBATCH --output={logs}/%x-%A_%a.out\n\
+             #SBATCH --open-mode=append\n\
+             #SBATCH --signal=B:TERM@{signal}\n\
+             #SBATCH --requeue\n\
+             exec {run}\n",
+            file = self.suite_file.display(),
+            name = self.suite.name,
+            logs = self.logs.display(),
+            signal = args.signal_before,
+            run = run.join(" "),
+        )
+    }
+
+    /// The merge job: the report, once every shard succeeded.
+    fn merge_script(&self) -> String {
+        format!(
+            "#!/bin/bash\n\
+             # Written by `m2m suite {file} --slurm`: the report of suite {name}, once every shard succeeded.\n\
+             #SBATCH --job-name=m2m-{name}-report\n\
+             #SBATCH --output={logs}/%x-%j.out\n\
+             exec {m2m} report {out}\n",
+            file = self.suite_file.display(),
+            name = self.suite.name,
+            logs = self.logs.display(),
+            m2m = quote(&self.m2m.to_string_lossy()),
+            out = quote(&self.out.to_string_lossy()),
+        )
+    }
 }
 
 /// Runs `sbatch --parsable OPTIONS SCRIPT`; the job id it prints.
