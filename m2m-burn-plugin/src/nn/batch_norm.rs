@@ -1,4 +1,6 @@
-//! burn's `BatchNorm`, with evaluation inside M2m's evaluation scope.
+//! burn's `BatchNorm`, with evaluation inside M2m's evaluation scope: the drop-in for
+//! users' burn models. m2m's own networks use `model::BatchNorm2d` instead, whose mode is
+//! an argument of `forward` and which fuses the ReLU and residual that follow it.
 
 use burn::config::Config;
 use burn::module::{Initializer, Module, Param, RunningState};

@@ -1,6 +1,11 @@
 //! A BatchNorm that can run in evaluation mode on an autodiff backend, with the ReLU (and
 //! the residual add) that follows it fused in on the CPU backend.
 //!
+//! Two BatchNorms, one sentence each: this `BatchNorm2d` is the layer of m2m's own
+//! networks (ResNet-32, the small CNN), whose `forward` takes the mode as an argument and
+//! fuses what follows; [`crate::nn::BatchNorm`] is the drop-in for users' burn models, with
+//! burn's config, record and `forward`, reading the mode from M2m's evaluation scope.
+//!
 //! burn 0.21's `BatchNorm` picks batch statistics, and updates its running statistics,
 //! whenever the backend is an autodiff backend. M2m's translation needs input gradients
 //! through f and g *with running statistics and no update* (algorithm.md §4.3, §6.2), so the
