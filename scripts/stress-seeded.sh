@@ -14,9 +14,12 @@ RUNS="${1:-20}"
 LOGS="${2:-$(mktemp -d)}"
 mkdir -p "$LOGS"
 SEEDED_TESTS=(fork suite end_to_end start_from hook seeding suite_prefix suite_interrupt)
-# The binaries as cargo built them (names and paths from cargo's JSON messages).
+# The binaries as cargo built them (names and paths from cargo's JSON messages), with the
+# features of scripts/test.sh, so that after it nothing is built again.
+GPU_FEATURES="m2m-burn-plugin/cuda,m2m-burn-plugin/wgpu,m2m-tests/cuda,m2m-tests/wgpu"
 mapfile -t BINARIES < <(
-    cargo test --release --locked --workspace --no-run --message-format=json "${SEEDED_TESTS[@]/#/--test=}" |
+    cargo test --release --locked --workspace --features "$GPU_FEATURES" --no-run --message-format=json \
+        "${SEEDED_TESTS[@]/#/--test=}" |
         python3 -c '
 import json, sys
 for line in sys.stdin:
