@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Backend-generic pieces of M2m (Kim, Jeong, Shin, CVPR 2020): imbalance arithmetic,
 //! epoch samplers, SMOTE, class weights, losses, learning-rate schedules, translation and
 //! imbalanced-classification metrics.

@@ -9,7 +9,7 @@ use burn::module::{Module, Param, RunningState};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use m2m_burn_plugin::backend::Cpu;
-use m2m_burn_plugin::model::batch_norm::kernels::{self, BnShape};
+use m2m_burn_plugin::kernels::batch_norm::{self as kernels, BnShape};
 use m2m_burn_plugin::model::{BatchNorm2d, Mode, Then};
 
 fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {

@@ -1,4 +1,4 @@
-//! Our CPU convolution (model::conv) against burn's: the three kernels on shapes that
+//! Our CPU convolution (kernels::conv) against burn's: the three kernels on shapes that
 //! cover stride, padding, odd and non-square sizes, channel counts and batch 1, and the
 //! autodiff op (forward, input and weight gradients, tracked or not) inside a model layer.
 
@@ -11,8 +11,8 @@ use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::{ConvOptions, ModuleOps};
 use burn::tensor::{Distribution, Tensor, TensorPrimitive};
 use m2m_burn_plugin::backend::Cpu;
-use m2m_burn_plugin::model::conv::conv2d;
-use m2m_burn_plugin::model::conv::kernels::{self, ConvShape};
+use m2m_burn_plugin::kernels::conv::conv2d;
+use m2m_burn_plugin::kernels::conv::slices::{self as kernels, ConvShape};
 use m2m_tests::relative;
 
 fn host<const D: usize>(t: Tensor<Flex, D>) -> Vec<f32> {
@@ -159,5 +159,5 @@ fn the_weight_gradient_does_not_depend_on_the_thread_count() {
 }
 
 fn conv_host_forward(s: &ConvShape, x: &[f32], w: &[f32]) -> Vec<f32> {
-    m2m_burn_plugin::model::conv::host_forward(s, x, w, &kernels::Epilogue::NONE)
+    m2m_burn_plugin::kernels::conv::host_forward(s, x, w, &kernels::Epilogue::NONE)
 }

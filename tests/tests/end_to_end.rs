@@ -5,7 +5,7 @@ use std::path::Path;
 
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::recipe::load_recipe;
-use m2m_burn_plugin::run::{run_recipe, Progress};
+use m2m_burn_plugin::run::{run_recipe, ProgressView};
 use m2m_burn_plugin::train::RunState;
 use m2m_tests::{records, write_idx_dataset};
 
@@ -40,7 +40,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     std::fs::write(&recipe_path, recipe_text(&data, &out, 3)).unwrap();
     let recipe = load_recipe(&recipe_path, &[]).unwrap();
 
-    let outcome = run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap();
+    let outcome = run_recipe::<Cpu>(&recipe, Default::default(), ProgressView::Log).unwrap();
     assert!(outcome.trained_now);
     let run = out.join("tiny");
     for f in [
@@ -87,7 +87,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     assert!(recs[best_epoch + 1..].iter().all(|r| r.val.balanced_accuracy < best_val), "ties go to the later epoch");
 
     // A finished run is not trained again.
-    let again = run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap();
+    let again = run_recipe::<Cpu>(&recipe, Default::default(), ProgressView::Log).unwrap();
     assert!(!again.trained_now);
     // ... also when its recipe file was written by an older m2m that lacked some fields.
     let resolved = std::fs::read_to_string(run.join("recipe.resolved.ron")).unwrap();
@@ -98,7 +98,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
         .collect();
     assert_ne!(older, resolved);
     std::fs::write(run.join("recipe.resolved.ron"), older).unwrap();
-    assert!(!run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
+    assert!(!run_recipe::<Cpu>(&recipe, Default::default(), ProgressView::Log).unwrap().trained_now);
 
     // A checkpoint that never reached the disk (burn saves asynchronously): state says 3
     // epochs are done but model-3 is missing, so the run falls back to epoch 2's
@@ -107,7 +107,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     std::fs::remove_file(run.join("burn/checkpoint/model-3.mpk")).unwrap();
     let ahead = RunState { completed_epochs: 3, total_epochs: 3, finished: false, stopped: None };
     std::fs::write(run.join("state.json"), serde_json::to_string(&ahead).unwrap()).unwrap();
-    assert!(run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
+    assert!(run_recipe::<Cpu>(&recipe, Default::default(), ProgressView::Log).unwrap().trained_now);
     let after_fallback = records(&run);
     assert_eq!(after_fallback.len(), 3);
     assert_eq!(after_fallback[..2], recs[..2]);
@@ -123,7 +123,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     interrupt();
     let model3 = std::fs::read(ckpt.join("model-3.mpk")).unwrap();
     std::fs::write(ckpt.join("model-3.mpk"), &model3[..model3.len() / 2]).unwrap();
-    assert!(run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
+    assert!(run_recipe::<Cpu>(&recipe, Default::default(), ProgressView::Log).unwrap().trained_now);
     let after_damage = records(&run);
     assert_eq!(after_damage[..2], recs[..2], "epochs 0 and 1 were kept");
     assert_ne!(after_damage[2].seconds, after_fallback[2].seconds, "epoch 2 was trained again");
@@ -134,7 +134,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     interrupt();
     std::fs::write(ckpt.join("optim-2.mpk"), b"not a checkpoint").unwrap();
     std::fs::write(ckpt.join("scheduler-3.mpk"), b"").unwrap();
-    assert!(run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap().trained_now);
+    assert!(run_recipe::<Cpu>(&recipe, Default::default(), ProgressView::Log).unwrap().trained_now);
     let restarted = records(&run);
     assert_eq!(restarted.len(), 3);
     assert_ne!(restarted[0].seconds, recs[0].seconds, "epoch 0 was trained again");
@@ -156,7 +156,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     // Resume from the run directory alone (what `m2m resume RUN_DIR` does).
     let from_run_dir = load_recipe(&run.join("recipe.resolved.ron"), &[]).unwrap();
     assert_eq!(from_run_dir, recipe);
-    let resumed = run_recipe::<Cpu>(&from_run_dir, Default::default(), Progress::Log).unwrap();
+    let resumed = run_recipe::<Cpu>(&from_run_dir, Default::default(), ProgressView::Log).unwrap();
     assert!(resumed.trained_now);
     let after = records(&run);
     assert_eq!(after.len(), 3);
@@ -171,7 +171,7 @@ fn erm_run_writes_results_resumes_and_skips_when_done() {
     // A different recipe in the same run directory is refused, and nothing is lost.
     std::fs::write(&recipe_path, recipe_text(&data, &out, 4)).unwrap();
     let changed = load_recipe(&recipe_path, &[]).unwrap();
-    let e = run_recipe::<Cpu>(&changed, Default::default(), Progress::Log).unwrap_err().to_string();
+    let e = run_recipe::<Cpu>(&changed, Default::default(), ProgressView::Log).unwrap_err().to_string();
     assert!(e.contains("different recipe"), "{e}");
     assert!(run.join("final.json").is_file());
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::model::{load_classifier, Net};
 use m2m_burn_plugin::recipe::{load_recipe, shared_epochs, Recipe};
-use m2m_burn_plugin::run::{run_recipe_with, Prefixes, Progress};
+use m2m_burn_plugin::run::{run_recipe_with, Prefixes, ProgressView};
 use m2m_burn_plugin::train::{EpochRecord, FinalMetrics, RunDir};
 use m2m_tests::{records, snapshot, write_idx_dataset};
 
@@ -36,7 +36,7 @@ fn recipe(dir: &Path, data: &Path, name: &str, extra: &str) -> Recipe {
 }
 
 fn run(r: &Recipe, prefixes: Prefixes) -> anyhow::Result<bool> {
-    run_recipe_with::<Cpu>(r, Default::default(), Progress::Log, &prefixes).map(|o| o.trained_now)
+    run_recipe_with::<Cpu>(r, Default::default(), ProgressView::Log, &prefixes).map(|o| o.trained_now)
 }
 
 /// Everything of a record but its wall time.
@@ -216,7 +216,7 @@ fn forks_of_forks_are_planned_and_equal_from_scratch_runs() {
     assert_eq!(plans[1], Some(ForkPlan { source: 0, epoch: 3 }), "M2m from ERM");
     assert_eq!((keep[0].clone(), keep[2].clone()), (vec![3, 1], vec![2]));
 
-    let outcome = run_suite::<Cpu>(&suite, Shard::ALL, Default::default(), Progress::Log).unwrap();
+    let outcome = run_suite::<Cpu>(&suite, Shard::ALL, Default::default(), ProgressView::Log).unwrap();
     assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
     let name = |j: usize| suite.cells[j].key.run_name();
     let fork_of = |j: usize| RunDir::new(suite.cells[j].recipe.run_dir()).read_fork().unwrap().map(|f| f.epoch);

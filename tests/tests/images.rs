@@ -546,7 +546,7 @@ fn as_is_trains_a_split_file_folder_with_its_own_counts() {
     let outcome = m2m_burn_plugin::run::run_recipe::<m2m_burn_plugin::backend::Cpu>(
         &r,
         Default::default(),
-        m2m_burn_plugin::run::Progress::Log,
+        m2m_burn_plugin::run::ProgressView::Log,
     )
     .unwrap();
     let manifest: serde_json::Value =
@@ -577,7 +577,7 @@ fn as_is_trains_a_split_file_folder_with_its_own_counts() {
         &s,
         m2m_burn_plugin::suite::Shard::ALL,
         Default::default(),
-        m2m_burn_plugin::run::Progress::Log,
+        m2m_burn_plugin::run::ProgressView::Log,
     )
     .unwrap();
     assert!(out.failed.is_empty(), "{:?}", out.failed);

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use burn::tensor::{Distribution, Tensor};
 use m2m_burn_plugin::backend::Cpu;
-use m2m_burn_plugin::model::import::{import_net, ErrorKind, Format, ImportError, StateDict};
+use m2m_burn_plugin::import::{import_net, ErrorKind, Format, ImportError, StateDict};
 use m2m_burn_plugin::model::{
     load_any_classifier, save_classifier, Architecture, CheckpointError, Classifier, Mode, ModelSpec, Net,
 };

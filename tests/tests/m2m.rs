@@ -9,7 +9,7 @@ use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::m2m::M2m;
 use m2m_burn_plugin::model::{Architecture, Classifier, Mode, ModelSpec, Net};
 use m2m_burn_plugin::recipe::load_recipe;
-use m2m_burn_plugin::run::{run_recipe, Progress};
+use m2m_burn_plugin::run::{run_recipe, ProgressView};
 use m2m_core::seed::ChaCha12Rng;
 use m2m_core::translation::{TranslationConfig, TranslationParams};
 use m2m_tests::{records, snapshot, write_idx_dataset};
@@ -130,7 +130,7 @@ fn m2m_runs_reuse_g_and_reduce_to_drs_when_nothing_is_accepted() {
     std::fs::create_dir_all(&g.output_dir).unwrap();
     let lock = g.output_dir.join(format!("{}.lock", g.name));
     std::fs::write(&lock, format!("{} {}", host.trim(), dead.id())).unwrap();
-    run_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
+    run_recipe::<Cpu>(&r, Default::default(), ProgressView::Log).unwrap();
     let recs = records(&out.join("m2m-a"));
     assert!(recs[0].m2m.is_none(), "epoch 0 is before m2m.from_epoch");
     let stats = recs[1].m2m.as_ref().expect("M2m statistics in M2m epochs");
@@ -143,7 +143,7 @@ fn m2m_runs_reuse_g_and_reduce_to_drs_when_nothing_is_accepted() {
 
     // Another f seed reuses the same g.
     let r = load_recipe(&write("m2m-b", 2, m2m_tail), &[]).unwrap();
-    run_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
+    run_recipe::<Cpu>(&r, Default::default(), ProgressView::Log).unwrap();
     assert_eq!(std::fs::read_dir(out.join("_g")).unwrap().count(), 1, "g was trained again");
 
     // gamma > 1 (an ablation): exactly DRS.
@@ -152,9 +152,9 @@ fn m2m_runs_reuse_g_and_reduce_to_drs_when_nothing_is_accepted() {
         &[],
     )
     .unwrap();
-    run_recipe::<Cpu>(&strict, Default::default(), Progress::Log).unwrap();
+    run_recipe::<Cpu>(&strict, Default::default(), ProgressView::Log).unwrap();
     let drs = load_recipe(&write("drs", 3, "sampler: (kind: ClassBalanced, from_epoch: 1),"), &[]).unwrap();
-    run_recipe::<Cpu>(&drs, Default::default(), Progress::Log).unwrap();
+    run_recipe::<Cpu>(&drs, Default::default(), ProgressView::Log).unwrap();
     let (a, b) = (records(&out.join("m2m-strict")), records(&out.join("drs")));
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {

@@ -3,7 +3,7 @@
 
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::recipe::load_recipe;
-use m2m_burn_plugin::run::{run_recipe, Progress};
+use m2m_burn_plugin::run::{run_recipe, ProgressView};
 use m2m_tests::{records, write_idx_dataset};
 
 #[test]
@@ -33,7 +33,7 @@ fn a_nan_loss_stops_the_run_with_a_clear_error() {
     let path = tmp.path().join("diverge.ron");
     std::fs::write(&path, text).unwrap();
     let recipe = load_recipe(&path, &[]).unwrap();
-    let e = format!("{:#}", run_recipe::<Cpu>(&recipe, Default::default(), Progress::Log).unwrap_err());
+    let e = format!("{:#}", run_recipe::<Cpu>(&recipe, Default::default(), ProgressView::Log).unwrap_err());
     assert!(e.contains("training loss became") && e.contains("epoch 1"), "{e}");
     // Epoch 0 is kept, with its model and state; no final.json was written.
     let run = out.join("diverge");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::model::Net;
 use m2m_burn_plugin::recipe::load_recipe;
-use m2m_burn_plugin::run::{run_recipe, Progress};
+use m2m_burn_plugin::run::{run_recipe, ProgressView};
 use m2m_burn_plugin::train::StartRecord;
 use m2m_tests::torch_files::{as_reference_state_dict, legacy_bytes_with_momentum, Entry, Layout};
 use m2m_tests::{records, snapshot, write_idx_dataset};
@@ -73,7 +73,7 @@ fn f_continues_from_a_checkpoint_with_its_momentum() {
         let file = tmp.path().join(format!("{name}.t7"));
         std::fs::write(&file, legacy_bytes_with_momentum(&sd, Layout::NestedNet, buffers)).unwrap();
         let r = load_recipe(&recipe(tmp.path(), &data, name, &file), &[]).unwrap();
-        run_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
+        run_recipe::<Cpu>(&r, Default::default(), ProgressView::Log).unwrap();
         let run = tmp.path().join("runs").join(name);
         let recs = records(&run);
         // Only epoch 3 is trained, at the schedule's LR there (0.05 x 0.1).
@@ -100,7 +100,7 @@ fn f_continues_from_a_checkpoint_with_its_momentum() {
     // A model saved by m2m is a starting point too (no momentum in it).
     let ours = tmp.path().join("runs").join("none").join("model-last");
     let r = load_recipe(&recipe(tmp.path(), &data, "ours", &ours), &[]).unwrap();
-    run_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap();
+    run_recipe::<Cpu>(&r, Default::default(), ProgressView::Log).unwrap();
     let start: StartRecord =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("runs/ours/start.json")).unwrap()).unwrap();
     assert_eq!((start.format.as_str(), start.momentum_buffers, start.parameters), ("m2m model", 0, 95));
@@ -120,6 +120,6 @@ fn start_from_fields_are_checked() {
     let data = tmp.path().join("data");
     write_idx_dataset(&data, 40, 20, false);
     let r = load_recipe(&recipe(tmp.path(), &data, "missing", &tmp.path().join("nowhere.t7")), &[]).unwrap();
-    let e = format!("{:#}", run_recipe::<Cpu>(&r, Default::default(), Progress::Log).unwrap_err());
+    let e = format!("{:#}", run_recipe::<Cpu>(&r, Default::default(), ProgressView::Log).unwrap_err());
     assert!(e.contains("start_from.checkpoint") && e.contains("nowhere.t7"), "{e}");
 }

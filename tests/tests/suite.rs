@@ -10,7 +10,7 @@ use m2m_burn_plugin::suite::{
     collect, csv, deal, load_suite, markdown, plan_forks, run_suite, summarize, write_report, CellKey, CellResult,
     Metric, Shard, SuiteManifest,
 };
-use m2m_burn_plugin::train::Progress;
+use m2m_burn_plugin::train::ProgressView;
 use m2m_core::metrics::ClassificationReport;
 use m2m_core::sampling::SamplerKind;
 use m2m_tests::{tiny_suite_base, write_idx_dataset};
@@ -135,7 +135,7 @@ fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
     write_idx_dataset(&data, 40, 20, true);
     let path = write_suite(tmp.path(), &data, 2, TWO_METHODS, "seeds: [0, 1]");
     let full = load_suite(&path, None).unwrap();
-    let out = run_suite::<Cpu>(&full, Shard::ALL, Default::default(), Progress::Log).unwrap();
+    let out = run_suite::<Cpu>(&full, Shard::ALL, Default::default(), ProgressView::Log).unwrap();
     assert_eq!((out.trained.len(), out.skipped.len(), out.failed.len()), (4, 0, 0));
     let whole = collect(std::slice::from_ref(&full.output_dir)).unwrap();
     assert!(whole.missing.is_empty());
@@ -155,7 +155,7 @@ fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
     // Running again trains nothing and leaves the results as they were.
     let final_file = full.output_dir.join("cells/ERM.Mnist.r4.d3.s1/final.json");
     let before = std::fs::read(&final_file).unwrap();
-    let again = run_suite::<Cpu>(&full, Shard::ALL, Default::default(), Progress::Log).unwrap();
+    let again = run_suite::<Cpu>(&full, Shard::ALL, Default::default(), ProgressView::Log).unwrap();
     assert_eq!((again.trained.len(), again.skipped.len()), (0, 4));
     assert_eq!(std::fs::read(&final_file).unwrap(), before);
 
@@ -164,7 +164,7 @@ fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
     for (i, s) in ["0/2", "1/2"].iter().enumerate() {
         let dir = tmp.path().join(format!("shard{i}"));
         let suite = load_suite(&path, Some(&dir)).unwrap();
-        let o = run_suite::<Cpu>(&suite, s.parse().unwrap(), Default::default(), Progress::Log).unwrap();
+        let o = run_suite::<Cpu>(&suite, s.parse().unwrap(), Default::default(), ProgressView::Log).unwrap();
         assert_eq!(o.trained.len(), 2);
         dirs.push(dir);
     }
@@ -200,7 +200,7 @@ fn m2m_cells_show_their_accepted_translations_in_the_report() {
     (name: "M2m", recipe: (m2m: (g: TrainErm(seed: 5), gamma: 0.000001, beta: 0.5, steps: 2, from_epoch: 1)))"#;
     let path = write_suite(tmp.path(), &data, 2, methods, "seeds: [0]");
     let suite = load_suite(&path, None).unwrap();
-    let out = run_suite::<Cpu>(&suite, Shard::ALL, Default::default(), Progress::Log).unwrap();
+    let out = run_suite::<Cpu>(&suite, Shard::ALL, Default::default(), ProgressView::Log).unwrap();
     assert_eq!(out.failed.len(), 0);
     let run = suite.output_dir.join("cells/M2m.Mnist.r4.d3.s0");
     let recs = m2m_tests::records(&run);

@@ -15,7 +15,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
-pub use cubecl::{configure_cubecl_cache, cubecl_cache_dir};
+pub use cubecl::configure_cubecl_cache;
 #[cfg(feature = "cuda")]
 pub use cuda::{probe_cuda, Cuda};
 #[cfg(feature = "wgpu")]

@@ -36,7 +36,7 @@
 //!
 //! Times the three convolution kernels of a ResNet-32 training step per layer shape
 //! (forward, input gradient, weight gradient), Flex's as burn's autodiff calls them
-//! against ours (`model::conv::kernels`), and checks that they agree (exit status 1
+//! against ours (`kernels::conv::slices`), and checks that they agree (exit status 1
 //! above 1e-4 relative).
 
 use std::time::Instant;
@@ -367,7 +367,7 @@ fn conv_kernels(batch: usize, size: usize, iterations: usize) {
     ];
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     println!("conv kernels, batch {batch}, ResNet-32 stride-1 3x3 layers for {size}x{size} inputs, threads {threads}, medians of {iterations} (ms)");
-    println!("burn = Flex's kernels as burn's autodiff calls them (input gradient: conv_transpose2d; weight gradient: burn-backend's generic conv2d_weight_backward); direct = model::conv::kernels (im2col + gemm)");
+    println!("burn = Flex's kernels as burn's autodiff calls them (input gradient: conv_transpose2d; weight gradient: burn-backend's generic conv2d_weight_backward); direct = kernels::conv::slices (im2col + gemm)");
     println!("| layer | shape | per step | forward burn | forward direct | input grad burn | input grad direct | weight grad burn | weight grad direct | max rel. diff |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut totals = [0.0f64; 6];
@@ -401,7 +401,7 @@ fn conv_layer(batch: usize, c: usize, s: usize, iterations: usize) -> ([f64; 6],
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::{ConvOptions, ModuleOps};
     use burn::tensor::TensorPrimitive;
-    use m2m_burn_plugin::model::conv::kernels::{self, ConvShape};
+    use m2m_burn_plugin::kernels::conv::slices::{self as kernels, ConvShape};
 
     let device = Default::default();
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);

@@ -20,10 +20,12 @@ pub use augment::{augment_into, Augmentation};
 pub use dataset::DatasetName;
 pub use error::DataError;
 pub use image_set::ImageSet;
-pub use longtail::{fingerprint, select_indices, val_test_split, Selection};
+pub use longtail::{fingerprint, Selection};
+pub(crate) use longtail::{select_indices, val_test_split};
 pub use m2m_core::imbalance::ImbalanceProfile;
 pub use named_images::NamedImages;
-pub use source::{channel_statistics, DataFormat, DataSource, Normalization, SourceSplits};
+pub use source::{channel_statistics, DataSource, Normalization};
+pub(crate) use source::{DataFormat, SourceSplits};
 
 /// How the test files are used for model selection and reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

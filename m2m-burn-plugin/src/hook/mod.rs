@@ -24,8 +24,8 @@
 //! [`m2m_core::seed::scoped_draw`] to get the same guarantee.
 
 mod batch;
-mod check;
 mod epoch;
+mod guard;
 mod loader;
 mod model;
 mod strategy;
@@ -41,7 +41,7 @@ use m2m_core::classifier::InputNormalization;
 use m2m_core::translation::TranslationConfig;
 
 pub use batch::{ImageTensor, M2mBatch, M2mInput};
-pub use check::{check_eval_mode, check_pixel_range, EvalModeError, PixelRangeError};
+pub use guard::{check_eval_mode, check_pixel_range, EvalModeError, PixelRangeError};
 pub use loader::M2mDataLoader;
 pub use m2m_core::classifier::{Classifier, Mode};
 pub use model::{EpochReport, M2mModel};
@@ -58,7 +58,7 @@ pub mod __private {
 }
 
 use crate::m2m::{M2m, M2mSchedule};
-use check::class_count;
+use guard::class_count;
 use loader::EpochCounter;
 use model::Translator;
 

@@ -29,7 +29,7 @@ pub enum CheckpointError {
     #[error("{path}: checkpoint does not match the model: {reason}")]
     Mismatch { path: PathBuf, reason: String },
     #[error(transparent)]
-    Import(#[from] super::import::ImportError),
+    Import(#[from] crate::import::ImportError),
 }
 
 /// The weights (parameters and running statistics) of a model as bytes, exactly, to load
@@ -188,13 +188,13 @@ pub fn load_any_classifier<B: Backend>(
     spec: &ModelSpec,
     path: &Path,
     device: &B::Device,
-) -> Result<(Net<B>, Option<super::import::ImportReport>), CheckpointError> {
+) -> Result<(Net<B>, Option<crate::import::ImportReport>), CheckpointError> {
     match resolve_model_source(path)? {
         ModelSource::Ours(p) => Ok((load_classifier(spec, &p, device)?, None)),
         ModelSource::Foreign(p) => {
-            let sd = super::import::StateDict::read(&p)?;
-            let (net, report) = super::import::import_net(spec, &sd, device)
-                .map_err(|kind| super::import::ImportError::new(&p, kind))?;
+            let sd = crate::import::StateDict::read(&p)?;
+            let (net, report) = crate::import::import_net(spec, &sd, device)
+                .map_err(|kind| crate::import::ImportError::new(&p, kind))?;
             Ok((net, Some(report)))
         }
     }

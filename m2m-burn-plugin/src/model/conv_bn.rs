@@ -15,9 +15,9 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 
-use super::conv::{conv2d, folded};
-use super::cpu::{enabled, is_cpu, Kernel};
 use super::{BatchNorm2d, Mode, Then};
+use crate::kernels::conv::{conv2d, folded};
+use crate::kernels::cpu::{enabled, is_cpu, Kernel};
 
 /// `then(bn(conv(x)))`, folded into one convolution where the BatchNorm is frozen and the
 /// backend is the CPU one.

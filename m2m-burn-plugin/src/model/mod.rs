@@ -1,13 +1,9 @@
 //! Models: ResNet-32 (CIFAR style), a small CNN, the cosine head, a BatchNorm with an
 //! explicit evaluation mode, and the [`Classifier`] trait that M2m and the trainer use.
 
-pub mod batch_norm;
-mod buffers;
+mod batch_norm;
 mod checkpoint;
-pub mod conv;
 mod conv_bn;
-mod cpu;
-pub mod import;
 mod normed_linear;
 mod resnet;
 mod small_cnn;
@@ -19,12 +15,12 @@ use serde::{Deserialize, Serialize};
 
 pub use batch_norm::{BatchNorm2d, Then};
 pub use checkpoint::{
-    load_any_classifier, load_classifier, meta_path, net_from_bytes, net_to_bytes, param_shapes, read_meta,
-    resolve_model_source, save_classifier, CheckpointError, ModelMeta, ModelSource,
+    load_any_classifier, load_classifier, net_from_bytes, net_to_bytes, save_classifier, CheckpointError,
 };
+pub(crate) use checkpoint::{meta_path, read_meta, resolve_model_source, ModelSource};
 pub use conv_bn::{conv_bn, unfolded};
 pub use m2m_core::classifier::{Classifier, Mode};
-pub use normed_linear::NormedLinear;
+pub(crate) use normed_linear::NormedLinear;
 pub use resnet::{Head, ResNet32};
 pub use small_cnn::SmallCnn;
 
@@ -56,7 +52,7 @@ pub enum Backbone<B: Backend> {
 /// `InputNormalize`), so training and translation both work in [0, 1] pixel space.
 #[derive(Module, Debug)]
 pub struct Net<B: Backend> {
-    backbone: Backbone<B>,
+    pub(crate) backbone: Backbone<B>,
     #[module(skip)]
     mean: Vec<f32>,
     #[module(skip)]

@@ -30,10 +30,10 @@ pub(crate) fn conv3x3<B: Backend>(
 
 #[derive(Module, Debug)]
 pub struct BasicBlock<B: Backend> {
-    pub(super) conv_a: Conv2d<B>,
-    pub(super) bn_a: BatchNorm2d<B>,
-    pub(super) conv_b: Conv2d<B>,
-    pub(super) bn_b: BatchNorm2d<B>,
+    pub(crate) conv_a: Conv2d<B>,
+    pub(crate) bn_a: BatchNorm2d<B>,
+    pub(crate) conv_b: Conv2d<B>,
+    pub(crate) bn_b: BatchNorm2d<B>,
     /// Channels to append with zeros on the shortcut (option A); 0 when shapes match.
     extra_channels: usize,
     stride: usize,
@@ -97,10 +97,10 @@ impl<B: Backend> Head<B> {
 
 #[derive(Module, Debug)]
 pub struct ResNet32<B: Backend> {
-    pub(super) conv_1_3x3: Conv2d<B>,
-    pub(super) bn_1: BatchNorm2d<B>,
-    pub(super) stages: Vec<BasicBlock<B>>,
-    pub(super) head: Head<B>,
+    pub(crate) conv_1_3x3: Conv2d<B>,
+    pub(crate) bn_1: BatchNorm2d<B>,
+    pub(crate) stages: Vec<BasicBlock<B>>,
+    pub(crate) head: Head<B>,
 }
 
 impl<B: Backend> ResNet32<B> {

@@ -8,7 +8,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::model::{load_any_classifier, ModelSpec, Net};
 use crate::recipe::{to_ron, BaselineSource, Recipe};
-use crate::train::{load_best, train_recipe, Prefixes, Progress};
+use crate::train::{load_best, train_recipe, Prefixes, ProgressView};
 
 use super::lock::RunLock;
 use super::no_baseline;
@@ -42,7 +42,7 @@ pub fn load_baseline<B: AutodiffBackend>(
     f_spec: &ModelSpec,
     source: &BaselineSource,
     device: &B::Device,
-    progress: Progress,
+    progress: ProgressView,
 ) -> anyhow::Result<Net<B>> {
     match source {
         // g is an ERM classifier: a linear head whatever f's head is.

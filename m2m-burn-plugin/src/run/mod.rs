@@ -4,14 +4,18 @@
 //! nor `train` imports it.
 
 mod baseline;
+#[doc(hidden)]
 pub mod diagnose;
 mod lock;
 
 use burn::tensor::backend::AutodiffBackend;
 
-pub use crate::train::{Prefixes, Progress, RunOutcome};
-pub use baseline::{baseline_recipe, load_baseline};
-pub use lock::{lease, lock_holder, lock_path, Busy, RunLock, DEFAULT_LEASE};
+pub use crate::train::{Prefixes, ProgressView, RunOutcome};
+pub use baseline::baseline_recipe;
+pub(crate) use baseline::load_baseline;
+pub use lock::Busy;
+pub(crate) use lock::RunLock;
+pub use lock::{lease, lock_holder};
 
 use crate::model::{ModelSpec, Net};
 use crate::recipe::Recipe;
@@ -22,7 +26,7 @@ use crate::train::train_recipe;
 pub fn run_recipe<B: AutodiffBackend>(
     recipe: &Recipe,
     device: B::Device,
-    progress: Progress,
+    progress: ProgressView,
 ) -> anyhow::Result<RunOutcome> {
     run_recipe_with::<B>(recipe, device, progress, &Prefixes::default())
 }
@@ -31,7 +35,7 @@ pub fn run_recipe<B: AutodiffBackend>(
 pub fn run_recipe_with<B: AutodiffBackend>(
     recipe: &Recipe,
     device: B::Device,
-    progress: Progress,
+    progress: ProgressView,
     prefixes: &Prefixes,
 ) -> anyhow::Result<RunOutcome> {
     let baseline = |spec: &ModelSpec| match &recipe.m2m {

@@ -3,21 +3,26 @@
 //! runs them (sharded, resumable), and `m2m report` aggregates finished cells into
 //! Markdown and CSV tables with plots.
 
+mod execute;
 mod plot;
 mod prefix;
 mod progress;
 mod published;
 mod report;
-mod run;
 mod shard;
 mod spec;
 
-pub use prefix::{g_cell, plan_forks, ForkPlan};
-pub use published::{published, Published};
+pub use execute::{run_suite, run_suite_with, write_manifest, SuiteOutcome};
+pub use prefix::{plan_forks, ForkPlan};
+pub use published::published;
+pub use published::Published;
+pub use report::MetricStats;
+pub use report::Stat;
 pub use report::{
-    balanced_accuracy_table, collect, csv, markdown, summarize, write_report, CellResult, MethodSummary, Metric,
-    MetricStats, Report, Stat,
+    balanced_accuracy_table, collect, csv, markdown, summarize, write_report, CellResult, Metric, Report,
 };
-pub use run::{run_suite, run_suite_with, write_manifest, SuiteOutcome};
-pub use shard::{cell_cost, deal, ShardDeal, M2M_EPOCH_COST};
-pub use spec::{load_suite, suite_to_ron, Cell, CellKey, RawMethod, RawSuite, Shard, Suite, SuiteError, SuiteManifest};
+pub use shard::ShardDeal;
+pub use shard::{cell_cost, deal, M2M_EPOCH_COST};
+pub use spec::Cell;
+pub use spec::SuiteError;
+pub use spec::{load_suite, CellKey, Shard, Suite, SuiteManifest};

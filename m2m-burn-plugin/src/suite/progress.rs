@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use super::prefix::ForkPlan;
 use super::spec::{Cell, Suite};
-use crate::progress::duration;
 use crate::run_dir::{EpochRecord, RunDir};
+use crate::terminal::duration;
 
 /// Seconds per epoch measured so far, plain and M2m epochs apart.
 #[derive(Debug, Clone, Copy, Default)]
@@ -117,7 +117,7 @@ impl SuiteProgress {
                 .expect("a valid template");
             bar.set_style(style);
             bar.set_prefix(format!("suite {}", suite.name));
-            crate::progress::show_bar(&bar);
+            crate::terminal::show_bar(&bar);
             bar
         });
         let mut p = Self {
@@ -202,7 +202,7 @@ impl Drop for SuiteProgress {
             let _ = t.join();
         }
         if let Some(bar) = self.bar.take() {
-            crate::progress::hide_bar();
+            crate::terminal::hide_bar();
             bar.finish_and_clear();
         }
     }

@@ -13,10 +13,9 @@ use prost::Message;
 
 use super::proto::summary::value::Value as ValueKind;
 use super::proto::{
-    self, event::What, h_param_info::Domain, h_params_plugin_data::Data, pb_value::Kind, summary_metadata::PluginData,
-    DataClass, DataType, Event, Experiment, HParamDataType, HParamInfo, HParamsPluginData, Interval, MetricInfo,
-    MetricName, PbListValue, PbValue, SessionEndInfo, SessionStartInfo, Summary, SummaryMetadata, TensorProto,
-    TensorShapeProto,
+    self, event::What, h_params_plugin_data::Data, pb_value::Kind, summary_metadata::PluginData, DataClass, DataType,
+    Event, Experiment, HParamInfo, HParamsPluginData, MetricInfo, MetricName, PbValue, SessionEndInfo,
+    SessionStartInfo, Summary, SummaryMetadata, TensorProto, TensorShapeProto,
 };
 
 pub use super::proto::SessionStatus;
@@ -49,7 +48,6 @@ pub fn now_secs() -> f64 {
 
 // ------------------------------------------------------------ plugin metadata
 
-pub const SCALARS_PLUGIN: &str = "scalars";
 pub const TEXT_PLUGIN: &str = "text";
 pub const HPARAMS_PLUGIN: &str = "hparams";
 pub const HPARAMS_EXPERIMENT_TAG: &str = "_hparams_/experiment";
@@ -89,22 +87,10 @@ impl HParamValue {
     }
 }
 
-/// Declared domain of a hyperparameter in the experiment config.
-#[derive(Clone, Debug)]
-pub enum HParamDomain {
-    /// No domain: the dashboard infers it from the session values.
-    None,
-    /// Float interval [min, max].
-    Interval(f64, f64),
-    /// Discrete set; all members must be of the same kind.
-    Discrete(Vec<HParamValue>),
-}
-
 #[derive(Clone, Debug)]
 pub struct HParamSpec {
     pub name: String,
     pub description: String,
-    pub domain: HParamDomain,
 }
 
 #[derive(Clone, Debug)]
@@ -188,22 +174,6 @@ impl EventWriter {
         self.write_value(tag, step, now_secs(), None, ValueKind::SimpleValue(value))
     }
 
-    /// Modern (TF2 `tf.summary.scalar`) scalar: rank-0 DT_FLOAT tensor + plugin
-    /// "scalars" metadata with data_class SCALAR. `EventAccumulator` returns it
-    /// from `Tensors()`, not `Scalars()`. Deliberately f32 only: TensorBoard's
-    /// default (Rust) data server accepts only `simple_value` and rank-0
-    /// DT_FLOAT tensors as scalars and silently drops DT_DOUBLE ones.
-    pub fn add_scalar_tensor(&mut self, tag: &str, value: f32, step: i64) -> io::Result<()> {
-        let t = TensorProto {
-            dtype: DataType::DtFloat as i32,
-            tensor_shape: shape(&[]),
-            float_val: vec![value],
-            ..Default::default()
-        };
-        let meta = metadata(SCALARS_PLUGIN, Vec::new(), DataClass::Scalar);
-        self.write_value(tag, step, now_secs(), Some(meta), ValueKind::Tensor(t))
-    }
-
     /// Image from encoded PNG/JPEG bytes (legacy `Summary.Image`; the server
     /// migrates it to the "images" plugin). `channels`: 1 gray, 3 RGB, 4 RGBA.
     pub fn add_image_png(
@@ -257,32 +227,7 @@ impl EventWriter {
     pub fn add_hparams_config(&mut self, hparams: &[HParamSpec], metrics: &[MetricSpec]) -> io::Result<()> {
         let hparam_infos = hparams
             .iter()
-            .map(|h| {
-                let (ty, domain) = match &h.domain {
-                    HParamDomain::None => (HParamDataType::Unset, None),
-                    HParamDomain::Interval(lo, hi) => (
-                        HParamDataType::Float64,
-                        Some(Domain::DomainInterval(Interval { min_value: *lo, max_value: *hi })),
-                    ),
-                    HParamDomain::Discrete(vals) => {
-                        let ty = match vals.first() {
-                            Some(HParamValue::Number(_)) => HParamDataType::Float64,
-                            Some(HParamValue::Str(_)) => HParamDataType::String,
-                            Some(HParamValue::Bool(_)) => HParamDataType::Bool,
-                            None => HParamDataType::Unset,
-                        };
-                        let values = vals.iter().map(HParamValue::to_pb).collect();
-                        (ty, Some(Domain::DomainDiscrete(PbListValue { values })))
-                    }
-                };
-                HParamInfo {
-                    name: h.name.clone(),
-                    description: h.description.clone(),
-                    r#type: ty as i32,
-                    domain,
-                    ..Default::default()
-                }
-            })
+            .map(|h| HParamInfo { name: h.name.clone(), description: h.description.clone(), ..Default::default() })
             .collect();
         let metric_infos = metrics
             .iter()
@@ -314,17 +259,6 @@ impl EventWriter {
     pub fn add_hparams_session_end(&mut self, status: SessionStatus) -> io::Result<()> {
         let end = SessionEndInfo { status: status as i32, end_time_secs: now_secs() };
         self.write_hparams(HPARAMS_SESSION_END_TAG, Data::SessionEndInfo(end))
-    }
-
-    /// Records are already handed to the OS on every write; this is a no-op
-    /// kept for API symmetry.
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-
-    /// fsync: survive a machine crash, not just a process kill.
-    pub fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data()
     }
 }
 

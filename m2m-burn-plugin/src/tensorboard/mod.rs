@@ -17,11 +17,11 @@
 //! one `write` on an unbuffered file: a killed process leaves a log readable up to its
 //! last complete record.
 
-pub mod event;
+mod board;
+mod event;
 mod logger;
-pub mod proto;
-mod run;
+pub(crate) mod proto;
 
-pub use event::{EventWriter, HParamDomain, HParamSpec, HParamValue, MetricSpec, SessionStatus};
+pub(crate) use board::{m2m_scalars, recipe_hparams, write_experiment, RunBoard};
+pub(crate) use event::EventWriter;
 pub use logger::TensorBoardLogger;
-pub use run::{m2m_scalars, recipe_hparams, write_experiment, RunBoard};

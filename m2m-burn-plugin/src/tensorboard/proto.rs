@@ -7,6 +7,10 @@
 //! readers do not care about absent fields.
 //!
 //! No build.rs, no protoc: `#[derive(prost::Message)]` does the encoding.
+//!
+//! Type and variant names follow the .proto files (`DT_FLOAT` is `DtFloat`), so that each
+//! can be found there; clippy's naming lint is off for that reason.
+#![allow(clippy::enum_variant_names)]
 
 use std::collections::BTreeMap;
 
@@ -247,27 +251,6 @@ pub struct HParamInfo {
     pub description: String,
     #[prost(enumeration = "HParamDataType", tag = "4")]
     pub r#type: i32,
-    #[prost(oneof = "h_param_info::Domain", tags = "5, 6")]
-    pub domain: Option<h_param_info::Domain>,
-}
-
-pub mod h_param_info {
-    #[derive(Clone, PartialEq, prost::Oneof)]
-    pub enum Domain {
-        #[prost(message, tag = "5")]
-        DomainDiscrete(super::PbListValue),
-        #[prost(message, tag = "6")]
-        DomainInterval(super::Interval),
-    }
-}
-
-/// `tensorboard.hparams.Interval`
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Interval {
-    #[prost(double, tag = "1")]
-    pub min_value: f64,
-    #[prost(double, tag = "2")]
-    pub max_value: f64,
 }
 
 /// `tensorboard.hparams.DataType`

@@ -31,7 +31,7 @@ type CheckpointRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
+pub enum ProgressView {
     /// burn's terminal dashboard when stdout is a terminal, log lines otherwise.
     Auto,
     /// Log lines only.
@@ -70,7 +70,7 @@ pub struct RunOutcome {
 pub fn train_recipe<B: AutodiffBackend>(
     recipe: &Recipe,
     device: B::Device,
-    progress: Progress,
+    progress: ProgressView,
     prefixes: &Prefixes,
     baseline: impl FnOnce(&ModelSpec) -> anyhow::Result<Net<B>>,
 ) -> anyhow::Result<RunOutcome> {
@@ -249,7 +249,7 @@ type Failure = Arc<Mutex<Option<anyhow::Error>>>;
 fn learner<B: AutodiffBackend>(
     setup: Setup<'_, B>,
     data: PreparedData,
-    progress: Progress,
+    progress: ProgressView,
     completed: usize,
     device: B::Device,
 ) -> (SupervisedTraining<Components<B>>, EpochScheduler, Failure, Board) {
@@ -295,7 +295,7 @@ fn learner<B: AutodiffBackend>(
         .with_application_logger(None)
         .num_epochs(recipe.epochs)
         .with_training_strategy(TrainingStrategy::Custom(Arc::new(strategy)));
-    let dashboard = progress == Progress::Auto && std::io::stdout().is_terminal();
+    let dashboard = progress == ProgressView::Auto && std::io::stdout().is_terminal();
     if !dashboard {
         training = training.renderer(LogRenderer::new(renderer::log_interval()));
     }

@@ -17,7 +17,7 @@ pub use crate::run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDi
 pub use batch::{EvalLoader, ImageBatch, TrainLoader};
 pub use eval::{evaluate, logit_adjustment, Evaluation};
 pub use fork::fork_unavailable;
-pub use launch::{load_best, train_recipe, Prefixes, Progress, RunOutcome};
+pub use launch::{load_best, train_recipe, Prefixes, ProgressView, RunOutcome};
 pub use renderer::LogRenderer;
 pub use scheduler::EpochScheduler;
 pub use start::{load_start, StartPoint, StartRecord};

@@ -19,7 +19,7 @@ use burn::train::renderer::{
 };
 use burn::train::LearnerSummary;
 
-use crate::progress::duration;
+use crate::terminal::duration;
 
 /// A [`MetricsRenderer`] for logs; usable in any burn-train program
 /// (`SupervisedTraining::renderer(LogRenderer::new(Duration::from_secs(15)))`).

@@ -14,7 +14,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::model::import::{is_transposed, momentum_buffers, param_ids_by_key, Decoded, ImportError, StateDict};
+use crate::import::{is_transposed, momentum_buffers, param_ids_by_key, Decoded, ImportError, StateDict};
 use crate::model::{load_classifier, resolve_model_source, ModelSource, ModelSpec, Net};
 
 /// What a run started from, written to `start.json` in its run directory.
@@ -106,7 +106,7 @@ pub fn load_start<B: AutodiffBackend>(
         }
         ModelSource::Foreign(path) => {
             let sd = StateDict::read(&path).with_context(what)?;
-            let (model, report) = crate::model::import::import_net::<B>(spec, &sd, device)
+            let (model, report) = crate::import::import_net::<B>(spec, &sd, device)
                 .map_err(|k| ImportError::new(&path, k))
                 .with_context(what)?;
             let buffers = momentum_buffers(&sd, spec).map_err(|k| ImportError::new(&path, k)).with_context(what)?;

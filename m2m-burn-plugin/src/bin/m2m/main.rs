@@ -99,7 +99,7 @@ fn main() -> ExitCode {
                 }),
         )
         // Above a suite's progress bar when one is shown.
-        .with_writer(m2m_burn_plugin::progress::StderrAboveBar)
+        .with_writer(m2m_burn_plugin::terminal::StderrAboveBar)
         // Colour codes only on a terminal: logs redirected to a file or a pipe stay plain text.
         .with_ansi(colour(std::io::stderr().is_terminal()))
         .init();

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use cache::{default_cache_dir, ImageCache};
+pub use cache::ImageCache;
 pub(crate) use decode::channel_major;
-pub use export::{class_folder_names, export_class_folders, export_split_files};
+pub use export::{export_class_folders, export_split_files};
 pub use layout::ClassList;
 
 use super::{DataError, ImageSet, SourceSplits};

@@ -11,10 +11,10 @@ use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 
-use super::kernels::{self, BnShape, Epilogue, Normalized};
 use super::{BatchNorm2d, Then};
 use crate::backend::Cpu;
-use crate::model::cpu::{cast, contiguous, from_vec, same, slice, FlexFloat};
+use crate::kernels::batch_norm::{self as kernels, BnShape, Epilogue, Normalized};
+use crate::kernels::cpu::{cast, contiguous, from_vec, same, slice, FlexFloat};
 
 /// The layer on our kernels when `B` is the CPU backend (with or without Autodiff); the
 /// input back otherwise. Updates the running statistics when `batch_statistics`.

@@ -20,7 +20,6 @@
 //! fused op is tested against.
 
 mod fused;
-pub mod kernels;
 
 use burn::module::{Module, Param, RunningState};
 use burn::nn::Initializer;
@@ -28,8 +27,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 
-use super::cpu::{enabled, Kernel};
 use super::Mode;
+use crate::kernels::cpu::{enabled, Kernel};
 
 #[derive(Module, Debug)]
 pub struct BatchNorm2d<B: Backend> {
@@ -141,7 +140,13 @@ impl<B: Backend> BatchNorm2d<B> {
     /// (`model::conv_bn`).
     pub(crate) fn running_affine(&self) -> (Vec<f32>, Vec<f32>) {
         let (mean, var) = self.running_statistics();
-        kernels::affine_map(&host(self.gamma.val()), &host(self.beta.val()), &mean, &var, self.epsilon)
+        crate::kernels::batch_norm::affine_map(
+            &host(self.gamma.val()),
+            &host(self.beta.val()),
+            &mean,
+            &var,
+            self.epsilon,
+        )
     }
 
     /// Whether any parameter takes a gradient.

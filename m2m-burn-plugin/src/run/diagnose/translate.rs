@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use super::{plan_jobs, translate_jobs, JobResult, Targets};
 use crate::data::{DatasetName, NamedImages};
+use crate::import::{import_net, ImportError, ImportReport, StateDict};
 use crate::m2m::gallery::{write_gallery, GalleryItem};
-use crate::model::import::{import_net, ImportError, ImportReport, StateDict};
 use crate::model::{load_classifier, read_meta, resolve_model_source, Architecture, ModelSource, ModelSpec, Net};
 
 /// Everything `m2m translate` takes.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::data::DatasetName;
-use m2m_burn_plugin::model::import::{import_net, ImportError, StateDict};
+use m2m_burn_plugin::import::{import_net, ImportError, StateDict};
 use m2m_burn_plugin::model::save_classifier;
 use m2m_burn_plugin::run::diagnose::imported_spec;
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use m2m_burn_plugin::backend::{run_on, BackendChoice, BackendTask};
-use m2m_burn_plugin::run::Progress;
+use m2m_burn_plugin::run::ProgressView;
 use m2m_burn_plugin::suite::{
     collect, deal, load_suite, plan_forks, run_suite_with, write_report, Shard, Suite, SuiteOutcome,
 };
@@ -163,6 +163,6 @@ struct RunSuite<'a> {
 impl BackendTask for RunSuite<'_> {
     type Output = SuiteOutcome;
     fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> anyhow::Result<SuiteOutcome> {
-        run_suite_with::<B>(self.suite, self.shard, device, Progress::Auto, self.fork)
+        run_suite_with::<B>(self.suite, self.shard, device, ProgressView::Auto, self.fork)
     }
 }

@@ -2,7 +2,7 @@
 
 use m2m_burn_plugin::backend::{run_on, BackendChoice, BackendTask};
 use m2m_burn_plugin::recipe::Recipe;
-use m2m_burn_plugin::run::{run_recipe_with, Prefixes, Progress, RunOutcome};
+use m2m_burn_plugin::run::{run_recipe_with, Prefixes, ProgressView, RunOutcome};
 
 use super::RecipeArgs;
 
@@ -40,7 +40,7 @@ pub fn train_and_report(
     no_dashboard: bool,
     prefixes: Prefixes,
 ) -> anyhow::Result<()> {
-    let progress = if no_dashboard { Progress::Log } else { Progress::Auto };
+    let progress = if no_dashboard { ProgressView::Log } else { ProgressView::Auto };
     let outcome = run_on(backend.unwrap_or(recipe.backend), Train { recipe, progress, prefixes })?;
     let m = &outcome.metrics;
     println!("run: {}", outcome.run_dir.display());
@@ -64,7 +64,7 @@ pub fn train_and_report(
 
 struct Train<'a> {
     recipe: &'a Recipe,
-    progress: Progress,
+    progress: ProgressView,
     prefixes: Prefixes,
 }
 

@@ -13,7 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::prefix::{g_cell, plan_forks, ForkPlan};
 use super::progress::SuiteProgress;
 use super::spec::{suite_to_ron, Cell, Shard, Suite};
-use crate::run::{run_recipe_with, Busy, Prefixes, Progress, RunLock, RunOutcome};
+use crate::run::{run_recipe_with, Busy, Prefixes, ProgressView, RunLock, RunOutcome};
 use crate::run_dir::RunDir;
 use crate::train::fork_unavailable;
 
@@ -114,7 +114,7 @@ pub fn run_suite<B: AutodiffBackend>(
     suite: &Suite,
     shard: Shard,
     device: B::Device,
-    progress: Progress,
+    progress: ProgressView,
 ) -> anyhow::Result<SuiteOutcome> {
     run_suite_with::<B>(suite, shard, device, progress, true)
 }
@@ -125,7 +125,7 @@ pub fn run_suite_with<B: AutodiffBackend>(
     suite: &Suite,
     shard: Shard,
     device: B::Device,
-    progress: Progress,
+    progress: ProgressView,
     fork_prefixes: bool,
 ) -> anyhow::Result<SuiteOutcome> {
     write_manifest(suite)?;
@@ -144,7 +144,7 @@ pub fn run_suite_with<B: AutodiffBackend>(
         shard.count
     );
     // Cells log their epochs as lines (a dashboard per cell would fight the suite's bar).
-    let shown = SuiteProgress::start(suite, &mine, &plans, progress == Progress::Auto);
+    let shown = SuiteProgress::start(suite, &mine, &plans, progress == ProgressView::Auto);
     let runner = Runner::<B> { suite, plans: &plans, keep: &keep, device, progress: &shown };
     let mut outcome = SuiteOutcome::default();
     // Cells whose lock a live process holds go to the back of the queue; when every cell
@@ -217,7 +217,7 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         };
         self.progress.training(cell, from);
         let prefixes = Prefixes { keep: self.keep[j].clone(), fork_from };
-        let outcome = run_recipe_with::<B>(&cell.recipe, self.device.clone(), Progress::Log, &prefixes);
+        let outcome = run_recipe_with::<B>(&cell.recipe, self.device.clone(), ProgressView::Log, &prefixes);
         self.progress.trained();
         outcome
     }

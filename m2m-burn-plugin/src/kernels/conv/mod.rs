@@ -7,7 +7,7 @@
 //! kernels do not cover (bias, groups, dilation, asymmetric padding) use burn's.
 //!
 //! The input gradient of a 3x3 stride-1 layer runs as a forward convolution with the
-//! flipped filters (`kernels::input_grad`). A frozen BatchNorm after a convolution is
+//! flipped filters (`slices::input_grad`). A frozen BatchNorm after a convolution is
 //! folded into it by `folded.rs` (`model::conv_bn`). (A Winograd F(2x2, 3x3) kernel was
 //! tried and removed: slower than im2col + gemm on every shape measured, docs/benchmarks.md.)
 //!
@@ -15,7 +15,7 @@
 //! `B: Backend` and users' code sees no extra trait bound.
 
 pub(crate) mod folded;
-pub mod kernels;
+pub mod slices;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -28,7 +28,7 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
-use self::kernels::{ConvShape, Epilogue};
+use self::slices::{ConvShape, Epilogue};
 use super::cpu::{cast, contiguous, enabled, from_vec, same, slice, FlexFloat, Kernel};
 use crate::backend::Cpu;
 
@@ -89,12 +89,12 @@ impl Geometry {
 
 /// The forward kernel for `s` on host slices, with `epilogue` applied to the output.
 pub fn host_forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: &Epilogue) -> Vec<f32> {
-    kernels::forward_then(s, x, weight, epilogue)
+    slices::forward_then(s, x, weight, epilogue)
 }
 
 /// The input-gradient kernel for `s` on host slices.
 pub fn host_input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
-    kernels::input_grad(s, grad, weight)
+    slices::input_grad(s, grad, weight)
 }
 
 fn flex_forward(x: &FlexFloat, weight: &FlexFloat, geometry: Geometry) -> FlexFloat {
@@ -124,7 +124,7 @@ impl Backward<Flex, 2> for ConvBackward {
             grads.register::<Flex>(node.id, from_vec(x_grad, x_dims));
         }
         if let Some(node) = node_weight {
-            let w_grad = kernels::weight_grad(&shape, slice(&x), slice(&grad));
+            let w_grad = slices::weight_grad(&shape, slice(&x), slice(&grad));
             grads.register::<Flex>(node.id, from_vec(w_grad, w_dims));
         }
     }

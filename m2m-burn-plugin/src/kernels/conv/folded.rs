@@ -15,11 +15,11 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 
-use super::kernels::{ConvShape, Epilogue};
+use super::slices::{ConvShape, Epilogue};
 use super::{host_forward, host_input_grad, Geometry};
 use crate::backend::Cpu;
-use crate::model::batch_norm::kernels::relu_grad;
-use crate::model::cpu::{cast, contiguous, from_vec, same, slice, FlexFloat};
+use crate::kernels::batch_norm::relu_grad;
+use crate::kernels::cpu::{cast, contiguous, from_vec, same, slice, FlexFloat};
 
 /// Filters and bias that replace a convolution and the frozen BatchNorm after it.
 #[derive(Debug, Clone)]

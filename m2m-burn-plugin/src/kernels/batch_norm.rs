@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use crate::model::buffers::par_filled;
+use crate::kernels::buffers::par_filled;
 
 /// A `[n, c, h, w]` tensor as `n * c` blocks of `hw` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,10 +14,13 @@ mod reference;
 
 use std::path::{Path, PathBuf};
 
-pub use container::{sniff, Container, Decoded, Format};
+pub(crate) use container::Container;
+pub use container::{Decoded, Format};
 pub use optimizer::momentum_buffers;
-pub use pickle::DType;
-pub use reference::{import_net, is_transposed, param_ids_by_key, ImportReport, KeyMapping};
+pub use reference::import_net;
+pub use reference::ImportReport;
+pub use reference::KeyMapping;
+pub(crate) use reference::{is_transposed, param_ids_by_key};
 
 use pickle::Value;
 

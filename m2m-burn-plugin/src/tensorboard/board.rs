@@ -7,7 +7,7 @@ use std::path::Path;
 use m2m_core::metrics::ClassificationReport;
 use m2m_core::translation::GenerationStats;
 
-use super::event::{EventWriter, HParamDomain, HParamSpec, HParamValue, MetricSpec, SessionStatus};
+use super::event::{EventWriter, HParamSpec, HParamValue, MetricSpec, SessionStatus};
 use crate::run_dir::EpochRecord;
 
 /// The scalars the HParams view shows beside each run's recipe fields.
@@ -95,10 +95,8 @@ impl RunBoard {
 
 /// The hparams experiment: the recipe fields `names` and the metrics the HParams view shows.
 fn add_experiment(writer: &mut EventWriter, names: &[String]) -> io::Result<()> {
-    let specs: Vec<HParamSpec> = names
-        .iter()
-        .map(|name| HParamSpec { name: name.clone(), description: String::new(), domain: HParamDomain::None })
-        .collect();
+    let specs: Vec<HParamSpec> =
+        names.iter().map(|name| HParamSpec { name: name.clone(), description: String::new() }).collect();
     let metrics: Vec<MetricSpec> = HPARAM_METRICS
         .iter()
         .map(|(tag, shown)| MetricSpec { tag: tag.to_string(), group: String::new(), display_name: shown.to_string() })

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::model::buffers::{par_filled, with_scratch};
+use crate::kernels::buffers::{par_filled, with_scratch};
 
 /// Shape of one convolution: input `[n, c_in, h, w]`, weight `[c_out, c_in, kh, kw]`,
 /// output `[n, c_out, oh, ow]`.
