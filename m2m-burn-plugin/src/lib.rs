@@ -16,6 +16,13 @@
 //! Modules marked hidden in the documentation are not API: they serve the `m2m` and
 //! `m2m-bench` binaries and the project's own tests, and may change in any release.
 
+mod error;
+
+#[doc(hidden)]
+pub use error::stopped_by;
+pub use error::Error;
+pub use stop::{Busy, Stopped};
+
 pub mod backend;
 pub mod data;
 pub mod hook;

@@ -15,12 +15,27 @@ pub const EXIT_STOPPED: u8 = 75;
 /// Why a run stopped before finishing, when nothing went wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Stopped {
+    /// SIGTERM or SIGINT (named) reached the process.
     #[error("stopped by {0}")]
     Signal(&'static str),
     /// Another process took over this run's lock (its lease expired: the process was
     /// suspended or its heartbeats did not reach the shared folder).
     #[error("stopped: the lock {lock} was taken over ({why}); the process now holding it trains the run")]
-    LeaseLost { lock: String, why: String },
+    LeaseLost {
+        /// The lock file.
+        lock: String,
+        /// What showed the takeover: the lock file is gone, or names another holder.
+        why: String,
+    },
+}
+
+/// A run that another live process is training now: it holds the run's lock, whose lease
+/// it keeps renewing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{holder} is training it")]
+pub struct Busy {
+    /// The process holding the lock, as `process PID on HOST` from its lock file.
+    pub holder: String,
 }
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`m2m suite ... --dry-run | head`)
@@ -80,11 +95,6 @@ pub fn signal_received() -> Option<Stopped> {
         s if s == signal_hook::consts::SIGINT as usize => Some(Stopped::Signal("SIGINT")),
         _ => Some(Stopped::Signal("a signal")),
     }
-}
-
-/// The `Stopped` behind an error, if that is why it failed.
-pub fn stopped_by(e: &anyhow::Error) -> Option<&Stopped> {
-    e.chain().find_map(|c| c.downcast_ref::<Stopped>())
 }
 
 /// A lease held by this process: while registered, its loss stops the run in progress.

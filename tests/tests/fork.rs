@@ -7,7 +7,7 @@ use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::model::{load_classifier, Net};
 use m2m_burn_plugin::recipe::{load_recipe, shared_epochs, Recipe};
 use m2m_burn_plugin::run::{run_recipe_with, Prefixes, ProgressView};
-use m2m_burn_plugin::train::{EpochRecord, FinalMetrics, RunDir};
+use m2m_burn_plugin::run_dir::{EpochRecord, FinalMetrics, RunDir};
 use m2m_tests::{records, snapshot, write_idx_dataset};
 
 /// ERM on the tiny data set; `extra` adds the method's fields.
@@ -35,7 +35,7 @@ fn recipe(dir: &Path, data: &Path, name: &str, extra: &str) -> Recipe {
     load_recipe(&path, &[]).unwrap()
 }
 
-fn run(r: &Recipe, prefixes: Prefixes) -> anyhow::Result<bool> {
+fn run(r: &Recipe, prefixes: Prefixes) -> Result<bool, m2m_burn_plugin::Error> {
     run_recipe_with::<Cpu>(r, Default::default(), ProgressView::Log, &prefixes).map(|o| o.trained_now)
 }
 

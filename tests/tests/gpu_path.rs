@@ -436,7 +436,7 @@ fn fusion_safe_resume<G: AutodiffBackend>(device: &G::Device, tolerance: f64) ->
 
 /// Whether backend `name` runs here; says why not, and fails when `M2M_REQUIRE_GPU`
 /// names it.
-fn available(name: &str, probe: impl FnOnce() -> anyhow::Result<()>) -> bool {
+fn available<E: std::fmt::Display>(name: &str, probe: impl FnOnce() -> Result<(), E>) -> bool {
     match probe() {
         Ok(()) => true,
         Err(e) => {

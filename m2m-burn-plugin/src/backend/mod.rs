@@ -28,19 +28,33 @@ pub type Cpu = burn::backend::Autodiff<burn::backend::Flex>;
 /// overrides it), or the N-th adapter of one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WgpuAdapter {
+    /// The adapter wgpu ranks best.
     Default,
+    /// The N-th discrete GPU (from 0).
     Discrete(usize),
+    /// The N-th integrated GPU (from 0).
     Integrated(usize),
+    /// The N-th virtual GPU (from 0), as in virtual machines.
     Virtual(usize),
     /// A software adapter, e.g. Mesa's lavapipe (Vulkan on the CPU).
     Cpu,
 }
 
+/// The backend a run trains on, as recipes (`backend:`) and `--backend` name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BackendChoice {
+    /// [`Cpu`]: burn's Flex with m2m's own CPU kernels.
     Cpu,
-    Cuda { device: usize },
-    Wgpu { adapter: WgpuAdapter },
+    /// burn's CUDA backend (built with the `cuda` feature).
+    Cuda {
+        /// The CUDA device index (from 0).
+        device: usize,
+    },
+    /// burn's wgpu backend (built with the `wgpu` feature): Vulkan, Metal or DirectX 12.
+    Wgpu {
+        /// Which adapter to use.
+        adapter: WgpuAdapter,
+    },
 }
 
 impl std::str::FromStr for BackendChoice {
@@ -84,16 +98,34 @@ impl std::fmt::Display for BackendChoice {
     }
 }
 
+/// A GPU backend that cannot be used on this machine: what was asked for, why burn could
+/// not run on it, and what it needs. Returned by `probe_cuda` and `probe_wgpu`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{backend} is not usable ({reason}). {needs}")]
+pub struct Unavailable {
+    /// The backend and device asked for (`CUDA device 0`, `wgpu adapter Cpu`).
+    pub backend: String,
+    /// What went wrong in a first small operation on it (burn's message).
+    pub reason: String,
+    /// What the backend needs, and the alternative.
+    pub needs: &'static str,
+}
+
 /// Work generic over the backend, run on the one a user chose ([`run_on`]): the CLI's
-/// commands implement it once instead of once per backend.
+/// commands implement it once instead of once per backend. Not API: the binaries'
+/// dispatch (library users pick a backend type, such as [`Cpu`], directly).
+#[doc(hidden)]
 pub trait BackendTask {
+    /// What the work returns.
     type Output;
+    /// Does the work on backend `B`'s `device`.
     fn run<B: AutodiffBackend>(self, device: B::Device) -> anyhow::Result<Self::Output>;
 }
 
 /// Runs `task` on the chosen backend, after checking that a GPU backend can be used (an
 /// error that says what is missing instead of burn's panic). The one place where the
-/// backends built into this binary are listed.
+/// backends built into this binary are listed. Not API, as [`BackendTask`].
+#[doc(hidden)]
 pub fn run_on<T: BackendTask>(choice: BackendChoice, task: T) -> anyhow::Result<T::Output> {
     match choice {
         BackendChoice::Cpu => task.run::<Cpu>(Default::default()),

@@ -27,13 +27,12 @@ pub fn wgpu_device(adapter: WgpuAdapter) -> WgpuDevice {
 
 /// Checks that the wgpu adapter can be used, turning burn's panic (no Vulkan, Metal or
 /// DirectX 12 driver, no adapter of that kind) into an error that says what is missing.
-pub fn probe_wgpu(adapter: WgpuAdapter) -> anyhow::Result<()> {
+pub fn probe_wgpu(adapter: WgpuAdapter) -> Result<(), super::Unavailable> {
     super::cubecl::log_cache();
-    super::cubecl::first_operation::<burn::backend::Wgpu>(wgpu_device(adapter)).map_err(|reason| {
-        anyhow::anyhow!(
-            "wgpu adapter {adapter:?} is not usable ({reason}). It needs a GPU driver with Vulkan, Metal or \
-             DirectX 12 (on Linux without a GPU, Mesa's software Vulkan: `apt install mesa-vulkan-drivers`, \
-             then `--backend wgpu:cpu`); use `--backend cpu` otherwise"
-        )
+    super::cubecl::first_operation::<burn::backend::Wgpu>(wgpu_device(adapter)).map_err(|reason| super::Unavailable {
+        backend: format!("wgpu adapter {adapter:?}"),
+        reason,
+        needs: "It needs a GPU driver with Vulkan, Metal or DirectX 12 (on Linux without a GPU, Mesa's software \
+                Vulkan: `apt install mesa-vulkan-drivers`, then `--backend wgpu:cpu`); use `--backend cpu` otherwise",
     })
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
-use crate::stop::{LeaseWatch, Stopped};
+use crate::stop::{Busy, LeaseWatch, Stopped};
 
 /// The lease when `M2M_LOCK_LEASE` does not set one: a lock whose heartbeat is older is
 /// taken over. Long enough for a slow shared file system, short enough that a requeued
@@ -32,13 +32,6 @@ pub struct RunLock {
     /// Ends the heartbeat thread.
     released: Arc<AtomicBool>,
     _watch: LeaseWatch,
-}
-
-/// Another live process holds the lock.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{holder} is training it")]
-pub struct Busy {
-    pub holder: String,
 }
 
 impl RunLock {

@@ -13,9 +13,9 @@ use burn::tensor::backend::AutodiffBackend;
 pub use crate::train::{Prefixes, ProgressView, RunOutcome};
 pub use baseline::baseline_recipe;
 pub(crate) use baseline::load_baseline;
-pub use lock::Busy;
+
+pub use lock::lock_holder;
 pub(crate) use lock::RunLock;
-pub use lock::{lease, lock_holder};
 
 use crate::model::{ModelSpec, Net};
 use crate::recipe::Recipe;
@@ -27,7 +27,7 @@ pub fn run_recipe<B: AutodiffBackend>(
     recipe: &Recipe,
     device: B::Device,
     progress: ProgressView,
-) -> anyhow::Result<RunOutcome> {
+) -> Result<RunOutcome, crate::Error> {
     run_recipe_with::<B>(recipe, device, progress, &Prefixes::default())
 }
 
@@ -37,12 +37,12 @@ pub fn run_recipe_with<B: AutodiffBackend>(
     device: B::Device,
     progress: ProgressView,
     prefixes: &Prefixes,
-) -> anyhow::Result<RunOutcome> {
+) -> Result<RunOutcome, crate::Error> {
     let baseline = |spec: &ModelSpec| match &recipe.m2m {
         Some(plan) => load_baseline::<B>(recipe, spec, &plan.g, &device, progress),
         None => no_baseline(spec),
     };
-    train_recipe::<B>(recipe, device.clone(), progress, prefixes, baseline)
+    train_recipe::<B>(recipe, device.clone(), progress, prefixes, baseline).map_err(crate::Error::new)
 }
 
 /// For recipes without M2m (training never asks for g then).

@@ -13,7 +13,8 @@ use burn::tensor::backend::AutodiffBackend;
 use super::prefix::{g_cell, plan_forks, ForkPlan};
 use super::progress::SuiteProgress;
 use super::spec::{suite_to_ron, Cell, Shard, Suite};
-use crate::run::{run_recipe_with, Busy, Prefixes, ProgressView, RunLock, RunOutcome};
+use crate::error::{busy_by, stopped_by};
+use crate::run::{run_recipe_with, Prefixes, ProgressView, RunLock, RunOutcome};
 use crate::run_dir::RunDir;
 use crate::train::fork_unavailable;
 
@@ -58,7 +59,7 @@ impl SuiteOutcome {
                     self.skipped.push(name)
                 }
             }
-            Err(e) => match crate::stop::stopped_by(&e) {
+            Err(e) => match stopped_by(&e) {
                 Some(why @ crate::stop::Stopped::Signal(_)) => {
                     tracing::warn!("{e:#}");
                     self.stopped = Some(why.clone());
@@ -76,7 +77,11 @@ impl SuiteOutcome {
 }
 
 /// Writes the suite's manifest (what `m2m report` reads) and its resolved file.
-pub fn write_manifest(suite: &Suite) -> anyhow::Result<()> {
+pub fn write_manifest(suite: &Suite) -> Result<(), crate::Error> {
+    manifest(suite).map_err(crate::Error::new)
+}
+
+fn manifest(suite: &Suite) -> anyhow::Result<()> {
     let dir = &suite.output_dir;
     let json = serde_json::to_string_pretty(&suite.manifest())?;
     crate::fs::write_atomic(&dir.join("suite.json"), json.as_bytes())
@@ -115,7 +120,7 @@ pub fn run_suite<B: AutodiffBackend>(
     shard: Shard,
     device: B::Device,
     progress: ProgressView,
-) -> anyhow::Result<SuiteOutcome> {
+) -> Result<SuiteOutcome, crate::Error> {
     run_suite_with::<B>(suite, shard, device, progress, true)
 }
 
@@ -127,8 +132,19 @@ pub fn run_suite_with<B: AutodiffBackend>(
     device: B::Device,
     progress: ProgressView,
     fork_prefixes: bool,
+) -> Result<SuiteOutcome, crate::Error> {
+    execute::<B>(suite, shard, device, progress, fork_prefixes).map_err(crate::Error::new)
+}
+
+/// [`run_suite_with`]'s steps, with the chain of contexts the error will carry.
+fn execute<B: AutodiffBackend>(
+    suite: &Suite,
+    shard: Shard,
+    device: B::Device,
+    progress: ProgressView,
+    fork_prefixes: bool,
 ) -> anyhow::Result<SuiteOutcome> {
-    write_manifest(suite)?;
+    manifest(suite)?;
     let planned = plan_forks(&suite.cells);
     // Dealt by the fork families the suite has, forked or not, so every shard agrees.
     let mine = super::shard::deal(&suite.cells, &planned.0, shard.count).cells_of(shard);
@@ -167,7 +183,7 @@ pub fn run_suite_with<B: AutodiffBackend>(
         let started = std::time::Instant::now();
         let result = runner.run_cell(j);
         if let Err(e) = &result {
-            if e.chain().any(|c| c.is::<Busy>()) {
+            if busy_by(e).is_some() {
                 if !std::mem::replace(&mut told_busy[i], true) {
                     tracing::info!("{e:#}; this shard goes on with its other cells and comes back to it");
                 }
@@ -181,11 +197,8 @@ pub fn run_suite_with<B: AutodiffBackend>(
             }
         }
         held_in_a_row = 0;
-        let signalled = result
-            .as_ref()
-            .err()
-            .and_then(crate::stop::stopped_by)
-            .is_some_and(|s| matches!(s, crate::stop::Stopped::Signal(_)));
+        let signalled =
+            result.as_ref().err().and_then(stopped_by).is_some_and(|s| matches!(s, crate::stop::Stopped::Signal(_)));
         if !signalled {
             shown.cell_done(cell, matches!(result, Ok((_, Some(_)))), started.elapsed().as_secs_f64());
         }
@@ -219,7 +232,7 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         let prefixes = Prefixes { keep: self.keep[j].clone(), fork_from };
         let outcome = run_recipe_with::<B>(&cell.recipe, self.device.clone(), ProgressView::Log, &prefixes);
         self.progress.trained();
-        outcome
+        Ok(outcome?)
     }
 
     /// Cell `j`, as a fork when its plan says so and the source's fork point is (or, after
@@ -247,7 +260,7 @@ impl<B: AutodiffBackend> Runner<'_, B> {
             // Another shard's cell, or one that failed earlier: train (or wait for) it here.
             tracing::info!("{}: training its prefix source {} first", cell.key.run_name(), source.key.run_name());
             if let Err(e) = self.run_cell(p.source) {
-                if e.chain().any(|c| c.is::<Busy>() || c.is::<crate::stop::Stopped>()) {
+                if busy_by(&e).is_some() || stopped_by(&e).is_some() {
                     return Err(e.context(format!("{} forks from {}", cell.key.run_name(), source.key.run_name())));
                 }
                 tracing::warn!(

@@ -18,13 +18,13 @@ use m2m_core::metrics::ClassGroups;
 
 use super::renderer::{self, LogRenderer};
 use super::{
-    best_val, fork, load_start, on_board, Board, Components, EpochRecord, EpochScheduler, EvalLoader, FinalMetrics,
-    ImbalancedStrategy, Optim, RunDir, RunState, TrainLoader,
+    fork, load_start, on_board, Board, Components, EpochScheduler, EvalLoader, ImbalancedStrategy, Optim, TrainLoader,
 };
 use crate::data::{DataFormat, DataSource, PreparedData};
 use crate::m2m::{M2m, M2mSchedule};
 use crate::model::{load_classifier, save_classifier, ModelSpec, Net};
 use crate::recipe::{to_ron, Recipe, StartFrom};
+use crate::run_dir::{best_val, EpochRecord, FinalMetrics, RunDir, RunState};
 
 /// The recorder of burn-train's checkpoints, also used to check them before resuming.
 type CheckpointRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
@@ -101,7 +101,7 @@ pub fn train_recipe<B: AutodiffBackend>(
     let result = training.launch(Learner::new(start.model, start.optimizer, scheduler));
     drop(result.renderer); // restores the terminal after the dashboard
     if let Some(e) = failure.lock().expect("failure slot").take() {
-        if crate::stop::stopped_by(&e).is_none() {
+        if crate::error::stopped_by(&e).is_none() {
             on_board(&board, |b| b.fail());
         }
         return Err(e);

@@ -108,7 +108,7 @@ fn main() -> ExitCode {
     }
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => match m2m_burn_plugin::stop::stopped_by(&e) {
+        Err(e) => match m2m_burn_plugin::stopped_by(&e) {
             // Not a failure: the same command resumes (documented in docs/suites.md).
             Some(_) => {
                 eprintln!("{e:#}\nrun the same command again to resume (exit status {})", stop::EXIT_STOPPED);

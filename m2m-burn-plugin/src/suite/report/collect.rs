@@ -46,7 +46,12 @@ fn read_cell(run: &RunDir, key: &CellKey) -> anyhow::Result<CellResult> {
 
 /// Reads the finished cells of a suite from one folder or from the folders of its shards
 /// (all must hold the same suite).
-pub fn collect(dirs: &[PathBuf]) -> anyhow::Result<Report> {
+pub fn collect(dirs: &[PathBuf]) -> Result<Report, crate::Error> {
+    read_cells(dirs).map_err(crate::Error::new)
+}
+
+/// [`collect`]'s steps.
+fn read_cells(dirs: &[PathBuf]) -> anyhow::Result<Report> {
     let Some(first) = dirs.first() else { bail!("name at least one suite folder") };
     let manifest = read_manifest(first)?;
     for d in &dirs[1..] {

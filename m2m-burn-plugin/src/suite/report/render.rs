@@ -193,7 +193,12 @@ fn csv_row(r: &Report, s: &MethodSummary, name: &str, st: Option<Stat>) -> [Stri
 
 /// Writes `report.md`, `report.csv` and `plots/*.svg` into `out` (atomically, file by
 /// file). Returns the Markdown path.
-pub fn write_report(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
+pub fn write_report(r: &Report, out: &Path) -> Result<PathBuf, crate::Error> {
+    write_files(r, out).map_err(crate::Error::new)
+}
+
+/// [`write_report`]'s steps.
+fn write_files(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
     let plot_dir = out.join("plots");
     std::fs::create_dir_all(&plot_dir).with_context(|| format!("creating {}", plot_dir.display()))?;
     let mut plots = Vec::new();

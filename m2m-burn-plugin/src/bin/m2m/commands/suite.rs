@@ -163,6 +163,6 @@ struct RunSuite<'a> {
 impl BackendTask for RunSuite<'_> {
     type Output = SuiteOutcome;
     fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> anyhow::Result<SuiteOutcome> {
-        run_suite_with::<B>(self.suite, self.shard, device, ProgressView::Auto, self.fork)
+        Ok(run_suite_with::<B>(self.suite, self.shard, device, ProgressView::Auto, self.fork)?)
     }
 }

@@ -71,6 +71,6 @@ struct Train<'a> {
 impl BackendTask for Train<'_> {
     type Output = RunOutcome;
     fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> anyhow::Result<RunOutcome> {
-        run_recipe_with::<B>(self.recipe, device, self.progress, &self.prefixes)
+        Ok(run_recipe_with::<B>(self.recipe, device, self.progress, &self.prefixes)?)
     }
 }
