@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use m2m_burn_plugin::backend::{probe_wgpu, BackendChoice};
 
-use m2m_burn_plugin::train::EpochRecord;
+use m2m_burn_plugin::run_dir::EpochRecord;
 use m2m_tests::{records, tiny_m2m_recipe, write_idx_dataset};
 
 /// The `--backend` value of the tests' wgpu adapter, or `None` (after saying why) when

@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use m2m_burn_plugin::train::EpochRecord;
+use m2m_burn_plugin::run_dir::EpochRecord;
 use m2m_tests::{epochs_done, records, tiny_suite_base, write_idx_dataset};
 
 #[test]

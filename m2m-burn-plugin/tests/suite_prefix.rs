@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use m2m_burn_plugin::train::{EpochRecord, RunDir};
+use m2m_burn_plugin::run_dir::{EpochRecord, RunDir};
 
 const CELLS: [&str; 4] = ["ERM.Mnist.r4.d3.s0", "DRS.Mnist.r4.d3.s0", "DRW.Mnist.r4.d3.s0", "M2m.Mnist.r4.d3.s0"];
 

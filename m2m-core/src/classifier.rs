@@ -9,7 +9,9 @@ use burn::tensor::Tensor;
 /// optimises inputs through f and g with gradients and must not touch their statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Training: batch statistics, running statistics updated (on autodiff backends).
     Train,
+    /// Evaluation: running statistics only, left unchanged; what M2m translates in.
     Eval,
 }
 
@@ -91,7 +93,9 @@ impl InputNormalization {
 
 /// A classifier read on pixels in [0, 1] although it takes normalised images.
 pub struct OnPixels<'a, C> {
+    /// The wrapped classifier, which expects normalised images.
     pub classifier: &'a C,
+    /// The normalisation applied to the pixels before they reach `classifier`.
     pub normalization: &'a InputNormalization,
 }
 

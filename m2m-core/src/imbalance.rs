@@ -13,7 +13,10 @@ pub enum ImbalanceProfile {
     /// `N_k = floor(N_max * (1/ratio)^(k/(C-1)))` (M2m and LDAM-DRW "long-tailed").
     Exponential,
     /// `N_k = N_max` for `k < minority_start`, else `floor(N_max / ratio)`.
-    Step { minority_start: usize },
+    Step {
+        /// Index of the first minority class; classes from it on have `N_max / ratio` samples.
+        minority_start: usize,
+    },
 }
 
 /// Per-class counts of a long-tailed subset of a set with `n_max` samples per class.

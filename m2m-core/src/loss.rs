@@ -12,22 +12,27 @@ use crate::imbalance::log_prior;
 /// Which loss the classifier trains with.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum LossKind {
+    /// Plain softmax cross-entropy (with the class weights, if any).
     CrossEntropy,
     /// `mean_i (1 - p_i)^γ ℓ_i` with `p_i = exp(-ℓ_i)` and `ℓ_i` the (weighted) CE of
     /// sample i, exactly as LDAM-DRW's `FocalLoss` (so with weights `p_i` is not the
     /// model's probability; algorithm.md §8.2). Always a plain mean over the batch.
     Focal {
+        /// Focusing exponent γ >= 0; 0 gives the (weighted) cross-entropy.
         gamma: f64,
     },
     /// Label-distribution-aware margins `m_k = max_margin · (N_min / N_k)^(1/4)` taken
     /// off the target's logit, then CE on `scale ·` logits. Meant for the cosine head.
     Ldam {
+        /// Margin of the rarest class, in cosine-logit units: in (0, 2); LDAM-DRW uses 0.5.
         max_margin: f64,
+        /// Factor applied to the logits after the margin is taken off (LDAM-DRW uses 30).
         scale: f64,
     },
     /// CE on `z + τ log π` with π the training class prior (Menon et al., ICLR 2021);
     /// τ = 1 is the balanced softmax. Predictions use the plain logits.
     LogitAdjusted {
+        /// Temperature τ of the prior adjustment; 1 is the balanced softmax, 0 plain CE.
         tau: f64,
     },
 }
@@ -67,6 +72,9 @@ fn vector<B: Backend>(values: &[f64], device: &B::Device) -> Tensor<B, 1> {
 }
 
 impl<B: Backend> ClassLoss<B> {
+    /// Binds `kind` to the per-class training `counts` (for LDAM's margins and the
+    /// logit-adjustment prior), averaging weighted losses as `mean` says. The tensors it
+    /// needs are built once, on `device`.
     pub fn new(kind: LossKind, mean: WeightedMean, counts: &[usize], device: &B::Device) -> Self {
         let target_offset = match kind {
             LossKind::Ldam { max_margin, .. } => {
@@ -84,6 +92,7 @@ impl<B: Backend> ClassLoss<B> {
         Self { kind, mean, target_offset, class_offset }
     }
 
+    /// Which loss this is.
     pub fn kind(&self) -> LossKind {
         self.kind
     }

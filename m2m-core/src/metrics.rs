@@ -14,10 +14,12 @@ pub struct ConfusionMatrix {
 }
 
 impl ConfusionMatrix {
+    /// An empty matrix for classes `0..num_classes`.
     pub fn new(num_classes: usize) -> Self {
         Self { num_classes, counts: vec![0; num_classes * num_classes] }
     }
 
+    /// Number of classes C (the matrix is C × C).
     pub fn num_classes(&self) -> usize {
         self.num_classes
     }
@@ -28,6 +30,8 @@ impl ConfusionMatrix {
         self.counts[truth * self.num_classes + prediction] += 1;
     }
 
+    /// Adds one observation per pair of `truths` and `predictions`. Panics when their
+    /// lengths differ or a class is out of range.
     pub fn add_all(&mut self, truths: &[usize], predictions: &[usize]) {
         assert_eq!(truths.len(), predictions.len());
         for (&t, &p) in truths.iter().zip(predictions) {
@@ -35,6 +39,8 @@ impl ConfusionMatrix {
         }
     }
 
+    /// Adds the counts of `other` (for instance another batch's). Panics when the numbers
+    /// of classes differ.
     pub fn merge(&mut self, other: &ConfusionMatrix) {
         assert_eq!(self.num_classes, other.num_classes);
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
@@ -42,6 +48,7 @@ impl ConfusionMatrix {
         }
     }
 
+    /// Number of observations of true class `truth` predicted as `prediction`.
     pub fn get(&self, truth: usize, prediction: usize) -> u64 {
         self.counts[truth * self.num_classes + prediction]
     }
@@ -51,6 +58,7 @@ impl ConfusionMatrix {
         self.counts[k * self.num_classes..(k + 1) * self.num_classes].iter().sum()
     }
 
+    /// Number of observations.
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
@@ -89,6 +97,8 @@ pub struct ClassGroups {
 }
 
 impl ClassGroups {
+    /// Groups for these per-class training counts, with the usual shot thresholds:
+    /// many-shot above 100 samples, few-shot below 20.
     pub fn new(train_counts: Vec<usize>) -> Self {
         Self { train_counts, many_above: 100, few_below: 20 }
     }
@@ -110,6 +120,8 @@ impl ClassGroups {
         }
     }
 
+    /// The shot group of class `k`: many above `many_above` training samples, few below
+    /// `few_below`, medium otherwise.
     pub fn shot_of(&self, k: usize) -> Shot {
         let n = self.train_counts[k];
         if n > self.many_above {
@@ -122,37 +134,55 @@ impl ClassGroups {
     }
 }
 
+/// M2m's split of the classes into thirds by training count (see [`ClassGroups::third_of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Third {
+    /// The largest third of the classes.
     Major,
+    /// The classes in neither the largest nor the smallest third.
     Neutral,
+    /// The smallest third of the classes.
     Minor,
 }
 
+/// The many/medium/few-shot grouping of a class by its training count (see
+/// [`ClassGroups::shot_of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shot {
+    /// More than `many_above` training samples.
     Many,
+    /// Between `few_below` and `many_above` training samples, both included.
     Medium,
+    /// Fewer than `few_below` training samples.
     Few,
 }
 
 /// Everything reported for one evaluation of a classifier on one split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassificationReport {
+    /// Number of samples evaluated.
     pub num_samples: u64,
     /// Mean loss per sample, when the caller measured one.
     pub loss: Option<f64>,
+    /// Fraction of samples classified correctly, in [0, 1] (0 for an empty split).
     pub accuracy: f64,
     /// Mean of the per-class recalls over classes present in the split.
     pub balanced_accuracy: f64,
     /// Geometric mean of the per-class recalls; 0 when any class has recall 0.
     pub geometric_mean: f64,
+    /// Recall of each class, by class index; `None` for a class absent from the split.
     pub per_class_recall: Vec<Option<f64>>,
+    /// Mean recall of the major third of the classes present; `None` when none is.
     pub major: Option<f64>,
+    /// Mean recall of the neutral third of the classes present; `None` when none is.
     pub neutral: Option<f64>,
+    /// Mean recall of the minor third of the classes present; `None` when none is.
     pub minor: Option<f64>,
+    /// Mean recall of the many-shot classes present; `None` when none is.
     pub many_shot: Option<f64>,
+    /// Mean recall of the medium-shot classes present; `None` when none is.
     pub medium_shot: Option<f64>,
+    /// Mean recall of the few-shot classes present; `None` when none is.
     pub few_shot: Option<f64>,
 }
 
@@ -162,6 +192,9 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 }
 
 impl ClassificationReport {
+    /// The report of a confusion matrix, with `groups` for the thirds and shot groups
+    /// and the mean `loss` if one was measured. Panics when `cm` and `groups` disagree on
+    /// the number of classes.
     pub fn from_confusion(cm: &ConfusionMatrix, groups: &ClassGroups, loss: Option<f64>) -> Self {
         assert_eq!(cm.num_classes(), groups.train_counts.len());
         let recalls = cm.recalls();

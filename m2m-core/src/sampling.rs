@@ -39,6 +39,8 @@ pub struct ClassIndex {
 }
 
 impl ClassIndex {
+    /// Indexes samples by class: `labels[i]` is the class of sample `i`. Panics on a
+    /// label `>= num_classes`.
     pub fn new(labels: &[usize], num_classes: usize) -> Self {
         let mut by_class = vec![Vec::new(); num_classes];
         for (i, &y) in labels.iter().enumerate() {
@@ -54,18 +56,22 @@ impl ClassIndex {
         self
     }
 
+    /// Number of original samples per class (synthetic ones not counted).
     pub fn counts(&self) -> Vec<usize> {
         self.by_class.iter().map(Vec::len).collect()
     }
 
+    /// Number of original samples, which is also the number of draws per epoch.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether there are no original samples.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// Indices of the original samples of class `k`, in ascending order.
     pub fn of_class(&self, k: usize) -> &[usize] {
         &self.by_class[k]
     }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 /// One step of the schedule: from `epoch` on (0-based), the LR is `base_lr * factor`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Milestone {
+    /// 0-based epoch from which `factor` applies.
     pub epoch: usize,
+    /// Multiplier of the base learning rate (not of the previous one), finite and > 0.
     pub factor: f64,
 }
 
@@ -22,21 +24,32 @@ pub struct EpochLrSchedule {
     milestones: Vec<Milestone>,
 }
 
+/// Why [`EpochLrSchedule::new`] refused a schedule.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ScheduleError {
+    /// The base learning rate (given) is not a finite positive number.
     #[error("base learning rate must be finite and > 0, got {0}")]
     BaseLr(f64),
+    /// A milestone epoch (first) is not after the previous one (second).
     #[error("milestone epochs must be strictly increasing: {0} does not follow {1}")]
     NotIncreasing(usize, usize),
+    /// A milestone factor (first) is not a finite positive number; the second value is its epoch.
     #[error("milestone factor must be finite and > 0, got {0} at epoch {1}")]
     Factor(f64, usize),
+    /// A milestone epoch (first) is not below the number of epochs (second).
     #[error("milestone at epoch {0} is past the last epoch ({1} epochs)")]
     PastEnd(usize, usize),
+    /// The warm-up length in epochs (first) exceeds the first milestone's epoch (second).
     #[error("warm-up of {0} epochs reaches the first milestone at epoch {1}")]
     WarmupOverlap(usize, usize),
 }
 
 impl EpochLrSchedule {
+    /// A schedule for a run of `num_epochs` epochs: `base_lr`, a linear warm-up over the
+    /// first `warmup_epochs` epochs (0 for none), then `milestones` in increasing epoch
+    /// order. Errors when the base LR or a factor is not finite and positive, milestones
+    /// do not strictly increase, one lies at or past `num_epochs`, or the warm-up runs
+    /// past the first milestone.
     pub fn new(
         base_lr: f64,
         warmup_epochs: usize,
@@ -67,14 +80,17 @@ impl EpochLrSchedule {
         Ok(Self { base_lr, warmup_epochs, milestones })
     }
 
+    /// The learning rate before any milestone (and at the end of the warm-up).
     pub fn base_lr(&self) -> f64 {
         self.base_lr
     }
 
+    /// Number of warm-up epochs (0 for none).
     pub fn warmup_epochs(&self) -> usize {
         self.warmup_epochs
     }
 
+    /// The milestones, in increasing epoch order.
     pub fn milestones(&self) -> &[Milestone] {
         &self.milestones
     }

@@ -9,6 +9,7 @@ use rand::{Rng, RngExt};
 pub struct Synthetic {
     /// `labels.len()` images of `image_len` bytes each, back to back.
     pub pixels: Vec<u8>,
+    /// Class of each synthetic image, in the order of `pixels`.
     pub labels: Vec<usize>,
 }
 

@@ -43,6 +43,7 @@ pub struct TranslationParams {
     pub step_size: f64,
     /// Number of optimisation steps T, >= 1.
     pub steps: usize,
+    /// How the optimisation's starting point is drawn around the seed.
     pub random_start: RandomStart,
     /// L2 radius of the random start (0.5 in the reference), finite and >= 0.
     pub start_radius: f64,
@@ -65,16 +66,22 @@ impl Default for TranslationParams {
 /// A translation setting out of range; one variant per field, so callers can name it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TranslationError {
+    /// `beta` (given) is not in (0, 1).
     #[error("must be in (0, 1), got {0}")]
     Beta(f64),
+    /// `lambda` (given) is negative or not finite.
     #[error("must be finite and >= 0, got {0}")]
     Lambda(f64),
+    /// `gamma` (given) is not a finite positive number.
     #[error("must be finite and > 0 (above 1 accepts nothing), got {0}")]
     Gamma(f64),
+    /// `step_size` (given) is not a finite positive number.
     #[error("must be finite and > 0, got {0}")]
     StepSize(f64),
+    /// `steps` is 0.
     #[error("must be >= 1")]
     Steps,
+    /// `start_radius` (given) is negative or not finite.
     #[error("must be finite and >= 0, got {0}")]
     StartRadius(f64),
 }
@@ -94,36 +101,61 @@ impl TranslationError {
 }
 
 impl TranslationParams {
+    /// Sets `beta`, the seed-weight and acceptance base (checked by [`Self::check`]).
     pub fn with_beta(mut self, beta: f64) -> Self {
         self.beta = beta;
         self
     }
+    /// Sets `lambda`, the weight of f's seed-class logit in the objective.
     pub fn with_lambda(mut self, lambda: f64) -> Self {
         self.lambda = lambda;
         self
     }
+    /// Sets `gamma`, the acceptance threshold on g's target-class softmax.
     pub fn with_gamma(mut self, gamma: f64) -> Self {
         self.gamma = gamma;
         self
     }
+    /// Sets `step_size`, the L2 length of each optimisation step in pixel space.
     pub fn with_step_size(mut self, step_size: f64) -> Self {
         self.step_size = step_size;
         self
     }
+    /// Sets `steps`, the number of optimisation steps T.
     pub fn with_steps(mut self, steps: usize) -> Self {
         self.steps = steps;
         self
     }
+    /// Sets how the random start is drawn.
     pub fn with_random_start(mut self, random_start: RandomStart) -> Self {
         self.random_start = random_start;
         self
     }
+    /// Sets `start_radius`, the L2 radius of the random start.
     pub fn with_start_radius(mut self, start_radius: f64) -> Self {
         self.start_radius = start_radius;
         self
     }
 
     /// Checks every field, in declaration order; the first one out of range is the error.
+    ///
+    /// ```
+    /// use m2m_core::translation::{RandomStart, TranslationError, TranslationParams};
+    ///
+    /// // The paper's CIFAR settings with fewer steps and a per-image random start.
+    /// let config = TranslationParams::default()
+    ///     .with_steps(5)
+    ///     .with_random_start(RandomStart::PerSample)
+    ///     .check()
+    ///     .expect("valid settings");
+    /// assert_eq!(config.steps(), 5);
+    /// assert_eq!(config.beta(), 0.999);
+    ///
+    /// // beta must lie in (0, 1): 1 is refused, and the error names the field.
+    /// let err = TranslationParams::default().with_beta(1.0).check().unwrap_err();
+    /// assert_eq!(err, TranslationError::Beta(1.0));
+    /// assert_eq!(err.field(), "beta");
+    /// ```
     pub fn check(self) -> Result<TranslationConfig, TranslationError> {
         let p = self;
         if !(p.beta.is_finite() && p.beta > 0.0 && p.beta < 1.0) {
@@ -174,24 +206,31 @@ impl Default for TranslationConfig {
 }
 
 impl TranslationConfig {
+    /// Seed-weight and acceptance beta, in (0, 1).
     pub fn beta(&self) -> f64 {
         self.0.beta
     }
+    /// Weight of f's seed-class logit in the objective, >= 0.
     pub fn lambda(&self) -> f64 {
         self.0.lambda
     }
+    /// Acceptance threshold on g's softmax for the target class, > 0.
     pub fn gamma(&self) -> f64 {
         self.0.gamma
     }
+    /// L2 step size in [0, 1] pixel space, > 0.
     pub fn step_size(&self) -> f64 {
         self.0.step_size
     }
+    /// Number of optimisation steps T, >= 1.
     pub fn steps(&self) -> usize {
         self.0.steps
     }
+    /// How the random start is drawn.
     pub fn random_start(&self) -> RandomStart {
         self.0.random_start
     }
+    /// L2 radius of the random start, >= 0.
     pub fn start_radius(&self) -> f64 {
         self.0.start_radius
     }
@@ -520,10 +559,12 @@ pub struct GenerationStats {
 }
 
 impl GenerationStats {
+    /// Empty statistics for `num_classes` classes.
     pub fn new(num_classes: usize) -> Self {
         Self { attempts: vec![0; num_classes], accepted: vec![0; num_classes], ..Default::default() }
     }
 
+    /// Translations attempted, over all target classes.
     pub fn total_attempts(&self) -> u64 {
         self.attempts.iter().sum()
     }
@@ -539,6 +580,7 @@ impl GenerationStats {
         self.f_seed_prob_sum += other.f_seed_prob_sum;
     }
 
+    /// Translations accepted, over all target classes.
     pub fn total_accepted(&self) -> u64 {
         self.accepted.iter().sum()
     }
@@ -554,16 +596,19 @@ impl GenerationStats {
         self.attempts.iter().zip(&self.accepted).map(|(&t, &a)| (t > 0).then(|| a as f64 / t as f64)).collect()
     }
 
+    /// Mean of g's softmax on the target over all attempts; `None` without attempts.
     pub fn mean_g_confidence(&self) -> Option<f64> {
         let a = self.total_attempts();
         (a > 0).then(|| self.g_confidence_sum / a as f64)
     }
 
+    /// Mean of f's softmax on the target class over accepted samples; `None` when none was accepted.
     pub fn mean_f_target_prob(&self) -> Option<f64> {
         let a = self.total_accepted();
         (a > 0).then(|| self.f_target_prob_sum / a as f64)
     }
 
+    /// Mean of f's softmax on the seed class over accepted samples; `None` when none was accepted.
     pub fn mean_f_seed_prob(&self) -> Option<f64> {
         let a = self.total_accepted();
         (a > 0).then(|| self.f_seed_prob_sum / a as f64)

@@ -13,7 +13,10 @@ pub enum ClassWeighting {
     InverseFrequency,
     /// Class-balanced weights from the effective number `E_k = (1 - β^N_k) / (1 - β)`:
     /// `w_k ∝ 1 / E_k` (Cui et al. 2019; CB-RW, DRW, LDAM-DRW).
-    EffectiveNumber { beta: f64 },
+    EffectiveNumber {
+        /// β in (0, 1); 0.9999 in LDAM-DRW. β >= 1 gives inverse frequency, β <= 0 uniform weights.
+        beta: f64,
+    },
 }
 
 impl ClassWeighting {
@@ -48,11 +51,14 @@ fn inverse_effective_number(beta: f64, n: usize) -> f64 {
 /// of DRS, DRW, LDAM-DRW and M2m is this switch with `from_epoch` at the first LR drop.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Deferred<T> {
+    /// The setting in force from `from_epoch` on.
     pub value: T,
+    /// First 0-based epoch at which `value` applies.
     pub from_epoch: usize,
 }
 
 impl<T> Deferred<T> {
+    /// `value` from 0-based epoch `from_epoch` on (0: from the start).
     pub fn new(value: T, from_epoch: usize) -> Self {
         Self { value, from_epoch }
     }

@@ -8,7 +8,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 use m2m_burn_plugin::data::{cifar, idx};
-use m2m_burn_plugin::train::EpochRecord;
+use m2m_burn_plugin::run_dir::EpochRecord;
 
 pub mod fusion;
 pub mod torch_files;

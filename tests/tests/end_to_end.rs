@@ -6,7 +6,7 @@ use std::path::Path;
 use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::recipe::load_recipe;
 use m2m_burn_plugin::run::{run_recipe, ProgressView};
-use m2m_burn_plugin::train::RunState;
+use m2m_burn_plugin::run_dir::RunState;
 use m2m_tests::{records, write_idx_dataset};
 
 fn recipe_text(data: &Path, out: &Path, epochs: usize) -> String {

@@ -4,15 +4,20 @@
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
+/// The training-time augmentation of a run (recipe field `dataset.augmentation`); applied
+/// to training batches only, never to validation or test images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Augmentation {
-    /// Zero padding of the random crop; 0 turns cropping off.
+    /// Zero padding of the random crop, in pixels on each side (the image is shifted by up
+    /// to this much in each direction); 0 turns cropping off. Must be smaller than the
+    /// image's height and width.
     pub crop_padding: usize,
     /// Random horizontal flip with probability 1/2.
     pub horizontal_flip: bool,
 }
 
 impl Augmentation {
+    /// No augmentation: pixels are only scaled to [0, 1].
     pub const NONE: Augmentation = Augmentation { crop_padding: 0, horizontal_flip: false };
 }
 

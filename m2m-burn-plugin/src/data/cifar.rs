@@ -8,15 +8,21 @@ use std::path::Path;
 
 use super::{DataError, ImageSet};
 
+/// Bytes of one CIFAR image: 3 channels of 32×32 pixels, channel-major.
 pub const IMAGE_BYTES: usize = 3 * 32 * 32;
 
+/// Which of the two CIFAR binary formats a file is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CifarKind {
+    /// CIFAR-10: 10 classes, records of 1 label byte and the pixels.
     Cifar10,
+    /// CIFAR-100: 100 (fine) classes, records of a coarse and a fine label byte and the
+    /// pixels.
     Cifar100,
 }
 
 impl CifarKind {
+    /// Number of classes (10 or 100; CIFAR-100 counts its fine labels).
     pub fn num_classes(self) -> usize {
         match self {
             CifarKind::Cifar10 => 10,
@@ -43,6 +49,7 @@ impl CifarKind {
         }
     }
 
+    /// Where to download the binary version and where to point the recipe, for errors.
     pub fn hint(self) -> &'static str {
         match self {
             CifarKind::Cifar10 => "Download the CIFAR-10 *binary version* (cifar-10-binary.tar.gz) from https://www.cs.toronto.edu/~kriz/cifar.html, unpack it and point `dataset.path` (or $M2M_DATA) at the folder holding data_batch_1.bin",

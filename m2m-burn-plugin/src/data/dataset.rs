@@ -7,11 +7,16 @@ use serde::{Deserialize, Serialize};
 use super::cifar::{self, CifarKind};
 use super::{idx, DataError, ImageSet};
 
+/// A built-in data set, read from its official files (recipe field `dataset.name`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DatasetName {
+    /// Fashion-MNIST: 10 classes of 28×28 greyscale images, IDX files.
     FashionMnist,
+    /// MNIST: 10 digit classes of 28×28 greyscale images, IDX files.
     Mnist,
+    /// CIFAR-10: 10 classes of 32×32 RGB images, binary version.
     Cifar10,
+    /// CIFAR-100: 100 classes (fine labels) of 32×32 RGB images, binary version.
     Cifar100,
 }
 
@@ -19,6 +24,7 @@ const IDX_FILES: [&str; 4] =
     ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
 impl DatasetName {
+    /// Number of classes (100 for CIFAR-100, else 10).
     pub fn num_classes(self) -> usize {
         match self {
             DatasetName::Cifar100 => 100,

@@ -6,15 +6,25 @@ use super::DataError;
 /// become `f32` in [0, 1] only when a batch is assembled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageSet {
+    /// Channels per image (1 greyscale, 3 RGB).
     pub channels: usize,
+    /// Image height in pixels.
     pub height: usize,
+    /// Image width in pixels.
     pub width: usize,
+    /// Number of classes of the data set (labels are `0..num_classes`), whether or not
+    /// every class has images in this set.
     pub num_classes: usize,
+    /// All images one after another, each `channels × height × width` bytes.
     pub pixels: Vec<u8>,
+    /// The class label of each image, in the order of `pixels`.
     pub labels: Vec<usize>,
 }
 
 impl ImageSet {
+    /// A set from raw bytes and labels. Errors ([`DataError::Invalid`]) when the image
+    /// shape is empty, `pixels` does not hold exactly one image per label, or a label is
+    /// not below `num_classes`.
     pub fn new(
         channels: usize,
         height: usize,
@@ -37,18 +47,22 @@ impl ImageSet {
         Ok(Self { channels, height, width, num_classes, pixels, labels })
     }
 
+    /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether the set holds no image.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
 
+    /// Bytes per image (`channels × height × width`).
     pub fn image_len(&self) -> usize {
         self.channels * self.height * self.width
     }
 
+    /// The bytes of image `i` (channel-major). Panics if `i` is out of range.
     pub fn image(&self, i: usize) -> &[u8] {
         let n = self.image_len();
         &self.pixels[i * n..(i + 1) * n]

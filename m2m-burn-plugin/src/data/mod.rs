@@ -25,20 +25,28 @@ pub(crate) use longtail::{select_indices, val_test_split};
 pub use m2m_core::imbalance::ImbalanceProfile;
 pub use named_images::NamedImages;
 pub use source::{channel_statistics, DataSource, Normalization};
-pub(crate) use source::{DataFormat, SourceSplits};
+pub use source::{DataFormat, SourceSplits};
 
 /// How the test files are used for model selection and reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum EvalSplit {
     /// Per class, the first `val_fraction` of the test set is validation and the rest is
     /// test; test accuracy is read at the best-validation epoch (the M2m protocol).
-    ValFromTest { val_fraction: f64 },
+    ValFromTest {
+        /// Share of each test class (in file order) that becomes validation, in (0, 1);
+        /// rounded down per class.
+        val_fraction: f64,
+    },
     /// The whole test set serves as both (LDAM-DRW's protocol: selection on the test set,
     /// which the reports flag).
     FullTest,
     /// Per class, the first `val_fraction` of the training files is validation (carved
     /// out before the long-tailed subset is cut from the rest); the test set is the test.
-    ValFromTrain { val_fraction: f64 },
+    ValFromTrain {
+        /// Share of each training class (in file order) that becomes validation, in (0, 1);
+        /// rounded down per class, and every class must keep at least one image.
+        val_fraction: f64,
+    },
     /// The data set's own validation split (image files with a `val` folder or file).
     ValSplit,
 }
@@ -48,7 +56,12 @@ pub enum EvalSplit {
 pub enum Imbalance {
     /// A long-tailed subset cut by `profile` with `N_max / N_min = ratio` from `N_max`
     /// images per class (`max_per_class`, else the smallest class of the split).
-    Cut { profile: ImbalanceProfile, ratio: f64 },
+    Cut {
+        /// How the class counts fall from class 0 to the last class (exponential, step, ...).
+        profile: ImbalanceProfile,
+        /// The imbalance ratio `N_max / N_min`, at least 1.
+        ratio: f64,
+    },
     /// The training split's own class counts, each capped at `max_per_class`.
     AsIs,
 }
@@ -56,28 +69,42 @@ pub enum Imbalance {
 /// A validated description of the training data of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetSpec {
+    /// A built-in data set or the user's image files.
     pub source: DataSource,
+    /// The folder with the data files (`dataset.path`). `None` searches the usual places
+    /// for a built-in set (`$M2M_DATA`, `/usr/share/datasets`, `~/data`, `./data`);
+    /// image files require it.
     pub path: Option<PathBuf>,
+    /// The model's per-channel input normalisation.
     pub normalization: Normalization,
+    /// Whether a long-tailed subset is cut from the training split, and how.
     pub imbalance: Imbalance,
     /// `Cut`: images per class before imbalance (`None`: the smallest class of the
     /// files); `AsIs`: the most images any class keeps (`None`: all).
     pub max_per_class: Option<usize>,
+    /// Which images of each class make up the subset.
     pub selection: Selection,
+    /// Seed of the subset under `SeededShuffle` (separate from the training seed).
     pub data_seed: u64,
+    /// Where the validation images come from and what the test set is.
     pub eval_split: EvalSplit,
     /// Use only the first this many test-file images of each class for validation and
     /// test (quick runs); `None` uses them all.
     pub max_eval_per_class: Option<usize>,
+    /// Training-time augmentation (random crop, horizontal flip).
     pub augmentation: Augmentation,
 }
 
 /// What a run trains and evaluates on, plus the facts a reader of the results needs.
 #[derive(Debug, Clone)]
 pub struct PreparedData {
+    /// The training images the run keeps (the long-tailed subset, or the split as it is).
     pub train: ImageSet,
+    /// The validation images the best model is selected on.
     pub val: ImageSet,
+    /// The test images accuracy is reported on (the same as `val` under `FullTest`).
     pub test: ImageSet,
+    /// Provenance of these sets, written as the run's `data-manifest.json`.
     pub manifest: DataManifest,
 }
 
@@ -86,15 +113,25 @@ pub struct PreparedData {
 pub struct DataManifest {
     /// The data set's label ([`DataSource::label`]).
     pub dataset: String,
+    /// The folder the data files were read from.
     pub source: PathBuf,
     /// Image shape, class names and the input normalisation the model uses.
     pub format: DataFormat,
+    /// Training images kept per class, by label.
     pub train_counts: Vec<usize>,
+    /// Training images kept in all.
     pub train_total: usize,
+    /// Measured `N_max / N_min` of `train_counts` (infinite if a class has none).
     pub imbalance_factor: f64,
+    /// 16 hex digits (FNV-1a) over the indices of the kept training images: equal
+    /// fingerprints mean the same subset of the same files.
     pub subset_fingerprint: String,
+    /// Number of validation images.
     pub val_size: usize,
+    /// Number of test images.
     pub test_size: usize,
+    /// Whether the model is selected on the test set itself (`FullTest`), which reports
+    /// flag.
     pub selected_on_test: bool,
 }
 

@@ -11,7 +11,10 @@ use super::{idx, DataError, DatasetName, ImageSet};
 /// Images with a name each (the file name, or `file#index`).
 #[derive(Debug, Clone)]
 pub struct NamedImages {
+    /// The images and their labels.
     pub set: ImageSet,
+    /// One name per image, in the order of `set`: the PNG file name, or `file#index` for
+    /// images read from a CIFAR or IDX file.
     pub names: Vec<String>,
 }
 

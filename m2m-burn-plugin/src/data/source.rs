@@ -20,10 +20,13 @@ pub enum DataSource {
 /// The splits as read from the files, before subsetting.
 #[derive(Debug, Clone)]
 pub struct SourceSplits {
+    /// The whole training split.
     pub train: ImageSet,
     /// A validation split of its own (image files with a `val` folder or file).
     pub val: Option<ImageSet>,
+    /// The whole test split.
     pub test: ImageSet,
+    /// Class names by label.
     pub class_names: Vec<String>,
 }
 
@@ -98,22 +101,33 @@ pub enum Normalization {
     /// computed when the data is prepared and stored in the run's `data-manifest.json`.
     FromTrain,
     /// These values, one per channel.
-    Given { mean: Vec<f32>, std: Vec<f32> },
+    Given {
+        /// Per-channel mean, on pixels in [0, 1].
+        mean: Vec<f32>,
+        /// Per-channel standard deviation, on pixels in [0, 1]; must be positive.
+        std: Vec<f32>,
+    },
 }
 
 /// What a model needs to know about its data; written into `data-manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataFormat {
+    /// Channels per image (1 greyscale, 3 RGB).
     pub channels: usize,
+    /// Image height in pixels.
     pub height: usize,
+    /// Image width in pixels.
     pub width: usize,
     /// Class names by label (their number is the number of classes).
     pub class_names: Vec<String>,
+    /// Per-channel mean the model subtracts, on pixels in [0, 1].
     pub mean: Vec<f32>,
+    /// Per-channel standard deviation the model divides by, on pixels in [0, 1].
     pub std: Vec<f32>,
 }
 
 impl DataFormat {
+    /// Number of classes (the length of `class_names`).
     pub fn num_classes(&self) -> usize {
         self.class_names.len()
     }

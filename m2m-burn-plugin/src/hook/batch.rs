@@ -22,7 +22,9 @@ pub trait M2mBatch<B: Backend>: Sized {
 /// (the loader knows them, so M2m never reads them back from the device).
 #[derive(Debug, Clone)]
 pub struct M2mInput<O> {
+    /// The batch your `Batcher` made from the sampled items.
     pub batch: O,
+    /// The class of each item in the batch, in order (as the hook's `label` closure read it).
     pub labels: Vec<usize>,
     /// The 0-based epoch the batch belongs to.
     pub epoch: usize,

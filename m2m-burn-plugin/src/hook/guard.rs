@@ -12,17 +12,31 @@ use m2m_core::classifier::{eval_scope, Classifier, Mode};
 /// Why a model cannot be translated through.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EvalModeError {
+    /// Two reads of the same images gave different logits (a layer still draws at random).
     #[error(
         "{model} gives different logits for the same images on two calls in evaluation mode (max difference {diff:.3e}): \
          a layer stays random under autodiff (burn::nn::Dropout does); use m2m_burn_plugin::nn::Dropout, a drop-in with the same config and record"
     )]
-    RandomOutputs { model: &'static str, diff: f32 },
+    RandomOutputs {
+        /// The model's name as given to [`check_eval_mode`] (the hook says `"f"` or `"g"`).
+        model: &'static str,
+        /// The largest absolute difference between the two reads' logits.
+        diff: f32,
+    },
+    /// An image's logits changed when it was read alone instead of with the rest of its
+    /// batch (a layer normalises with batch statistics).
     #[error(
         "{model}'s logits for an image depend on the other images of the batch in evaluation mode (max difference {diff:.3e}): \
          it normalises with batch statistics under autodiff (burn::nn::BatchNorm does); use m2m_burn_plugin::nn::BatchNorm, \
          a drop-in with the same config and record (existing checkpoints load), or honour `Mode::Eval` in `Classifier::logits`"
     )]
-    BatchStatistics { model: &'static str, diff: f32 },
+    BatchStatistics {
+        /// The model's name as given to [`check_eval_mode`] (the hook says `"f"` or `"g"`).
+        model: &'static str,
+        /// The largest absolute difference between the first image's logits in the batch
+        /// and alone.
+        diff: f32,
+    },
 }
 
 /// Images outside [0, 1]: M2m's step size, its random start and its clamp are in pixel
@@ -35,7 +49,9 @@ pub enum EvalModeError {
      M2mSettings::normalized(mean, std) (as docs/m2m.md shows for burn's guide); otherwise scale pixels to [0, 1] (e.g. / 255)"
 )]
 pub struct PixelRangeError {
+    /// The smallest value in the checked images.
     pub min: f32,
+    /// The largest value in the checked images.
     pub max: f32,
 }
 

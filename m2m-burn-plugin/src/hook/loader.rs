@@ -88,6 +88,8 @@ impl<B: Backend, I, O> M2mDataLoader<B, I, O> {
         self.index.counts()
     }
 
+    /// The number of batches `iter()` gives per epoch: the items divided by the batch
+    /// size, rounded up.
     pub fn batches_per_epoch(&self) -> usize {
         batches_per_epoch(self.members.len(), self.batch_size)
     }

@@ -6,6 +6,9 @@
 //! let result = training.launch(Learner::new(hook.model(model)?, optimizer, lr));
 //! ```
 //!
+//! [`M2mHook`]'s documentation has a complete, runnable example: a model, a batch, a
+//! `Dataset` and a `Batcher` of your own, the hook and its data loader.
+//!
 //! The hook owns the training sampler: [`M2mHook::dataloader`] draws your `Dataset`
 //! through your `Batcher` in natural order before `from_epoch` and class-balanced from it
 //! on, every epoch from its own seeded stream, so a resumed run sees the same batches.
@@ -72,6 +75,8 @@ pub struct M2mSettings {
     pub batch_size: usize,
     /// Seed of the sampling and translation streams.
     pub seed: u64,
+    /// How M2m translates and accepts (step size, steps, lambda, gamma, beta, random
+    /// start); default: the paper's settings.
     pub translation: TranslationConfig,
     /// The epoch burn-train starts at: 0, or `n` when it resumes with `.checkpoint(n)`.
     pub starting_epoch: usize,
@@ -102,10 +107,14 @@ impl M2mSettings {
         self.normalization = Some((mean.into(), std.into()));
         self
     }
+    /// The seed of the sampling and translation streams (default 0): the same seed gives
+    /// the same batches and translations.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
+    /// Translation settings other than the paper's (build them with
+    /// `TranslationParams::check`).
     pub fn with_translation(mut self, translation: TranslationConfig) -> Self {
         self.translation = translation;
         self
@@ -127,26 +136,125 @@ impl M2mSettings {
 /// Why the hook refused to start.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
+    /// [`M2mSettings::batch_size`] is 0.
     #[error("batch_size must be >= 1")]
     BatchSize,
+    /// The training `Dataset` has no items.
     #[error("the training data set is empty")]
     EmptyDataset,
+    /// The training `Dataset`'s `get` gave `None` for an index below its `len()`.
     #[error("the training data set returned no item {index} although its len() is {len}")]
-    MissingItem { index: usize, len: usize },
+    MissingItem {
+        /// The index `get` gave nothing for.
+        index: usize,
+        /// The data set's `len()`.
+        len: usize,
+    },
+    /// A training item's label (as the `label` closure read it) is not one of g's classes.
     #[error("training item {index} has label {label}, but g has {classes} classes (labels 0..{classes})")]
-    Label { index: usize, label: usize, classes: usize },
+    Label {
+        /// The item's index in the data set.
+        index: usize,
+        /// Its label.
+        label: usize,
+        /// The number of g's logits.
+        classes: usize,
+    },
+    /// f (given to [`M2mHook::model`]) and g give different numbers of logits.
     #[error("f has {f} classes but g has {g}")]
-    ClassCount { f: usize, g: usize },
+    ClassCount {
+        /// The number of f's logits.
+        f: usize,
+        /// The number of g's logits.
+        g: usize,
+    },
+    /// f or g is not deterministic, or depends on the rest of the batch, in evaluation mode.
     #[error(transparent)]
     EvalMode(#[from] EvalModeError),
+    /// The batcher's images are not pixels in [0, 1] (after undoing
+    /// [`M2mSettings::normalized`], if set).
     #[error(transparent)]
     PixelRange(#[from] PixelRangeError),
+    /// [`M2mSettings::normalized`]'s mean and std are invalid, or do not match the images'
+    /// channels.
     #[error(transparent)]
     Normalization(#[from] m2m_core::classifier::NormalizationError),
 }
 
 /// M2m for one burn-train run: the training data loader and the model wrapper, sharing
 /// one epoch counter and one generator. See the module docs.
+///
+/// # Example
+///
+/// A linear classifier of 2x2 images, 12 items of class 0 and 4 of class 1, M2m from
+/// epoch 1 (0-based):
+///
+/// ```
+/// use burn::data::dataloader::batcher::Batcher;
+/// use burn::data::dataset::InMemDataset;
+/// use burn::module::Module;
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::tensor::backend::Backend;
+/// use burn::tensor::{Tensor, TensorData};
+/// use m2m_burn_plugin::backend::Cpu;
+/// use m2m_burn_plugin::hook::{M2mHook, M2mSettings};
+///
+/// // Your model, and how M2m reads its logits from images `[n, c, h, w]`.
+/// #[derive(Module, Debug)]
+/// struct Model<B: Backend> {
+///     linear: Linear<B>,
+/// }
+/// m2m_burn_plugin::classifier!(Model, |model, images| model.linear.forward(images.flatten(1, 3)));
+///
+/// // Your batch, and the field that holds its images (pixels in [0, 1]).
+/// #[derive(Clone, Debug)]
+/// struct ImageBatch<B: Backend> {
+///     images: Tensor<B, 4>,
+/// }
+/// m2m_burn_plugin::m2m_batch!(ImageBatch, images);
+///
+/// // Your data set's items and your batcher.
+/// #[derive(Clone, Debug)]
+/// struct Item {
+///     pixels: [f32; 4],
+///     label: usize,
+/// }
+/// #[derive(Clone)]
+/// struct ItemBatcher;
+/// impl<B: Backend> Batcher<B, Item, ImageBatch<B>> for ItemBatcher {
+///     fn batch(&self, items: Vec<Item>, device: &B::Device) -> ImageBatch<B> {
+///         let pixels: Vec<f32> = items.iter().flat_map(|item| item.pixels).collect();
+///         ImageBatch { images: Tensor::from_data(TensorData::new(pixels, [items.len(), 1, 2, 2]), device) }
+///     }
+/// }
+///
+/// let device = Default::default();
+/// let items: Vec<Item> =
+///     (0..16).map(|i| Item { pixels: [i as f32 / 16.0; 4], label: usize::from(i >= 12) }).collect();
+/// let new_model = || Model::<Cpu> { linear: LinearConfig::new(4, 2).init(&device) };
+/// // g: in a real run, your model trained by ERM on the same data (the hook copies and freezes it).
+/// let (g, f) = (new_model(), new_model());
+///
+/// let settings = M2mSettings::new(1, 4); // M2m from epoch 1, batches of 4
+/// let hook = M2mHook::new(settings, g, InMemDataset::new(items), ItemBatcher, |item: &Item| item.label, &device)?;
+///
+/// let loader = hook.dataloader(); // for `SupervisedTraining::new`
+/// for epoch in 0..2 {
+///     // burn-train calls `iter()` once per epoch: epoch 0 has every item once (shuffled),
+///     // epoch 1 is drawn class-balanced.
+///     let batches: Vec<_> = loader.iter().collect();
+///     assert_eq!(batches.len(), 4);
+///     for input in batches {
+///         assert_eq!(input.epoch, epoch);
+///         assert_eq!(input.labels.len(), 4);
+///         assert_eq!(input.batch.images.dims(), [4, 1, 2, 2]);
+///     }
+/// }
+/// // For `Learner::new` (training also needs your model's `TrainStep` on `ImageBatch`).
+/// let model = hook.model(f)?;
+/// # let _ = model;
+/// # Ok::<(), m2m_burn_plugin::hook::HookError>(())
+/// ```
 pub struct M2mHook<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>, I, O> {
     loader: Arc<M2mDataLoader<B, I, O>>,
     translator: Arc<Mutex<Translator<B, M>>>,

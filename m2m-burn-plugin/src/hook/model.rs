@@ -17,8 +17,9 @@ use crate::m2m::{EpochTranslations, M2m, M2mSchedule};
 /// What M2m did in one epoch of a hooked run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochReport {
-    /// 0-based.
+    /// The epoch, 0-based.
     pub epoch: usize,
+    /// Its translations attempted and accepted per target class, and g's confidence in them.
     pub stats: GenerationStats,
 }
 
@@ -112,6 +113,7 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> M2mModel<B, M> {
         &self.model
     }
 
+    /// Your model, unwrapped (for example to save or evaluate it without M2m).
     pub fn into_inner(self) -> M {
         self.model
     }

@@ -22,6 +22,7 @@ pub enum Format {
     TorchLegacy,
     /// torch >= 1.6 `torch.save` (a zip archive).
     TorchZip,
+    /// A safetensors file (`.safetensors`), as written by the `safetensors` library.
     Safetensors,
 }
 
@@ -55,7 +56,10 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
 
 /// A checkpoint file read and checked: its value tree and the bytes of its storages.
 pub struct Container {
+    /// The layout the file was read in.
     pub format: Format,
+    /// The saved object: the unpickled value tree, or for safetensors a dict of its tensors
+    /// by name.
     pub root: Value,
     storages: HashMap<String, Vec<u8>>,
 }
@@ -63,8 +67,11 @@ pub struct Container {
 /// A tensor decoded to `f32` (integers and other float widths converted).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
+    /// The element type the tensor had in the file, before conversion to `f32`.
     pub dtype: DType,
+    /// The tensor's dimensions, outermost first (as in torch).
     pub shape: Vec<usize>,
+    /// The elements in row-major order of `shape`, converted to `f32`.
     pub values: Vec<f32>,
 }
 

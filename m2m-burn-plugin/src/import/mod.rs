@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 pub(crate) use container::Container;
 pub use container::{Decoded, Format};
 pub use optimizer::momentum_buffers;
+pub use pickle::DType;
 pub use reference::import_net;
 pub use reference::ImportReport;
 pub use reference::KeyMapping;
@@ -28,43 +29,87 @@ use pickle::Value;
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {kind}", path = path.display())]
 pub struct ImportError {
+    /// The checkpoint file that was being read.
     pub path: PathBuf,
+    /// Why it could not be imported.
     pub kind: ErrorKind,
 }
 
 impl ImportError {
+    /// An error about the file at `path`.
     pub fn new(path: &Path, kind: ErrorKind) -> Self {
         Self { path: path.to_path_buf(), kind }
     }
 }
 
+/// Why a checkpoint could not be imported (without the file, which [`ImportError`] adds).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ErrorKind {
+    /// The file could not be read from disk (the operating system's message).
     #[error("cannot read the file: {0}")]
     Io(String),
+    /// The file is none of the formats in [`Format`].
     #[error(
         "unknown checkpoint format (first bytes {}); expected torch.save output (legacy or zip), safetensors, or a model saved by m2m (pass its path without extension)",
         hex(first_bytes)
     )]
-    UnknownFormat { first_bytes: Vec<u8> },
+    UnknownFormat {
+        /// Up to the first 16 bytes of the file, shown in hex in the message.
+        first_bytes: Vec<u8>,
+    },
+    /// The file ends early or a part of it is missing, e.g. a storage with fewer bytes
+    /// than it declares.
     #[error("truncated or damaged: {0}")]
     Truncated(String),
+    /// The file is complete but its contents do not make a valid checkpoint.
     #[error("not a valid checkpoint: {0}")]
     Malformed(String),
+    /// A valid file using something this reader does not handle (big-endian data, an
+    /// unsupported element type).
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// The file holds no dict of tensors, at the top level or under one of the usual
+    /// nesting keys (`net`, `state_dict`, ...); carries the top-level keys.
     #[error("no state dict of tensors found (top-level keys: {})", .0.join(", "))]
     NoStateDict(Vec<String>),
+    /// The state dict's keys differ from the model's.
     #[error("{}", keys_message(missing, unexpected))]
-    Keys { missing: Vec<String>, unexpected: Vec<String> },
+    Keys {
+        /// Keys the model needs that the file lacks.
+        missing: Vec<String>,
+        /// Keys in the file that the model has no place for (`num_batches_tracked` is
+        /// ignored, never listed here).
+        unexpected: Vec<String>,
+    },
+    /// Tensors whose shape differs from the model's: `(key, expected shape, shape in the
+    /// file)` for each.
     #[error("shape mismatch: {}", shapes_message(.0))]
     Shapes(Vec<(String, Vec<usize>, Vec<usize>)>),
+    /// The classifier head has a different number of classes than the model.
     #[error("the checkpoint has {found} classes, the model needs {expected}")]
-    ClassCount { found: usize, expected: usize },
+    ClassCount {
+        /// Classes in the file's head.
+        found: usize,
+        /// Classes the model has.
+        expected: usize,
+    },
+    /// The first convolution takes a different number of input channels than the model.
     #[error("the checkpoint has {found} input channels, the model needs {expected}")]
-    InputChannels { found: usize, expected: usize },
+    InputChannels {
+        /// Input channels of the file's first convolution.
+        found: usize,
+        /// Input channels of the model (1 for grey-scale, 3 for colour images).
+        expected: usize,
+    },
+    /// The file has a linear head where the model has a cosine one, or the reverse.
     #[error("the checkpoint has a {found} head, the model a {expected} head")]
-    Head { found: &'static str, expected: &'static str },
+    Head {
+        /// The kind of head in the file (`linear` or `cosine ...`).
+        found: &'static str,
+        /// The kind of head the model has.
+        expected: &'static str,
+    },
+    /// The model's architecture cannot take an imported checkpoint (only ResNet-32 can).
     #[error("{0}")]
     Architecture(String),
 }
@@ -102,6 +147,7 @@ fn shapes_message(list: &[(String, Vec<usize>, Vec<usize>)]) -> String {
 /// The tensors of a state dict, by key (`module.` prefixes removed), with where in the
 /// file they were found.
 pub struct StateDict {
+    /// The file layout the state dict was read from.
     pub format: Format,
     /// The top-level key holding the state dict (`net` in M2m's files), if nested.
     pub nested_under: Option<String>,
@@ -110,19 +156,22 @@ pub struct StateDict {
     /// Top-level entries outside the state dict (`optimizer`, `acc`, `epoch`, ...).
     pub outside: Vec<String>,
     /// The whole file, for what lives outside the state dict (optimizer state).
-    pub container: Container,
+    pub(crate) container: Container,
 }
 
 /// Keys under which training scripts nest their state dict, tried in this order.
 const NESTING_KEYS: [&str; 5] = ["net", "state_dict", "model", "model_state_dict", "network"];
 
 impl StateDict {
+    /// Reads the checkpoint file at `path`; errors if it cannot be read, is not one of
+    /// the [`Format`]s, is damaged, or holds no state dict.
     pub fn read(path: &Path) -> Result<StateDict, ImportError> {
         let bytes = std::fs::read(path).map_err(|e| ImportError::new(path, ErrorKind::Io(e.to_string())))?;
         Self::parse(path, &bytes)
     }
 
-    /// Reads the bytes of `path` (named in errors).
+    /// Reads a checkpoint from `bytes`, the contents of `path` (used only to name the file
+    /// in errors); fails as [`read`](Self::read) does.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<StateDict, ImportError> {
         let fail = |kind| ImportError::new(path, kind);
         let container = Container::parse(bytes).map_err(fail)?;
@@ -155,6 +204,7 @@ impl StateDict {
         Ok(StateDict { format: container.format, nested_under, tensors, outside, container })
     }
 
+    /// The tensor under `key` (with any `module.` prefix already removed), if present.
     pub fn get(&self, key: &str) -> Option<&Decoded> {
         self.tensors.iter().find(|(k, _)| k == key).map(|(_, t)| t)
     }

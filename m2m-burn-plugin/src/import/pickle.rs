@@ -10,19 +10,30 @@ use std::collections::HashMap;
 /// Element types of torch storages we can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DType {
+    /// `DoubleStorage`: 64-bit float.
     F64,
+    /// `FloatStorage`: 32-bit float.
     F32,
+    /// `HalfStorage`: IEEE 16-bit float.
     F16,
+    /// `BFloat16Storage`: bfloat16.
     BF16,
+    /// `LongStorage`: 64-bit integer.
     I64,
+    /// `IntStorage`: 32-bit integer.
     I32,
+    /// `ShortStorage`: 16-bit integer.
     I16,
+    /// `CharStorage`: 8-bit integer.
     I8,
+    /// `ByteStorage`: 8-bit unsigned integer.
     U8,
+    /// `BoolStorage`: one byte per element.
     Bool,
 }
 
 impl DType {
+    /// Bytes per element in the file.
     pub fn size(self) -> usize {
         match self {
             DType::F64 | DType::I64 => 8,
@@ -49,6 +60,7 @@ impl DType {
         })
     }
 
+    /// Whether the type is a floating-point one.
     pub fn is_float(self) -> bool {
         matches!(self, DType::F64 | DType::F32 | DType::F16 | DType::BF16)
     }
@@ -145,14 +157,6 @@ impl Value {
         match self {
             Value::Int(i) => Some(*i),
             Value::Bool(b) => Some(*b as i64),
-            _ => None,
-        }
-    }
-
-    pub fn as_float(&self) -> Option<f64> {
-        match self {
-            Value::Float(f) => Some(*f),
-            Value::Int(i) => Some(*i as f64),
             _ => None,
         }
     }

@@ -16,17 +16,26 @@ use crate::model::{Architecture, Backbone, BatchNorm2d, Head, ModelSpec, Net, Re
 /// One imported tensor: its key in the file, where it went, its shape in the file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeyMapping {
+    /// The key in the state dict (`stage_1.0.conv_a.weight`).
     pub file_key: String,
+    /// Where it went in our model (`stages[0].conv_a.weight`).
     pub model_path: String,
+    /// The tensor's shape in the file (torch's layout, before any transpose).
     pub shape: Vec<usize>,
+    /// Whether the tensor was transposed on the way in (the linear head's weight).
     pub transposed: bool,
 }
 
 /// What an import read and where each tensor went.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImportReport {
+    /// The file layout the state dict was read from.
     pub format: Format,
+    /// The top-level key the state dict was nested under (`net` in M2m's files); `None`
+    /// when the file's top level is the state dict itself.
     pub nested_under: Option<String>,
+    /// Every tensor of the model and the file key it was loaded from, in the reference's
+    /// `state_dict()` order.
     pub mapping: Vec<KeyMapping>,
     /// Keys of the state dict that carry nothing our model keeps (`num_batches_tracked`).
     pub ignored: Vec<String>,

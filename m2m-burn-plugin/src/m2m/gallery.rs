@@ -9,7 +9,9 @@ use image::{Rgb, RgbImage};
 /// One row of the gallery. Images are channel-major `[c, h, w]` in [0, 1].
 #[derive(Debug, Clone)]
 pub struct GalleryItem {
+    /// The seed image (a majority-class image of the batch), `[c, h, w]` in [0, 1].
     pub seed: Vec<f32>,
+    /// Its translation towards the slot's target class, `[c, h, w]` in [0, 1].
     pub translated: Vec<f32>,
     /// Up to a few short lines (about 26 characters fit).
     pub lines: Vec<String>,

@@ -25,8 +25,13 @@ use rand::Rng;
 /// What M2m did to one batch.
 #[derive(Debug, Clone, Default)]
 pub struct BatchGeneration {
+    /// The slots M2m tried to fill with a translation, each with its seed and target class.
     pub planned: Vec<PlannedSlot>,
+    /// g's softmax probability of the target class on each planned slot's translation, in
+    /// the order of `planned`.
     pub confidence: Vec<f32>,
+    /// Whether each planned slot's translation was accepted (and replaced the slot's
+    /// image), in the order of `planned`.
     pub accepted: Vec<bool>,
 }
 
@@ -69,10 +74,12 @@ impl<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B>> M2m<B, G> {
         self.counts.len()
     }
 
+    /// The frozen baseline classifier g that translations must convince.
     pub fn g(&self) -> &G {
         &self.g
     }
 
+    /// The translation settings.
     pub fn config(&self) -> &TranslationConfig {
         &self.config
     }
@@ -187,6 +194,9 @@ impl<B: Backend> Default for FProbabilities<B> {
 }
 
 impl<B: Backend> FProbabilities<B> {
+    /// Adds f's probabilities of the target and the seed class on `generation`'s accepted
+    /// slots, read from `logits` (`[n, classes]`, f's logits on the translated batch);
+    /// nothing when no slot was accepted. Reads nothing back from the device.
     pub fn add(&mut self, logits: &Tensor<B, 2>, generation: &BatchGeneration) {
         let slots: Vec<&PlannedSlot> = generation.accepted_slots().collect();
         if slots.is_empty() {
@@ -222,7 +232,9 @@ impl<B: Backend> FProbabilities<B> {
 /// the same seed gives the same translations on either path, resumed or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct M2mSchedule {
+    /// The first epoch (0-based) with the class-balanced sampler and translations.
     pub from_epoch: usize,
+    /// The run's seed, from which each epoch's translation stream derives.
     pub seed: u64,
 }
 
@@ -245,8 +257,10 @@ impl M2mSchedule {
 /// One epoch of M2m: its random stream and what it did so far.
 #[derive(Debug)]
 pub struct EpochTranslations {
+    /// The epoch, 0-based.
     pub epoch: usize,
     rng: ChaCha12Rng,
+    /// The translations attempted and accepted so far in this epoch.
     pub stats: GenerationStats,
 }
 

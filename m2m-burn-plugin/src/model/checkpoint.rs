@@ -15,19 +15,42 @@ use super::{ModelSpec, Net};
 /// Written next to every model file as `<name>.meta.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta {
+    /// What the saved model is: architecture, head, input shape and normalisation.
     pub spec: ModelSpec,
     /// Parameter shapes in visiting order.
     pub shapes: Vec<Vec<usize>>,
 }
 
+/// A model that could not be saved or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// The model file or its metadata is missing, unreadable or corrupt, or the path names
+    /// nothing loadable.
     #[error("{path}: cannot read checkpoint: {reason}")]
-    Read { path: PathBuf, reason: String },
+    Read {
+        /// The path given: a model without extension, a run directory or a checkpoint file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The model file or its metadata could not be written.
     #[error("{path}: cannot write checkpoint: {reason}")]
-    Write { path: PathBuf, reason: String },
+    Write {
+        /// The path given (without extension).
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The saved model is of another architecture, head, input channel or class count, or
+    /// its tensors have other shapes than the model asked for.
     #[error("{path}: checkpoint does not match the model: {reason}")]
-    Mismatch { path: PathBuf, reason: String },
+    Mismatch {
+        /// The path given (without extension).
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+    /// A foreign (PyTorch or safetensors) checkpoint could not be imported.
     #[error(transparent)]
     Import(#[from] crate::import::ImportError),
 }
@@ -182,8 +205,10 @@ pub fn resolve_model_source(path: &Path) -> Result<ModelSource, CheckpointError>
     })
 }
 
-/// Loads a classifier for `spec` from any source [`resolve_model_source`] accepts.
-/// Foreign files are imported (ResNet-32 only) and their key mapping is returned.
+/// Loads a classifier for `spec` from, in this order of precedence: a run directory (its
+/// best-validation model), a model saved by m2m (path without extension), or a PyTorch
+/// (legacy or zip) or safetensors file. Foreign files are imported (ResNet-32 only) and
+/// their key mapping is returned.
 pub fn load_any_classifier<B: Backend>(
     spec: &ModelSpec,
     path: &Path,

@@ -20,31 +20,45 @@ pub use checkpoint::{
 pub(crate) use checkpoint::{meta_path, read_meta, resolve_model_source, ModelSource};
 pub use conv_bn::{conv_bn, unfolded};
 pub use m2m_core::classifier::{Classifier, Mode};
-pub(crate) use normed_linear::NormedLinear;
-pub use resnet::{Head, ResNet32};
+pub use normed_linear::NormedLinear;
+pub use resnet::{BasicBlock, Head, ResNet32};
 pub use small_cnn::SmallCnn;
 
+/// The network to build, as named in recipes (`model.architecture`) and model metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Architecture {
+    /// [`ResNet32`]: the M2m reference's CIFAR ResNet-32; the only one PyTorch
+    /// checkpoints can be imported into.
     ResNet32,
+    /// [`SmallCnn`]: three convolutions, for quick CPU runs.
     SmallCnn,
 }
 
 /// What to build: architecture, head, input shape and normalisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
+    /// The network's layers.
     pub architecture: Architecture,
     /// The cosine ("normed linear") head of LDAM instead of a linear one.
     pub cosine_head: bool,
+    /// Channels of the input images (1 for grey-scale, 3 for colour).
     pub in_channels: usize,
+    /// Classes to predict: the width of the logits.
     pub num_classes: usize,
+    /// Per-channel mean subtracted from the input, in [0, 1] pixel units (one value per
+    /// input channel).
     pub mean: Vec<f32>,
+    /// Per-channel standard deviation the input is divided by after the mean is
+    /// subtracted, in [0, 1] pixel units (one positive value per input channel).
     pub std: Vec<f32>,
 }
 
+/// The layers of a [`Net`] after input normalisation, one variant per [`Architecture`].
 #[derive(Module, Debug)]
 pub enum Backbone<B: Backend> {
+    /// A ResNet-32.
     ResNet32(ResNet32<B>),
+    /// A small CNN.
     SmallCnn(SmallCnn<B>),
 }
 

@@ -6,6 +6,8 @@ use burn::tensor::{Distribution, Tensor};
 
 use super::Weights;
 
+/// The cosine head's layer (LDAM-DRW's `NormedLinear`): logits are cosines between the
+/// L2-normalised features and the L2-normalised columns of `weight`.
 #[derive(Module, Debug)]
 pub struct NormedLinear<B: Backend> {
     /// Shape `[in_features, classes]`; columns are class directions.

@@ -28,6 +28,8 @@ pub(crate) fn conv3x3<B: Backend>(
         .init(device)
 }
 
+/// ResNet-32's residual block: two 3x3 convolutions with BatchNorm, and the identity
+/// shortcut (zero-padded channels and stride 2 where the stage changes, option A).
 #[derive(Module, Debug)]
 pub struct BasicBlock<B: Backend> {
     pub(crate) conv_a: Conv2d<B>,
@@ -69,7 +71,10 @@ impl<B: Backend> BasicBlock<B> {
 /// The classifier head: plain linear or cosine ("normed linear", used by LDAM).
 #[derive(Module, Debug)]
 pub enum Head<B: Backend> {
+    /// burn's `Linear` with a bias: unbounded logits.
     Linear(Linear<B>),
+    /// Cosine similarity between the features and a unit direction per class: logits in
+    /// [-1, 1], no bias.
     Cosine(NormedLinear<B>),
 }
 
@@ -87,6 +92,7 @@ impl<B: Backend> Head<B> {
         }
     }
 
+    /// Logits `[batch, classes]` from pooled features `[batch, features]`.
     pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
         match self {
             Head::Linear(l) => l.forward(h),
@@ -95,6 +101,8 @@ impl<B: Backend> Head<B> {
     }
 }
 
+/// ResNet-32 as in the M2m reference (see the module documentation); built through
+/// [`ModelSpec`](super::ModelSpec), which puts input normalisation in front of it.
 #[derive(Module, Debug)]
 pub struct ResNet32<B: Backend> {
     pub(crate) conv_1_3x3: Conv2d<B>,
@@ -128,7 +136,8 @@ impl<B: Backend> ResNet32<B> {
         }
     }
 
-    /// Logits from normalised images.
+    /// Logits `[batch, classes]` from normalised images `[batch, channels, height, width]`;
+    /// `mode` selects BatchNorm's statistics as in [`BatchNorm2d::forward`].
     pub fn forward(&self, x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {
         let mut x = conv_bn(&self.conv_1_3x3, &self.bn_1, x, mode, Then::Relu);
         for block in &self.stages {

@@ -10,6 +10,8 @@ use super::conv_bn::conv_bn;
 use super::resnet::{conv3x3, Head};
 use super::{BatchNorm2d, Mode, Then, Weights};
 
+/// The small CNN of the module documentation; built through
+/// [`ModelSpec`](super::ModelSpec), which puts input normalisation in front of it.
 #[derive(Module, Debug)]
 pub struct SmallCnn<B: Backend> {
     convs: Vec<Conv2d<B>>,
@@ -36,6 +38,8 @@ impl<B: Backend> SmallCnn<B> {
         Self { convs, bns, head: Head::new(cin, classes, cosine_head, weights, device) }
     }
 
+    /// Logits `[batch, classes]` from normalised images `[batch, channels, height, width]`;
+    /// `mode` selects BatchNorm's statistics as in [`BatchNorm2d::forward`].
     pub fn forward(&self, mut x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 2> {
         for (conv, bn) in self.convs.iter().zip(&self.bns) {
             x = conv_bn(conv, bn, x, mode, Then::Relu);

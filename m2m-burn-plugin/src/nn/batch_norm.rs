@@ -13,8 +13,11 @@ use m2m_core::classifier::in_eval_scope;
 pub struct BatchNormConfig {
     /// The number of features (channels, dimension 1 of the input).
     pub num_features: usize,
+    /// Added to the variance before its square root, for numerical stability (default 1e-5).
     #[config(default = 1e-5)]
     pub epsilon: f64,
+    /// Weight of the new batch statistics in each running-statistics update (default 0.1):
+    /// `running = (1 - momentum) * running + momentum * batch`.
     #[config(default = 0.1)]
     pub momentum: f64,
 }
@@ -24,15 +27,23 @@ pub struct BatchNormConfig {
 /// swapping it in changes nothing outside M2m's translations.
 #[derive(Module, Debug)]
 pub struct BatchNorm<B: Backend> {
+    /// The learned scale, one per channel (initially 1).
     pub gamma: Param<Tensor<B, 1>>,
+    /// The learned shift, one per channel (initially 0).
     pub beta: Param<Tensor<B, 1>>,
+    /// The running mean per channel, used in evaluation (initially 0).
     pub running_mean: RunningState<Tensor<B, 1>>,
+    /// The running (biased) variance per channel, used in evaluation (initially 1).
     pub running_var: RunningState<Tensor<B, 1>>,
+    /// [`BatchNormConfig::momentum`].
     pub momentum: f64,
+    /// [`BatchNormConfig::epsilon`].
     pub epsilon: f64,
 }
 
 impl BatchNormConfig {
+    /// A `BatchNorm` on `device` with scale 1, shift 0, running mean 0 and running
+    /// variance 1, as burn's.
     pub fn init<B: Backend>(&self, device: &B::Device) -> BatchNorm<B> {
         BatchNorm {
             gamma: Initializer::Ones.init([self.num_features], device),

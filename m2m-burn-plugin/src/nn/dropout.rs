@@ -23,10 +23,13 @@ pub struct DropoutConfig {
 /// another thread's seeded draw).
 #[derive(Module, Clone, Debug)]
 pub struct Dropout {
+    /// The probability of zeroing an element, in [0, 1].
     pub prob: f64,
 }
 
 impl DropoutConfig {
+    /// A `Dropout` with this probability.
+    ///
     /// # Panics
     /// When `prob` is outside [0, 1], as burn's does.
     pub fn init(&self) -> Dropout {
@@ -40,6 +43,9 @@ impl DropoutConfig {
 }
 
 impl Dropout {
+    /// Any shape in, the same shape out. On an autodiff backend outside M2m's evaluation
+    /// scope, zeroes each element with probability `prob` and scales the others by
+    /// `1 / (1 - prob)`; elsewhere (and with `prob` 0) returns `input` unchanged.
     pub fn forward<B: Backend, const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
         if !B::ad_enabled(&input.device()) || self.prob == 0.0 || in_eval_scope() {
             return input;

@@ -20,7 +20,10 @@ use crate::model::{Architecture, ModelSpec};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{field}: {reason}")]
 pub struct RecipeError {
+    /// The refused field as a dotted path from the recipe's root, e.g. `dataset.ratio`
+    /// or `m2m.gamma`.
     pub field: String,
+    /// What is wrong with it: missing, or the range it must lie in and the value given.
     pub reason: String,
 }
 
@@ -38,8 +41,11 @@ fn need<T>(v: Option<T>, field: &str) -> Result<T, RecipeError> {
 /// SGD with momentum and coupled weight decay (PyTorch semantics, dampening 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerSpec {
+    /// SGD momentum in [0, 1) (`optimizer.momentum`; 0 is plain SGD).
     pub momentum: f64,
+    /// Coupled L2 weight decay in [0, 1], added to the gradient (`optimizer.weight_decay`).
     pub weight_decay: f64,
+    /// Nesterov momentum (`optimizer.nesterov`, default false; needs momentum > 0).
     pub nesterov: bool,
 }
 
@@ -50,8 +56,13 @@ pub type SamplerPlan = Deferred<SamplerKind>;
 /// (DRW, LDAM-DRW) and are unit weights before it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossPlan {
+    /// The loss function (`loss.kind`; cross-entropy when left out), its parameters checked.
     pub kind: LossKind,
+    /// The per-class weights and the 0-based epoch they start at (`loss.weighting`);
+    /// `None`: unit weights throughout.
     pub weighting: Option<Deferred<ClassWeighting>>,
+    /// How a weighted loss averages over a batch (`loss.weighted_mean`); `BatchSize` when
+    /// no weighting is set, where it makes no difference.
     pub weighted_mean: WeightedMean,
 }
 
@@ -69,40 +80,76 @@ impl LossPlan {
 /// sampler and minority slots may be replaced by translated majority seeds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct M2mPlan {
+    /// Where the baseline classifier g comes from (`m2m.g`); never `Method` here, which
+    /// only suites resolve.
     pub g: BaselineSource,
+    /// The checked translation settings (`m2m.beta` to `m2m.start_radius`, the paper's
+    /// CIFAR values where left out).
     pub translation: TranslationConfig,
+    /// The 0-based epoch from which M2m translates (`m2m.from_epoch`), at most
+    /// `schedule.epochs`.
     pub from_epoch: usize,
 }
 
-/// f's checked starting point (see [`RawStartFrom`]).
+/// f's checked starting point (the recipe's `start_from` section).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StartFrom {
     /// A network (and momentum) from a file; the epochs before `epoch` are not in the run.
-    Checkpoint { checkpoint: PathBuf, epoch: usize },
+    Checkpoint {
+        /// The file (or saved model, or run directory) f's network is read from.
+        checkpoint: PathBuf,
+        /// The first 0-based epoch to train, in `1..schedule.epochs`.
+        epoch: usize,
+    },
     /// An exact fork of the run in `run` after `epoch` epochs: its records, best model
     /// and burn-train checkpoint are taken over, as if this run had trained them.
-    Run { run: PathBuf, epoch: usize },
+    Run {
+        /// The source run directory, which must have kept its checkpoint of `epoch`.
+        run: PathBuf,
+        /// The number of epochs taken over, which is also the first 0-based epoch to
+        /// train, in `1..schedule.epochs`.
+        epoch: usize,
+    },
 }
 
 /// A checked recipe: every value present and in range.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recipe {
+    /// The run name: non-empty, no path separator; the run directory is `output_dir/name`.
     pub name: String,
+    /// The checked `dataset` section: source, long-tailed subset, evaluation split,
+    /// augmentation and normalisation.
     pub dataset: DatasetSpec,
+    /// f's network (`model.architecture`).
     pub architecture: Architecture,
+    /// Whether f has the cosine ("normed linear") head (`model.cosine_head`; default: true
+    /// exactly when the loss is LDAM).
     pub cosine_head: bool,
+    /// SGD's settings other than the learning rate, which is in `schedule`.
     pub optimizer: OptimizerSpec,
+    /// The number of epochs to train (`schedule.epochs`, >= 1).
     pub epochs: usize,
+    /// The learning rate of each epoch: `optimizer.lr` with warm-up and milestones.
     pub schedule: EpochLrSchedule,
+    /// The sampler of each epoch (natural throughout when `sampler` is left out; the
+    /// class-balanced sampler from `m2m.from_epoch` with M2m).
     pub sampler: SamplerPlan,
+    /// The training loss and its per-class weights.
     pub loss: LossPlan,
+    /// M2m's settings; `None` for runs without M2m.
     pub m2m: Option<M2mPlan>,
+    /// Where f starts when not from scratch: a checkpoint or a fork of another run.
     pub start_from: Option<StartFrom>,
+    /// The training batch size, >= 1 (an epoch's last batch may be smaller).
     pub batch_size: usize,
+    /// The batch size of validation and test, >= 1 (default 256).
     pub eval_batch_size: usize,
     /// τ of the post-hoc logit adjustment at evaluation (0: plain argmax).
     pub eval_logit_adjustment: f64,
+    /// The training seed: model initialisation, sampling and augmentation (the data
+    /// subset has its own `dataset.data_seed`).
     pub seed: u64,
+    /// The folder that holds the run directory (default `runs`).
     pub output_dir: PathBuf,
     /// The backend the recipe asks for (the command line may override it).
     pub backend: BackendChoice,

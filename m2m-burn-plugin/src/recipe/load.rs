@@ -7,18 +7,52 @@ use ron::extensions::Extensions;
 use super::check::{Recipe, RecipeError};
 use super::raw::{Merge, RawRecipe};
 
+/// Why a recipe file could not be loaded; the message names the file (or the `--set`
+/// expression) and, for RON and range errors, the line or the field.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// A recipe file (the one given or one of its bases) could not be found or read.
     #[error("{path}: cannot read recipe: {cause}")]
-    Io { path: PathBuf, cause: std::io::Error },
+    Io {
+        /// The file, as given or as joined from a `base:` field.
+        path: PathBuf,
+        /// The operating system's error.
+        cause: std::io::Error,
+    },
+    /// A recipe file is not valid RON for a recipe (a syntax error, an unknown field, a
+    /// value of the wrong type).
     #[error("{path}: {reason}")]
-    Parse { path: PathBuf, reason: String },
+    Parse {
+        /// The file that failed to parse.
+        path: PathBuf,
+        /// The parser's message with its line and column.
+        reason: String,
+    },
+    /// A `--set KEY.PATH=VALUE` override is malformed or its value is not valid RON
+    /// for that field.
     #[error("--set {expr}: {reason}")]
-    Override { expr: String, reason: String },
+    Override {
+        /// The override as given.
+        expr: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Following the `base:` fields leads back to a file already in the chain.
     #[error("{path}: `base` chain loops back to {again}")]
-    Cycle { path: PathBuf, again: PathBuf },
+    Cycle {
+        /// The recipe file that was being loaded.
+        path: PathBuf,
+        /// The base that was reached a second time.
+        again: PathBuf,
+    },
+    /// The merged recipe has a field that is missing or out of range.
     #[error("{path}: {cause}")]
-    Invalid { path: PathBuf, cause: RecipeError },
+    Invalid {
+        /// The recipe file that was being loaded.
+        path: PathBuf,
+        /// The refused field and why.
+        cause: RecipeError,
+    },
 }
 
 /// RON as recipe and suite files are read: `Some(..)` may be left out.
@@ -64,8 +98,10 @@ pub fn resolve_raw(path: &Path) -> Result<RawRecipe, LoadError> {
     Ok(merged)
 }
 
-/// Turns `a.b.c=value` into a partial recipe `(a: (b: (c: value)))`.
-pub fn parse_override(expr: &str) -> Result<RawRecipe, LoadError> {
+/// Turns `a.b.c=value` into a partial recipe `(a: (b: (c: value)))`; a [`LoadError::Override`]
+/// when the expression has no `=`, a key is not a field name or the value is not valid RON
+/// for the field.
+fn parse_override(expr: &str) -> Result<RawRecipe, LoadError> {
     let bad = |reason: &str| LoadError::Override { expr: expr.to_string(), reason: reason.to_string() };
     let (path, value) = expr.split_once('=').ok_or_else(|| bad("expected KEY.PATH=VALUE"))?;
     let keys: Vec<&str> = path.trim().split('.').collect();
@@ -85,7 +121,42 @@ pub fn parse_override(expr: &str) -> Result<RawRecipe, LoadError> {
     })
 }
 
-/// Loads, merges, applies overrides and checks a recipe file.
+/// Loads, merges, applies overrides and checks a recipe file: reads `path` and its `base`
+/// chain (the file wins over its base, field by field), applies each of `overrides`
+/// (`a.b=VALUE` with a RON value, as `--set` takes them) in order, and checks the result.
+/// Nothing else is read: the data set and any checkpoints are looked for when the run
+/// starts.
+///
+/// # Errors
+///
+/// A [`LoadError`] naming the file, or the `--set` expression, and what was wrong with it;
+/// for a value that is missing or out of range, [`LoadError::Invalid`] with the field.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use m2m_burn_plugin::recipe::{load_recipe, LoadError};
+///
+/// // A repository recipe (doctests run in the package folder); its data set is only
+/// // looked for when training starts, and its base `fmnist-lt100-base.ron` is merged in.
+/// let path = Path::new("../recipes/erm-fmnist-lt100-quick.ron");
+/// let recipe = load_recipe(path, &["seed=3".to_string()]).unwrap();
+/// assert_eq!(recipe.name, "erm-fmnist-lt100-quick");
+/// assert_eq!(recipe.epochs, 12);
+/// assert_eq!(recipe.batch_size, 128); // from the base recipe
+/// assert_eq!(recipe.seed, 3); // from the override
+/// assert!(recipe.m2m.is_none());
+///
+/// // A value out of range is refused, naming the file and the field.
+/// let err = load_recipe(path, &["dataset.ratio=0.5".to_string()]).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "../recipes/erm-fmnist-lt100-quick.ron: dataset.ratio: must be a finite number >= 1, got 0.5"
+/// );
+/// let LoadError::Invalid { cause, .. } = err else { panic!("{err}") };
+/// assert_eq!(cause.field, "dataset.ratio");
+/// ```
 pub fn load_recipe(path: &Path, overrides: &[String]) -> Result<Recipe, LoadError> {
     let mut raw = resolve_raw(path)?;
     for expr in overrides {

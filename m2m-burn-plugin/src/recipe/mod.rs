@@ -1,21 +1,17 @@
 //! RON recipes: raw files (with `base:` inheritance and `--set` overrides) that only
-//! become a usable [`Recipe`] through [`RawRecipe::check`].
+//! become a usable [`Recipe`] through `RawRecipe::check` ([`load_recipe`] does it all).
 
 mod check;
 mod load;
 mod prefix;
 mod raw;
 
-pub use check::LossPlan;
-pub use check::M2mPlan;
-pub use check::OptimizerSpec;
-pub use check::RecipeError;
-pub use check::SamplerPlan;
-pub use check::StartFrom;
-pub use check::{check_translation, Recipe};
+pub use check::{check_translation, LossPlan, M2mPlan, OptimizerSpec, Recipe, RecipeError, SamplerPlan, StartFrom};
 pub(crate) use load::resolve_raw;
 pub use load::{load_recipe, to_ron, LoadError};
 pub(crate) use load::{ron_options, ron_pretty};
 pub use prefix::shared_epochs;
-pub use raw::{BaselineSource, Merge, RawM2m};
-pub(crate) use raw::{RawDataset, RawImages, RawImbalance, RawRecipe};
+pub use raw::{
+    BaselineSource, Merge, RawDataset, RawImages, RawImbalance, RawLoss, RawM2m, RawModel, RawOptimizer, RawRecipe,
+    RawSampler, RawSchedule, RawStartFrom, RawWeighting,
+};

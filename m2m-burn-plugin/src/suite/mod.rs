@@ -14,15 +14,10 @@ mod spec;
 
 pub use execute::{run_suite, run_suite_with, write_manifest, SuiteOutcome};
 pub use prefix::{plan_forks, ForkPlan};
-pub use published::published;
-pub use published::Published;
-pub use report::MetricStats;
-pub use report::Stat;
+pub use published::{published, Published};
 pub use report::{
-    balanced_accuracy_table, collect, csv, markdown, summarize, write_report, CellResult, Metric, Report,
+    balanced_accuracy_table, collect, csv, markdown, summarize, write_report, CellResult, MethodSummary, Metric,
+    MetricStats, Report, Stat,
 };
-pub use shard::ShardDeal;
-pub use shard::{cell_cost, deal, M2M_EPOCH_COST};
-pub use spec::Cell;
-pub use spec::SuiteError;
-pub use spec::{load_suite, CellKey, Shard, Suite, SuiteManifest};
+pub use shard::{cell_cost, deal, ShardDeal, M2M_EPOCH_COST};
+pub use spec::{load_suite, Cell, CellKey, RawMethod, RawSuite, Shard, Suite, SuiteError, SuiteManifest};

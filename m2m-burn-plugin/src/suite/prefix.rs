@@ -11,7 +11,10 @@ use crate::recipe::{shared_epochs, BaselineSource};
 /// `epoch` epochs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForkPlan {
+    /// The cell forked from, as an index into the suite's cells (always an earlier cell).
     pub source: usize,
+    /// How many leading epochs the fork takes over from `source`: at least 1, and fewer
+    /// than the cell's epochs.
     pub epoch: usize,
 }
 

@@ -8,7 +8,9 @@ use crate::data::DatasetName;
 /// A published balanced accuracy (in %) and where it comes from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Published {
+    /// The published value, in % (for LDAM-DRW's table, 100 minus the published error).
     pub balanced_accuracy: f64,
+    /// Where the value comes from (paper, table and protocol), printed beside it.
     pub source: &'static str,
 }
 

@@ -11,6 +11,8 @@ use crate::recipe::{resolve_raw, BaselineSource, Merge, RawDataset, RawImages, R
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMethod {
+    /// The method's name in cell names and tables: letters, digits, `+`, `-` and `_`,
+    /// unique within the suite.
     pub name: String,
     /// Fields merged over the suite's base recipe (e.g. `(sampler: (kind: ClassBalanced, from_epoch: 8))`).
     #[serde(default)]
@@ -21,6 +23,8 @@ pub struct RawMethod {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSuite {
+    /// The suite's name, in the report's title and `suite.json`: non-empty, with no path
+    /// separator.
     pub name: String,
     /// The recipe every cell starts from, relative to the suite file.
     pub base: PathBuf,
@@ -29,6 +33,7 @@ pub struct RawSuite {
     /// The method the report's Δ column compares with.
     #[serde(default)]
     pub baseline: Option<String>,
+    /// The methods compared, in table order (at least one).
     pub methods: Vec<RawMethod>,
     /// Dataset fields merged over the base's dataset; default: the base's dataset.
     #[serde(default)]
@@ -39,34 +44,74 @@ pub struct RawSuite {
     /// `dataset.data_seed` values (which long-tailed subset); default: the base's.
     #[serde(default)]
     pub data_seeds: Option<Vec<u64>>,
-    /// Training seeds.
+    /// Training seeds (at least one).
     pub seeds: Vec<u64>,
 }
 
 /// A suite file error, naming the file and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
+    /// The suite file could not be read.
     #[error("{path}: cannot read suite: {cause}")]
-    Io { path: PathBuf, cause: std::io::Error },
+    Io {
+        /// The suite file.
+        path: PathBuf,
+        /// Why reading it failed.
+        cause: std::io::Error,
+    },
+    /// The file is not a suite in RON (a syntax error, or an unknown, missing or
+    /// mistyped field).
     #[error("{path}: {reason}")]
-    Parse { path: PathBuf, reason: String },
+    Parse {
+        /// The suite file.
+        path: PathBuf,
+        /// Where and what: `line L, column C: ...`.
+        reason: String,
+    },
+    /// A field's value is refused: e.g. an empty list, a method name used twice, a
+    /// baseline that is not one of the methods, or a recipe field the suite sets itself.
     #[error("{path}: {field}: {reason}")]
-    Invalid { path: PathBuf, field: String, reason: String },
+    Invalid {
+        /// The suite file.
+        path: PathBuf,
+        /// The field's path in the suite file, e.g. `methods[2].name` or `ratios`.
+        field: String,
+        /// Why the value is refused.
+        reason: String,
+    },
+    /// The base recipe could not be read or resolved.
     #[error("{path}: base recipe: {cause}")]
-    Base { path: PathBuf, cause: crate::recipe::LoadError },
+    Base {
+        /// The suite file.
+        path: PathBuf,
+        /// The base recipe's error.
+        cause: crate::recipe::LoadError,
+    },
+    /// A cell's recipe (method and cell fields merged over the base) fails the recipe
+    /// checks.
     #[error("{path}: cell {cell}: {cause}")]
-    Cell { path: PathBuf, cell: String, cause: crate::recipe::RecipeError },
+    Cell {
+        /// The suite file.
+        path: PathBuf,
+        /// The cell's run name (`METHOD.DATASET.rRATIO.dDATASEED.sSEED`).
+        cell: String,
+        /// The recipe check that failed, naming the field.
+        cause: crate::recipe::RecipeError,
+    },
 }
 
 /// What identifies a cell in the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellKey {
+    /// The method's name, as in the suite file.
     pub method: String,
     /// The data set's label: a built-in set's name (`FashionMnist`) or `dataset.images.name`.
     pub dataset: String,
     /// `dataset.ratio`; `None` for a data set trained with its own counts (`AsIs`).
     pub ratio: Option<f64>,
+    /// `dataset.data_seed`: which long-tailed subset of the data set the cell trains on.
     pub data_seed: u64,
+    /// The training seed (the recipe's `seed`).
     pub seed: u64,
 }
 
@@ -82,17 +127,27 @@ impl CellKey {
 /// One run of a suite.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
+    /// Where the cell sits on the suite's axes; its run name is `key.run_name()`.
     pub key: CellKey,
+    /// The cell's checked recipe: the method's fields and the cell's data set, ratio,
+    /// data seed and seed merged over the base, named after the cell and writing into
+    /// `OUTPUT_DIR/cells/`.
     pub recipe: Recipe,
 }
 
 /// A checked suite: every cell's recipe is valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Suite {
+    /// The suite's name, from the suite file.
     pub name: String,
+    /// Where cells, the report and the plots go: the `output_dir` passed to `load_suite`
+    /// when given, else the suite file's.
     pub output_dir: PathBuf,
+    /// The method the report's Δ column compares with, if any (one of `methods`).
     pub baseline: Option<String>,
+    /// The method names, in suite-file order (the report's rows).
     pub methods: Vec<String>,
+    /// Every cell, in run order: dataset, ratio, data seed, seed, method.
     pub cells: Vec<Cell>,
     /// The suite file as resolved (written next to the cells).
     pub raw: RawSuite,
@@ -101,18 +156,24 @@ pub struct Suite {
 /// What `m2m report` needs to know about a suite, written as `suite.json` in its folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuiteManifest {
+    /// The suite's name.
     pub name: String,
     /// Fingerprint of every cell's recipe (without its output folder), so that shards of
     /// different suites with the same cell names are not merged. Empty in manifests
     /// written before it existed (those still report; rerunning the suite fills it in).
     #[serde(default)]
     pub fingerprint: String,
+    /// The method the report's Δ column compares with, if any.
     pub baseline: Option<String>,
+    /// The method names, in suite order (the report's rows).
     pub methods: Vec<String>,
+    /// The key of every cell, in the suite's run order; the report expects each of them.
     pub cells: Vec<CellKey>,
 }
 
 impl Suite {
+    /// The suite's manifest (`suite.json`), with the fingerprint (16 hex digits of FNV-1a)
+    /// of its cells' recipes computed now.
     pub fn manifest(&self) -> SuiteManifest {
         let mut text = String::new();
         for c in &self.cells {
@@ -139,11 +200,14 @@ impl Suite {
 /// shard `j mod count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// This shard's number, 0-based, below `count`.
     pub index: usize,
+    /// How many shards the suite is split into (at least 1).
     pub count: usize,
 }
 
 impl Shard {
+    /// The whole suite in one process: shard 0 of 1.
     pub const ALL: Shard = Shard { index: 0, count: 1 };
 
     /// This process's shard from its job array: Slurm's `SLURM_ARRAY_TASK_ID` (counted

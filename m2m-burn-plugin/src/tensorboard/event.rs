@@ -42,16 +42,23 @@ pub fn frame_record(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The wall-clock time in seconds since the Unix epoch (fractional), as events record it;
+/// 0 if the clock is before 1970.
 pub fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 // ------------------------------------------------------------ plugin metadata
 
+/// The plugin name of TensorBoard's Text dashboard.
 pub const TEXT_PLUGIN: &str = "text";
+/// The plugin name of TensorBoard's HParams dashboard.
 pub const HPARAMS_PLUGIN: &str = "hparams";
+/// The tag the hparams experiment (columns of the HParams view) is written under.
 pub const HPARAMS_EXPERIMENT_TAG: &str = "_hparams_/experiment";
+/// The tag of a run's hparams values (the session start).
 pub const HPARAMS_SESSION_START_TAG: &str = "_hparams_/session_start_info";
+/// The tag of a run's end and its status (the session end).
 pub const HPARAMS_SESSION_END_TAG: &str = "_hparams_/session_end_info";
 
 fn metadata(plugin: &str, content: Vec<u8>, class: DataClass) -> SummaryMetadata {
@@ -71,8 +78,11 @@ fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
 /// A hyperparameter value (google.protobuf.Value: number, string or bool).
 #[derive(Clone, Debug, PartialEq)]
 pub enum HParamValue {
+    /// A number (integers too: protobuf's `Value` has only doubles).
     Number(f64),
+    /// A string.
     Str(String),
+    /// A boolean.
     Bool(bool),
 }
 
@@ -87,18 +97,23 @@ impl HParamValue {
     }
 }
 
+/// A hyperparameter column of the HParams view.
 #[derive(Clone, Debug)]
 pub struct HParamSpec {
+    /// The hyperparameter's name, as in the sessions' values (e.g. `optimizer.lr`).
     pub name: String,
+    /// A description shown in the view ("" for none).
     pub description: String,
 }
 
+/// A metric column of the HParams view: a scalar series of each session's run.
 #[derive(Clone, Debug)]
 pub struct MetricSpec {
     /// Scalar tag, e.g. "train/loss".
     pub tag: String,
     /// Sub-run relative to the session run ("" = the run itself).
     pub group: String,
+    /// The column's title in the HParams view.
     pub display_name: String,
 }
 
@@ -140,6 +155,7 @@ impl EventWriter {
         Ok(w)
     }
 
+    /// The event file this writer appends to.
     pub fn path(&self) -> &Path {
         &self.path
     }

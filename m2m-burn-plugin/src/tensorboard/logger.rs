@@ -20,6 +20,50 @@ use super::event::EventWriter;
 /// let training = SupervisedTraining::new(dir, train, valid)
 ///     .with_metric_logger(TensorBoardLogger::new(format!("{dir}/tensorboard")));
 /// ```
+///
+/// What burn-train then does with it, by hand: it defines each metric, logs every
+/// iteration's values and closes each epoch (epochs count from 1).
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use burn::train::logger::MetricLogger;
+/// use burn::train::metric::store::{EpochSummary, MetricsUpdate, NumericMetricUpdate, Split};
+/// use burn::train::metric::{
+///     MetricAttributes, MetricDefinition, MetricEntry, MetricId, NumericEntry, SerializedEntry,
+/// };
+/// use m2m_burn_plugin::tensorboard::TensorBoardLogger;
+///
+/// let artifacts = tempfile::tempdir()?;
+/// let dir = artifacts.path().join("tensorboard");
+/// let mut logger = TensorBoardLogger::new(&dir);
+///
+/// let id = MetricId::new(Arc::new("Loss".to_string()));
+/// logger.log_metric_definition(MetricDefinition {
+///     metric_id: id.clone(),
+///     name: "Loss".to_string(),
+///     description: None,
+///     attributes: MetricAttributes::None,
+/// });
+/// // Each iteration's loss and the epoch's running mean so far.
+/// for (count, loss, mean) in [(1, 2.3, 2.3), (2, 1.9, 2.1)] {
+///     let entry = MetricEntry::new(id.clone(), SerializedEntry::new(format!("{loss}"), format!("{loss}")));
+///     let running = NumericEntry::Aggregated { aggregated_value: mean, count };
+///     let update = NumericMetricUpdate::new(entry, NumericEntry::Value(loss), running);
+///     logger.log(MetricsUpdate::new(Vec::new(), vec![update]), 1, &Split::Train);
+/// }
+/// logger.log_epoch_summary(EpochSummary::new(1, Split::Train));
+///
+/// // `train/Loss` at steps 1 and 2 and `epoch/train/Loss` at step 1, in one event file.
+/// let files: Vec<String> = std::fs::read_dir(&dir)?
+///     .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(files.len(), 1);
+/// assert!(files[0].starts_with("events.out.tfevents."), "{files:?}");
+/// // burn-train's checkpointing and early stopping read the values back.
+/// assert_eq!(logger.read_numeric("Loss", 1, &Split::Train)?.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct TensorBoardLogger {
     dir: PathBuf,
     writer: Option<EventWriter>,

@@ -13,7 +13,6 @@ mod start;
 mod step;
 mod strategy;
 
-pub use crate::run_dir::{best_val, records_csv, EpochRecord, FinalMetrics, RunDir, RunState};
 pub use batch::{EvalLoader, ImageBatch, TrainLoader};
 pub use eval::{evaluate, logit_adjustment, Evaluation};
 pub use fork::fork_unavailable;

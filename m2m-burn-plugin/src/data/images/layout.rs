@@ -26,15 +26,22 @@ pub struct SplitListing {
     pub split: &'static str,
     /// The folder or split file the listing came from (named in errors).
     pub source: PathBuf,
+    /// The image files, resolved against the root.
     pub files: Vec<PathBuf>,
+    /// The label of each file, in the order of `files`.
     pub labels: Vec<usize>,
 }
 
+/// Every split of an image-file data set, listed, with the class names.
 #[derive(Debug, Clone)]
 pub struct Listing {
+    /// The training split.
     pub train: SplitListing,
+    /// The validation split, if the layout names one.
     pub val: Option<SplitListing>,
+    /// The test split.
     pub test: SplitListing,
+    /// Class names by label.
     pub class_names: Vec<String>,
 }
 
@@ -50,6 +57,9 @@ fn io(path: &Path, hint: &str) -> impl FnOnce(std::io::Error) -> DataError {
     move |cause| DataError::Io { path, cause, hint }
 }
 
+/// Lists the files and labels of every split under `root`. Errors on a missing or empty
+/// folder or split file, a class without images, a folder or label outside the class list,
+/// or an image outside a class folder.
 pub fn list(root: &Path, layout: &ImageLayout, classes: &ClassList) -> Result<Listing, DataError> {
     match layout {
         ImageLayout::ClassFolders { train, test, val } => {

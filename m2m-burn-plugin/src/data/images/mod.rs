@@ -25,11 +25,14 @@ use super::{DataError, ImageSet, SourceSplits};
 /// Greyscale (1 channel) or RGB (3 channels); images of the other kind are converted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Color {
+    /// One channel; RGB images are converted with the `image` crate's luma weights.
     Grey,
+    /// Three channels (red, green, blue); greyscale images are replicated.
     Rgb,
 }
 
 impl Color {
+    /// Number of channels: 1 for `Grey`, 3 for `Rgb`.
     pub fn channels(self) -> usize {
         match self {
             Color::Grey => 1,
@@ -41,7 +44,9 @@ impl Color {
 /// The size every image is brought to (pixels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ImageSize {
+    /// Height in pixels.
     pub height: usize,
+    /// Width in pixels.
     pub width: usize,
 }
 
@@ -64,8 +69,12 @@ pub enum Fit {
 pub enum ImageLayout {
     /// `root/<train>/<class>/*.png|jpg`, the same for `test` and the optional `val`.
     ClassFolders {
+        /// The training split's folder, relative to the root.
         train: PathBuf,
+        /// The test split's folder, relative to the root.
         test: PathBuf,
+        /// The validation split's folder, relative to the root, if the data set has one
+        /// (default `None`).
         #[serde(default)]
         val: Option<PathBuf>,
     },
@@ -74,16 +83,23 @@ pub enum ImageLayout {
     /// that start with `strip_prefix` are taken relative to the root instead (the
     /// reference's CelebA-5 files list `/home/jaehyung/data/CelebA/image64/...`).
     SplitFiles {
+        /// The training split's file, relative to the root.
         train: PathBuf,
+        /// The test split's file, relative to the root.
         test: PathBuf,
+        /// The validation split's file, relative to the root, if the data set has one
+        /// (default `None`).
         #[serde(default)]
         val: Option<PathBuf>,
+        /// A prefix of the listed paths to replace by the root (default `None`: paths are
+        /// taken as listed, relative to the root unless absolute).
         #[serde(default)]
         strip_prefix: Option<String>,
     },
 }
 
 impl ImageLayout {
+    /// Whether the layout names a validation split of its own.
     pub fn has_val(&self) -> bool {
         match self {
             ImageLayout::ClassFolders { val, .. } | ImageLayout::SplitFiles { val, .. } => val.is_some(),
@@ -96,11 +112,17 @@ impl ImageLayout {
 pub struct ImageFiles {
     /// The data set's name in run names, logs and reports.
     pub name: String,
+    /// Where the images of each split are listed.
     pub layout: ImageLayout,
+    /// The classes in label order: sorted from the files, or listed in the recipe.
     pub classes: ClassList,
+    /// The colour every image is converted to (and so the model's input channels).
     pub color: Color,
+    /// The size every image is brought to.
     pub size: ImageSize,
+    /// How images of another size are brought to `size`.
     pub fit: Fit,
+    /// Where decoded splits are cached.
     pub cache: ImageCache,
 }
 

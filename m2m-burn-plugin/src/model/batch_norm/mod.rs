@@ -30,20 +30,35 @@ use burn::tensor::{DType, Tensor};
 use super::Mode;
 use crate::kernels::cpu::{enabled, Kernel};
 
+/// Batch normalisation over the channels of `[batch, channels, height, width]` images,
+/// with the mode an argument of [`forward`](Self::forward) (see the module documentation).
 #[derive(Module, Debug)]
 pub struct BatchNorm2d<B: Backend> {
+    /// Per-channel scale applied after normalisation, `[channels]` (trained; starts at 1).
     pub gamma: Param<Tensor<B, 1>>,
+    /// Per-channel shift added after scaling, `[channels]` (trained; starts at 0).
     pub beta: Param<Tensor<B, 1>>,
+    /// Running mean per channel, `[channels]`: used in evaluation, updated by training
+    /// forwards.
     pub running_mean: RunningState<Tensor<B, 1>>,
+    /// Running (unbiased) variance per channel, `[channels]`: used in evaluation, updated
+    /// by training forwards.
     pub running_var: RunningState<Tensor<B, 1>>,
+    /// Weight of the new batch in each running-statistics update,
+    /// `running = (1 - momentum) * running + momentum * batch` (PyTorch's convention;
+    /// default 0.1).
     pub momentum: f64,
+    /// Added to the variance before its square root, for numerical stability (default
+    /// 1e-5).
     pub epsilon: f64,
 }
 
 /// What follows the normalisation (fused into it on the CPU backend).
 #[derive(Debug, Clone)]
 pub enum Then<B: Backend> {
+    /// The normalised values as they are.
     Nothing,
+    /// `relu(bn(x))`.
     Relu,
     /// `relu(bn(x) + residual)`: the end of a ResNet basic block.
     AddRelu(Tensor<B, 4>),

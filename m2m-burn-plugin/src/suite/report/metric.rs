@@ -6,13 +6,21 @@ use m2m_core::metrics::ClassificationReport;
 /// One tabulated test metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
+    /// Balanced accuracy: the mean per-class recall over the classes in the test set.
     BalancedAccuracy,
+    /// Geometric mean of the per-class recalls; 0 when any class has recall 0.
     GeometricMean,
+    /// Mean recall of the largest third of the classes by training images.
     Major,
+    /// Mean recall of the classes between the largest and the smallest third.
     Neutral,
+    /// Mean recall of the smallest third of the classes by training images.
     Minor,
+    /// Mean recall of the classes with more than 100 training images.
     ManyShot,
+    /// Mean recall of the classes with 20 to 100 training images.
     MediumShot,
+    /// Mean recall of the classes with fewer than 20 training images.
     FewShot,
 }
 
@@ -79,9 +87,11 @@ impl Metric {
 /// Mean and sample standard deviation (n - 1) of a metric over runs, in %.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stat {
+    /// Mean over the runs, in %.
     pub mean: f64,
     /// `None` for a single run.
     pub std: Option<f64>,
+    /// How many runs the statistic is over.
     pub n: usize,
 }
 
@@ -119,6 +129,7 @@ impl MetricStats {
         }))
     }
 
+    /// The statistic of `metric`; `None` when no run finished or a finished run lacks it.
     pub fn get(&self, metric: Metric) -> Option<Stat> {
         self.0[metric.index()]
     }

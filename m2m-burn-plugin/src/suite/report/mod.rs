@@ -26,9 +26,15 @@ pub use summarise::summarize;
 /// statistics summed over its epochs (M2m methods only).
 #[derive(Debug, Clone)]
 pub struct CellResult {
+    /// Where the cell sits in the suite (method, data set, ratio, data seed, seed).
     pub key: CellKey,
+    /// Test metrics at the best-validation epoch (fractions in [0, 1]).
     pub test: ClassificationReport,
+    /// Whether the best epoch was chosen on the test set itself (no validation split,
+    /// the LDAM-DRW protocol).
     pub selected_on_test: bool,
+    /// M2m's generation statistics summed over the cell's epochs; `None` when no epoch
+    /// recorded any (methods without M2m).
     pub m2m: Option<GenerationStats>,
     /// The cell's picture of accepted translations (M2m cells that accepted any).
     pub translations: Option<PathBuf>,
@@ -41,6 +47,7 @@ pub struct CellResult {
 /// One method on one dataset/ratio.
 #[derive(Debug, Clone)]
 pub struct MethodSummary {
+    /// The method's name.
     pub method: String,
     /// The data set's label (see `CellKey::dataset`).
     pub dataset: String,
@@ -48,23 +55,29 @@ pub struct MethodSummary {
     pub ratio: Option<f64>,
     /// The imbalance factor of the training data the finished cells used.
     pub measured_ratio: Option<f64>,
-    /// Cells the suite has for this method and column, and how many finished.
+    /// Cells the suite has for this method and column.
     pub expected: usize,
+    /// How many of those cells finished (the statistics are over these).
     pub finished: usize,
+    /// Mean ± std of each metric over the finished cells, in %.
     pub stats: MetricStats,
     /// Mean per-class test recall (%), for the per-class plot.
     pub per_class: Vec<Option<f64>>,
     /// bACC mean minus the baseline's, in points.
     pub delta_bacc: Option<f64>,
+    /// The published balanced accuracy for this method and column, where one is listed.
     pub published: Option<Published>,
     /// M2m's statistics summed over runs and epochs.
     pub m2m: Option<GenerationStats>,
     /// The accepted translations of the first finished run that has a picture of them.
     pub translations: Option<(String, PathBuf)>,
+    /// Whether any finished cell chose its best epoch on the test set.
     pub selected_on_test: bool,
 }
 
 impl MethodSummary {
+    /// The statistic of `metric` over the finished cells; `None` when none finished or
+    /// one lacks the metric.
     pub fn stat(&self, metric: Metric) -> Option<Stat> {
         self.stats.get(metric)
     }
@@ -73,20 +86,27 @@ impl MethodSummary {
 /// Everything `m2m report` writes.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The suite's name.
     pub suite: String,
+    /// The method the Δ column compares with, if the suite names one.
     pub baseline: Option<String>,
+    /// The method names, in suite order (the tables' rows).
     pub methods: Vec<String>,
     /// (dataset, ratio) columns in suite order.
     pub columns: Vec<(String, Option<f64>)>,
+    /// One summary per method and column, column by column.
     pub summaries: Vec<MethodSummary>,
     /// Run names of the cells without a `final.json` in any of the folders.
     pub missing: Vec<String>,
+    /// How many cells the suite has, finished or not.
     pub total_cells: usize,
     /// Finished cells that started as a fork: (cell, source run, epochs taken over).
     pub forked: Vec<(String, String, usize)>,
 }
 
 impl Report {
+    /// The summary of `method` on the column (`dataset`, `ratio`); `None` when the report
+    /// has no such method or column.
     pub fn summary(&self, method: &str, dataset: &str, ratio: Option<f64>) -> Option<&MethodSummary> {
         self.summaries.iter().find(|s| s.method == method && s.dataset == dataset && s.ratio == ratio)
     }
