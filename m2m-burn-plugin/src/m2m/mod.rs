@@ -5,8 +5,8 @@
 //! its random stream, the gallery. The `m2m` CLI's loop (`train`) and the burn-train hook
 //! (`hook`) both build on it; it imports neither.
 
-pub mod acceptance;
-pub mod gallery;
+pub(crate) mod acceptance;
+pub(crate) mod gallery;
 
 use burn::module::AutodiffModule;
 use burn::tensor::activation::softmax;
