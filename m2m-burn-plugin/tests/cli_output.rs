@@ -141,7 +141,7 @@ fn no_color_turns_colour_off_on_a_terminal() {
     assert!(has_colour(&on_a_terminal(tmp.path(), Some(""))), "an empty NO_COLOR counts as unset");
     let plain = on_a_terminal(tmp.path(), Some("1"));
     // Log lines are there (the bar replaces the per-cell lines on a terminal), plain.
-    assert!(plain.contains(" INFO m2m_burn_plugin::suite::run: suite piped: "), "{plain}");
+    assert!(plain.contains(" INFO m2m_burn_plugin::suite::execute: suite piped: "), "{plain}");
     assert!(!has_colour(&plain), "colour codes with NO_COLOR=1:\n{plain}");
 }
 

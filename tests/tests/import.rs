@@ -7,10 +7,10 @@ use std::path::Path;
 
 use burn::tensor::{Distribution, Tensor};
 use m2m_burn_plugin::backend::Cpu;
-use m2m_burn_plugin::import::{import_net, ErrorKind, Format, ImportError, StateDict};
-use m2m_burn_plugin::model::{
-    load_any_classifier, save_classifier, Architecture, CheckpointError, Classifier, Mode, ModelSpec, Net,
+use m2m_burn_plugin::import::{
+    import_net, load_any_classifier, ErrorKind, Format, ImportError, LoadModelError, StateDict,
 };
+use m2m_burn_plugin::model::{save_classifier, Architecture, Classifier, Mode, ModelSpec, Net};
 use m2m_tests::torch_files::{as_reference_state_dict, legacy_bytes, safetensors_bytes, zip_bytes, Entry, Layout};
 
 fn spec(classes: usize, cosine_head: bool) -> ModelSpec {
@@ -136,7 +136,7 @@ fn wrong_files_get_named_errors() {
 
     // Through the loader a recipe's `m2m.g` uses: the error names the file.
     let err = load_any_classifier::<Cpu>(&spec(100, false), &p, &Default::default()).err().unwrap();
-    assert!(matches!(err, CheckpointError::Import(ImportError { .. })));
+    assert!(matches!(err, LoadModelError::Import(ImportError { .. })));
     assert!(err.to_string().contains("ten.t7") && err.to_string().contains("10 classes"), "{err}");
     let err = load_any_classifier::<Cpu>(&s10, &tmp.path().join("nothing-here.t7"), &Default::default()).err().unwrap();
     assert!(err.to_string().contains("nothing-here.t7"), "{err}");

@@ -12,9 +12,8 @@ use std::sync::Barrier;
 
 use burn::tensor::Tensor;
 use m2m_burn_plugin::backend::Cpu;
-use m2m_burn_plugin::model::{
-    load_any_classifier, load_classifier, net_from_bytes, net_to_bytes, save_classifier, Architecture, ModelSpec,
-};
+use m2m_burn_plugin::import::load_any_classifier;
+use m2m_burn_plugin::model::{load_classifier, net_from_bytes, net_to_bytes, save_classifier, Architecture, ModelSpec};
 use m2m_burn_plugin::nn::DropoutConfig;
 use m2m_core::seed::{seeded_draws, step_seed};
 use m2m_tests::torch_files::{as_reference_state_dict, safetensors_bytes};

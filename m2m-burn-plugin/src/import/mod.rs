@@ -23,7 +23,40 @@ pub use reference::ImportReport;
 pub use reference::KeyMapping;
 pub(crate) use reference::{is_transposed, param_ids_by_key};
 
+use burn::tensor::backend::Backend;
 use pickle::Value;
+
+use crate::model::{load_classifier, resolve_model_source, CheckpointError, ModelSource, ModelSpec, Net};
+
+/// Why [`load_any_classifier`] could not load a classifier.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadModelError {
+    /// No model at the path, or m2m's own model file is unreadable or does not match.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A foreign (PyTorch or safetensors) checkpoint could not be imported.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
+
+/// Loads a classifier for `spec` from, in this order of precedence: a run directory (its
+/// best-validation model), a model saved by m2m (path without extension), or a PyTorch
+/// (legacy or zip) or safetensors file. Foreign files are imported (ResNet-32 only) and
+/// their key mapping is returned.
+pub fn load_any_classifier<B: Backend>(
+    spec: &ModelSpec,
+    path: &Path,
+    device: &B::Device,
+) -> Result<(Net<B>, Option<ImportReport>), LoadModelError> {
+    match resolve_model_source(path)? {
+        ModelSource::Ours(p) => Ok((load_classifier(spec, &p, device)?, None)),
+        ModelSource::Foreign(p) => {
+            let sd = StateDict::read(&p)?;
+            let (net, report) = import_net(spec, &sd, device).map_err(|kind| ImportError::new(&p, kind))?;
+            Ok((net, Some(report)))
+        }
+    }
+}
 
 /// A checkpoint that could not be imported: the file and the reason.
 #[derive(Debug, thiserror::Error)]

@@ -50,9 +50,6 @@ pub enum CheckpointError {
         /// What differs.
         reason: String,
     },
-    /// A foreign (PyTorch or safetensors) checkpoint could not be imported.
-    #[error(transparent)]
-    Import(#[from] crate::import::ImportError),
 }
 
 /// The weights (parameters and running statistics) of a model as bytes, exactly, to load
@@ -203,24 +200,4 @@ pub fn resolve_model_source(path: &Path) -> Result<ModelSource, CheckpointError>
         path: path.to_path_buf(),
         reason: "no such file, run directory or m2m model (a model saved by m2m is named without extension)".into(),
     })
-}
-
-/// Loads a classifier for `spec` from, in this order of precedence: a run directory (its
-/// best-validation model), a model saved by m2m (path without extension), or a PyTorch
-/// (legacy or zip) or safetensors file. Foreign files are imported (ResNet-32 only) and
-/// their key mapping is returned.
-pub fn load_any_classifier<B: Backend>(
-    spec: &ModelSpec,
-    path: &Path,
-    device: &B::Device,
-) -> Result<(Net<B>, Option<crate::import::ImportReport>), CheckpointError> {
-    match resolve_model_source(path)? {
-        ModelSource::Ours(p) => Ok((load_classifier(spec, &p, device)?, None)),
-        ModelSource::Foreign(p) => {
-            let sd = crate::import::StateDict::read(&p)?;
-            let (net, report) = crate::import::import_net(spec, &sd, device)
-                .map_err(|kind| crate::import::ImportError::new(&p, kind))?;
-            Ok((net, Some(report)))
-        }
-    }
 }

@@ -6,7 +6,8 @@
 use anyhow::Context;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::model::{load_any_classifier, ModelSpec, Net};
+use crate::import::load_any_classifier;
+use crate::model::{ModelSpec, Net};
 use crate::recipe::{to_ron, BaselineSource, Recipe};
 use crate::train::{load_best, train_recipe, Prefixes, ProgressView};
 

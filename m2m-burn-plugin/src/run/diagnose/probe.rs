@@ -12,7 +12,7 @@ use m2m_core::seed::{stream_rng, SeedStream};
 use m2m_core::translation::GenerationStats;
 
 use super::{plan_jobs, translate_jobs, Targets};
-use crate::model::load_any_classifier;
+use crate::import::load_any_classifier;
 use crate::recipe::Recipe;
 use crate::train::TrainLoader;
 
