@@ -27,6 +27,20 @@ pub enum RandomStart {
     None,
 }
 
+/// How a marked slot's seed is drawn from the batch (algorithm.md §4.2): the reference
+/// code and the paper describe two different rules (alinlab/M2m issue #10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SeedSelection {
+    /// The reference code (`train.py`, `torch.multinomial` over the batch): a sample j
+    /// with weight `1 - beta^max(N_{y_j} - N_k, 0)`, so a class's chance also grows with
+    /// its number of samples in the batch. The default.
+    #[default]
+    PerSample,
+    /// The paper (Section 3.2): a seed class k0 among the classes in the batch with weight
+    /// `1 - beta^max(N_k0 - N_k, 0)`, then one of its samples in the batch uniformly.
+    ClassFirst,
+}
+
 /// M2m's translation settings as a user writes them: unchecked, with the paper's CIFAR
 /// values as defaults (algorithm.md §1). [`TranslationParams::check`] turns them into a
 /// [`TranslationConfig`], the only form the translation code accepts.
@@ -47,6 +61,9 @@ pub struct TranslationParams {
     pub random_start: RandomStart,
     /// L2 radius of the random start (0.5 in the reference), finite and >= 0.
     pub start_radius: f64,
+    /// How each slot's seed is drawn (the reference code's rule by default).
+    #[serde(default)]
+    pub seed_selection: SeedSelection,
 }
 
 impl Default for TranslationParams {
@@ -59,6 +76,7 @@ impl Default for TranslationParams {
             steps: 10,
             random_start: RandomStart::ReferenceChannelwise,
             start_radius: 0.5,
+            seed_selection: SeedSelection::PerSample,
         }
     }
 }
@@ -134,6 +152,11 @@ impl TranslationParams {
     /// Sets `start_radius`, the L2 radius of the random start.
     pub fn with_start_radius(mut self, start_radius: f64) -> Self {
         self.start_radius = start_radius;
+        self
+    }
+    /// Sets how each slot's seed is drawn ([`SeedSelection`]).
+    pub fn with_seed_selection(mut self, seed_selection: SeedSelection) -> Self {
+        self.seed_selection = seed_selection;
         self
     }
 
@@ -230,6 +253,10 @@ impl TranslationConfig {
     pub fn random_start(&self) -> RandomStart {
         self.0.random_start
     }
+    /// How each slot's seed is drawn.
+    pub fn seed_selection(&self) -> SeedSelection {
+        self.0.seed_selection
+    }
     /// L2 radius of the random start, >= 0.
     pub fn start_radius(&self) -> f64 {
         self.0.start_radius
@@ -256,43 +283,71 @@ pub struct PlannedSlot {
 }
 
 /// Steps A and B of the reference: for each slot `i`, regenerate with probability
-/// `1 - N_{y_i}/N_max`; draw a seed `j` from the batch with weight
-/// `1 - beta^max(N_{y_j} - N_{y_i}, 0)`. Slots whose weights are all zero (no element of a
-/// strictly larger class in the batch) keep their real sample and are not returned.
-pub fn plan_slots<R: Rng + ?Sized>(labels: &[usize], counts: &[usize], beta: f64, rng: &mut R) -> Vec<PlannedSlot> {
+/// `1 - N_{y_i}/N_max`; draw a seed `j` from the batch by `selection` ([`SeedSelection`]),
+/// with weight `1 - beta^max(N_{y_j} - N_k, 0)` per sample or per class. Slots whose
+/// weights are all zero (no element of a strictly larger class in the batch) keep their
+/// real sample and are not returned. Both rules draw the same two numbers per slot from
+/// `rng`, so they mark the same slots and differ only in the seeds.
+pub fn plan_slots<R: Rng + ?Sized>(
+    labels: &[usize],
+    counts: &[usize],
+    beta: f64,
+    selection: SeedSelection,
+    rng: &mut R,
+) -> Vec<PlannedSlot> {
     let n_max = counts.iter().copied().max().unwrap_or(0);
     if n_max == 0 {
         return Vec::new();
     }
     let mut planned = Vec::new();
-    let mut weights = vec![0.0f64; labels.len()];
     for (slot, &target) in labels.iter().enumerate() {
         let keep = counts[target] as f64 / n_max as f64;
         if rng.random_bool(keep.clamp(0.0, 1.0)) {
             continue;
         }
-        let mut total = 0.0;
-        for (w, &yj) in weights.iter_mut().zip(labels) {
-            *w = acceptance_probability(counts, beta, yj, target);
-            total += *w;
-        }
-        if total <= 0.0 {
-            continue;
-        }
-        // torch.multinomial on unnormalised weights: a cumulative sum and one uniform draw.
-        let u = rng.random::<f64>() * total;
-        let mut acc = 0.0;
-        let mut seed = weights.iter().rposition(|&w| w > 0.0).expect("total > 0");
-        for (j, &w) in weights.iter().enumerate() {
-            acc += w;
-            if u < acc && w > 0.0 {
-                seed = j;
-                break;
+        let weight = |class: usize| acceptance_probability(counts, beta, class, target);
+        // One uniform draw in [0, 1) per marked slot, whichever the rule.
+        let draw = |total: f64, rng: &mut R| rng.random::<f64>() * total;
+        let seed = match selection {
+            SeedSelection::PerSample => {
+                let weights: Vec<f64> = labels.iter().map(|&y| weight(y)).collect();
+                let total: f64 = weights.iter().sum();
+                if total <= 0.0 {
+                    continue;
+                }
+                pick(&weights, draw(total, rng)).0
             }
-        }
-        planned.push(PlannedSlot { slot, target, seed, seed_class: labels[seed], p_accept: weights[seed] });
+            SeedSelection::ClassFirst => {
+                let classes: Vec<usize> = (0..counts.len()).filter(|c| labels.contains(c)).collect();
+                let weights: Vec<f64> = classes.iter().map(|&c| weight(c)).collect();
+                let total: f64 = weights.iter().sum();
+                if total <= 0.0 {
+                    continue;
+                }
+                let (i, within) = pick(&weights, draw(total, rng));
+                // The rest of the same draw picks the sample, uniformly within the class.
+                let members: Vec<usize> = (0..labels.len()).filter(|&j| labels[j] == classes[i]).collect();
+                members[((within * members.len() as f64) as usize).min(members.len() - 1)]
+            }
+        };
+        planned.push(PlannedSlot { slot, target, seed, seed_class: labels[seed], p_accept: weight(labels[seed]) });
     }
     planned
+}
+
+/// The index a point `u` in `[0, sum of weights)` falls on, as `torch.multinomial` on
+/// unnormalised weights picks it (a cumulative sum), and where in that index's share `u`
+/// lies, in `[0, 1)`. Zero weights are never picked.
+fn pick(weights: &[f64], u: f64) -> (usize, f64) {
+    let mut acc = 0.0;
+    for (j, &w) in weights.iter().enumerate() {
+        if u < acc + w && w > 0.0 {
+            return (j, (u - acc) / w);
+        }
+        acc += w;
+    }
+    // Rounding at the top end: the last element with weight.
+    (weights.iter().rposition(|&w| w > 0.0).expect("a positive weight"), 1.0 - f64::EPSILON)
 }
 
 /// The random start noise `[g, c, h, w]` (host side, from `rng`); all zeros, and nothing
@@ -467,7 +522,7 @@ mod tests {
         let mut planned = 0usize;
         let rounds = 50;
         for _ in 0..rounds {
-            let p = plan_slots(&labels, &counts, 0.999, &mut rng);
+            let p = plan_slots(&labels, &counts, 0.999, SeedSelection::PerSample, &mut rng);
             assert!(p.iter().all(|s| s.target != 0), "class 0 is never regenerated");
             assert!(p.iter().all(|s| counts[s.seed_class] > counts[s.target]), "seeds come from larger classes");
             assert!(p.iter().all(|s| labels[s.seed] == s.seed_class && labels[s.slot] == s.target));
@@ -488,7 +543,9 @@ mod tests {
         let mut rng = ChaCha12Rng::seed_from_u64(3);
         let (mut from0, mut total) = (0usize, 0usize);
         for _ in 0..20000 {
-            for s in plan_slots(&labels, &counts, beta, &mut rng).iter().filter(|s| s.slot == 2) {
+            for s in
+                plan_slots(&labels, &counts, beta, SeedSelection::PerSample, &mut rng).iter().filter(|s| s.slot == 2)
+            {
                 total += 1;
                 if s.seed == 0 {
                     from0 += 1;
@@ -505,10 +562,60 @@ mod tests {
     }
 
     #[test]
+    fn class_first_changes_which_class_seeds_and_nothing_else() {
+        use rand::RngExt;
+        // Slots of class 2 (N=10); 90 seeds of class 0 (N=5000) and 10 of class 1 (N=4000)
+        // in the batch, both classes weighing about 1 at beta 0.999.
+        let counts = vec![5000, 4000, 10];
+        let labels: Vec<usize> = (0..120)
+            .map(|i| {
+                if i < 90 {
+                    0
+                } else if i < 100 {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
+        let (mut per_sample, mut class_first) = (Vec::new(), Vec::new());
+        for round in 0..200 {
+            let mut a = ChaCha12Rng::seed_from_u64(round);
+            let mut b = ChaCha12Rng::seed_from_u64(round);
+            per_sample.extend(plan_slots(&labels, &counts, 0.999, SeedSelection::PerSample, &mut a));
+            class_first.extend(plan_slots(&labels, &counts, 0.999, SeedSelection::ClassFirst, &mut b));
+            assert_eq!(a.random::<u64>(), b.random::<u64>(), "both rules draw the same numbers");
+        }
+        // The same slots and targets, each seed's weight its class's.
+        let slots = |p: &[PlannedSlot]| p.iter().map(|s| (s.slot, s.target)).collect::<Vec<_>>();
+        assert_eq!(slots(&per_sample), slots(&class_first));
+        for s in per_sample.iter().chain(&class_first) {
+            assert_eq!(labels[s.seed], s.seed_class);
+            assert_eq!(s.p_accept, acceptance_probability(&counts, 0.999, s.seed_class, s.target));
+        }
+        // For class-2 slots: per sample, class 1 seeds about 10% (its share of the batch,
+        // times its weight); class first, about half (its weight among the two classes).
+        let share = |p: &[PlannedSlot]| {
+            let minority: Vec<&PlannedSlot> = p.iter().filter(|s| s.target == 2).collect();
+            minority.iter().filter(|s| s.seed_class == 1).count() as f64 / minority.len() as f64
+        };
+        let (w0, w1) = (1.0 - 0.999f64.powi(4990), 1.0 - 0.999f64.powi(3990));
+        let (expect_sample, expect_class) = (10.0 * w1 / (90.0 * w0 + 10.0 * w1), w1 / (w0 + w1));
+        assert!(per_sample.len() > 3000, "{}", per_sample.len());
+        assert!((share(&per_sample) - expect_sample).abs() < 0.02, "{} vs {expect_sample}", share(&per_sample));
+        assert!((share(&class_first) - expect_class).abs() < 0.03, "{} vs {expect_class}", share(&class_first));
+        // Within class 1, every one of its 10 samples seeds.
+        let used: std::collections::BTreeSet<usize> =
+            class_first.iter().filter(|s| s.seed_class == 1).map(|s| s.seed).collect();
+        assert_eq!(used, (90..100).collect());
+    }
+
+    #[test]
     fn rows_without_a_larger_class_keep_their_sample() {
         let counts = vec![100, 10];
         // Only minority elements: no seed can be found.
-        assert!(plan_slots(&[1, 1, 1], &counts, 0.999, &mut ChaCha12Rng::seed_from_u64(1)).is_empty());
+        assert!(plan_slots(&[1, 1, 1], &counts, 0.999, SeedSelection::PerSample, &mut ChaCha12Rng::seed_from_u64(1))
+            .is_empty());
     }
 
     #[test]

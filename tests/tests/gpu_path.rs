@@ -319,7 +319,8 @@ fn m2m_batch<G: AutodiffBackend>(device: &G::Device) {
     let x = pixels(shape.iter().product(), 62);
     let params = TranslationParams { steps: 5, step_size: 0.1, beta: 0.99, ..Default::default() };
     let probe = params.clone().check().unwrap();
-    let planned = plan_slots(&labels, &counts, probe.beta(), &mut ChaCha12Rng::seed_from_u64(63));
+    let planned =
+        plan_slots(&labels, &counts, probe.beta(), probe.seed_selection(), &mut ChaCha12Rng::seed_from_u64(63));
     assert!(planned.len() >= 4, "{planned:?}");
     let seeds: Vec<usize> = planned.iter().map(|p| p.seed).collect();
     let targets: Vec<usize> = planned.iter().map(|p| p.target).collect();

@@ -177,3 +177,40 @@ fn missing_fields_are_named() {
     let e = load_recipe(&p, &[]).unwrap_err().to_string();
     assert!(e.contains("seed: missing"), "{e}");
 }
+
+/// The three places where the M2m reference code and its paper (or README) differ are
+/// recipe fields with the code as the default (docs/m2m.md): each alternative changes its
+/// own part of the checked recipe and nothing else.
+#[test]
+fn reference_or_paper_choices_change_only_their_part() {
+    use m2m_core::translation::SeedSelection;
+    use m2m_core::weighting::ClassWeighting;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = write(tmp.path(), "r.ron", BASE);
+    let set = |o: &[&str]| load_recipe(&p, &o.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    let m2m = "m2m=(g: Checkpoint(\"g\"), from_epoch: 5)";
+    let drw = "loss=(weighting: (kind: EffectiveNumber(beta: 0.9999), from_epoch: 5), weighted_mean: BatchSize)";
+    let code = set(&[m2m, drw]);
+    let plan = code.m2m.as_ref().unwrap();
+    // The code's choices by default: seeds per sample, gamma 0.9 (run.sh), effective-number DRW.
+    assert_eq!((plan.translation.seed_selection(), plan.translation.gamma()), (SeedSelection::PerSample, 0.9));
+    // Seeds class first: only the translation's seed rule changes.
+    let paper = set(&[m2m, drw, "m2m.seed_selection=ClassFirst"]);
+    let p2 = paper.m2m.as_ref().unwrap();
+    assert_eq!(p2.translation.seed_selection(), SeedSelection::ClassFirst);
+    let same_params = p2.translation.params().with_seed_selection(SeedSelection::PerSample);
+    assert_eq!(same_params, plan.translation.params());
+    assert_eq!((&paper.loss, &paper.sampler, paper.epochs), (&code.loss, &code.sampler, code.epochs));
+    // gamma 0.99 (config.py's default): only the acceptance threshold changes.
+    let strict = set(&[m2m, drw, "m2m.gamma=0.99"]);
+    let p3 = strict.m2m.as_ref().unwrap();
+    assert_eq!(p3.translation.params().with_gamma(0.9), plan.translation.params());
+    // DRW with 1/N weights instead of effective numbers: only the weights after epoch 5.
+    let inverse = set(&[m2m, "loss=(weighting: (kind: InverseFrequency, from_epoch: 5), weighted_mean: BatchSize)"]);
+    let counts = [5000, 500, 50];
+    let (eff, inv) = (code.loss.weights_at(5, &counts).unwrap(), inverse.loss.weights_at(5, &counts).unwrap());
+    assert_eq!(inv, ClassWeighting::InverseFrequency.weights(&counts));
+    assert!(eff.iter().zip(&inv).any(|(a, b)| (a - b).abs() > 1e-3), "{eff:?} vs {inv:?}");
+    assert_eq!((code.loss.weights_at(4, &counts), inverse.loss.weights_at(4, &counts)), (None, None));
+    assert_eq!((inverse.m2m.as_ref(), inverse.loss.kind), (code.m2m.as_ref(), code.loss.kind));
+}

@@ -10,7 +10,7 @@ use m2m_burn_plugin::data::{augment_into, Augmentation};
 use m2m_core::sampling::{ClassIndex, SamplerKind};
 use m2m_core::seed::{seeded_draws, step_seed, stream_rng, ChaCha12Rng, SeedStream};
 use m2m_core::smote::smote;
-use m2m_core::translation::{acceptance_draws, plan_slots, start_noise, RandomStart};
+use m2m_core::translation::{acceptance_draws, plan_slots, start_noise, RandomStart, SeedSelection};
 use rand::Rng;
 
 const SEED: u64 = 2020;
@@ -67,7 +67,7 @@ fn augmentations_are_pinned() {
 #[test]
 fn translation_draws_are_pinned() {
     let mut r = rng(SeedStream::Translation);
-    let planned = plan_slots(&[0, 0, 0, 1, 1, 2, 2, 2], &[100, 10, 2], 0.999, &mut r);
+    let planned = plan_slots(&[0, 0, 0, 1, 1, 2, 2, 2], &[100, 10, 2], 0.999, SeedSelection::PerSample, &mut r);
     let slots: Vec<[usize; 4]> = planned.iter().map(|p| [p.slot, p.target, p.seed, p.seed_class]).collect();
     let starts: Vec<u32> = start_noise([planned.len(), 1, 2, 2], RandomStart::ReferenceChannelwise, 0.5, &mut r)
         .iter()

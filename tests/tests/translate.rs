@@ -7,7 +7,7 @@ use m2m_burn_plugin::backend::Cpu;
 use m2m_burn_plugin::data::DatasetName;
 use m2m_burn_plugin::model::Net;
 use m2m_burn_plugin::run::diagnose::{run_translate, Targets, TranslateOptions};
-use m2m_core::translation::{RandomStart, TranslationParams};
+use m2m_core::translation::{RandomStart, SeedSelection, TranslationParams};
 use m2m_tests::torch_files::{as_reference_state_dict, legacy_bytes, Layout};
 
 /// Six 28x28 greyscale PNGs, two each of classes 0, 1 and 2, named like foolbox's files.
@@ -100,7 +100,7 @@ fn translations_for_every_kind_of_target_with_json_and_gallery() {
     // Planned: M2m's rules on the six images as one batch; class 0 is the largest and
     // never a target, and every planned seed comes from a larger class.
     let counts = vec![100, 50, 10, 10, 10, 10, 10, 10, 10, 10];
-    let planned = Targets::Planned { counts: counts.clone(), beta: 0.999 };
+    let planned = Targets::Planned { counts: counts.clone(), beta: 0.999, selection: SeedSelection::PerSample };
     let s = run_translate::<Cpu>(&options(g.clone(), images.clone(), planned, tmp.path()), &device).unwrap();
     assert!(!s.records.is_empty());
     for r in &s.records {

@@ -95,7 +95,7 @@ impl<B: AutodiffBackend, G: Classifier<B> + AutodiffModule<B>> M2m<B, G> {
         labels: &[usize],
         rng: &mut R,
     ) -> (Tensor<B, 4>, BatchGeneration) {
-        let planned = plan_slots(labels, &self.counts, self.config.beta(), rng);
+        let planned = plan_slots(labels, &self.counts, self.config.beta(), self.config.seed_selection(), rng);
         if planned.is_empty() {
             return (images, BatchGeneration::default());
         }

@@ -581,6 +581,7 @@ pub fn check_translation(m: &RawM2m) -> Result<TranslationConfig, RecipeError> {
         steps: m.steps.unwrap_or(d.steps),
         random_start: m.random_start.unwrap_or(d.random_start),
         start_radius: m.start_radius.unwrap_or(d.start_radius),
+        seed_selection: m.seed_selection.unwrap_or(d.seed_selection),
     }
     .check()
     .map_err(|e| RecipeError { field: format!("m2m.{}", e.field()), reason: e.to_string() })

@@ -8,7 +8,7 @@ use m2m_core::imbalance::ImbalanceProfile;
 use m2m_core::loss::{LossKind, WeightedMean};
 use m2m_core::sampling::SamplerKind;
 use m2m_core::schedule::Milestone;
-use m2m_core::translation::RandomStart;
+use m2m_core::translation::{RandomStart, SeedSelection};
 use m2m_core::weighting::ClassWeighting;
 use serde::{Deserialize, Serialize};
 
@@ -319,7 +319,10 @@ pub struct RawM2m {
     pub random_start: Option<RandomStart>,
     /// L2 radius of the random start, >= 0 (default 0.5).
     pub start_radius: Option<f64>,
+    /// How each slot's seed is drawn: `PerSample` as the reference code does (the default)
+    /// or `ClassFirst` as the paper describes (docs/recipes.md).
+    pub seed_selection: Option<SeedSelection>,
     /// 0-based epoch from which batches come from the class-balanced sampler and are translated.
     pub from_epoch: Option<usize>,
 }
-merge_struct!(RawM2m { g, beta, lambda, gamma, step_size, steps, random_start, start_radius, from_epoch } nested {});
+merge_struct!(RawM2m { g, beta, lambda, gamma, step_size, steps, random_start, start_radius, seed_selection, from_epoch } nested {});

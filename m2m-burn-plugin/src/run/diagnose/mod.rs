@@ -11,7 +11,9 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use m2m_core::classifier::{Classifier, Mode};
-use m2m_core::translation::{acceptance_draws, int_tensor, plan_slots, translate, PlannedSlot, TranslationConfig};
+use m2m_core::translation::{
+    acceptance_draws, int_tensor, plan_slots, translate, PlannedSlot, SeedSelection, TranslationConfig,
+};
 use rand::Rng;
 use serde::Serialize;
 
@@ -26,7 +28,14 @@ pub enum Targets {
     /// M2m's own rules on the images as one batch: slots chosen with probability
     /// `1 - N_k / N_max`, seeds drawn with weight `1 - beta^(N_k0 - N_k)`, and the
     /// Bernoulli acceptance draw.
-    Planned { counts: Vec<usize>, beta: f64 },
+    Planned {
+        /// Training images per class.
+        counts: Vec<usize>,
+        /// Seed-weight and acceptance beta.
+        beta: f64,
+        /// How seeds are drawn.
+        selection: SeedSelection,
+    },
     /// Every image not of class `K` toward `K`.
     Class(usize),
 }
@@ -46,7 +55,7 @@ pub fn plan_jobs<R: Rng + ?Sized>(
             .map(|(i, k)| job(i, k))
             .collect(),
         Targets::Class(k) => (0..labels.len()).filter(|&i| labels[i] != *k).map(|i| job(i, *k)).collect(),
-        Targets::Planned { counts, beta } => plan_slots(labels, counts, *beta, rng),
+        Targets::Planned { counts, beta, selection } => plan_slots(labels, counts, *beta, *selection, rng),
     }
 }
 

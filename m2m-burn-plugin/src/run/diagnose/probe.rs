@@ -38,7 +38,11 @@ pub fn probe_translation<B: AutodiffBackend>(
         None => g.clone(),
     };
     let counts = data.manifest.train_counts.clone();
-    let targets = Targets::Planned { counts: counts.clone(), beta: plan.translation.beta() };
+    let targets = Targets::Planned {
+        counts: counts.clone(),
+        beta: plan.translation.beta(),
+        selection: plan.translation.seed_selection(),
+    };
     let loader = TrainLoader::<B>::new(
         Arc::new(data.train),
         m2m_core::weighting::Deferred::new(m2m_core::sampling::SamplerKind::ClassBalanced, 0),

@@ -6,7 +6,7 @@ use m2m_burn_plugin::backend::{run_on, BackendChoice, BackendTask};
 use m2m_burn_plugin::data::DatasetName;
 use m2m_burn_plugin::recipe::{check_translation, RawM2m};
 use m2m_burn_plugin::run::diagnose::{run_translate, Targets, TranslateOptions, TranslateSummary};
-use m2m_core::translation::RandomStart;
+use m2m_core::translation::{RandomStart, SeedSelection};
 
 use super::DatasetArg;
 
@@ -123,7 +123,7 @@ impl Args {
                     "--counts has {} entries, {dataset:?} has {classes} classes",
                     counts.len()
                 );
-                Targets::Planned { counts, beta: self.beta }
+                Targets::Planned { counts, beta: self.beta, selection: SeedSelection::PerSample }
             }
             k => match k.parse::<usize>() {
                 Ok(k) if k < classes => Targets::Class(k),
