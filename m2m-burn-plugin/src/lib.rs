@@ -47,6 +47,7 @@ pub mod learning_checkpoint;
 pub mod malloc;
 #[doc(hidden)]
 pub mod parity;
+pub(crate) mod provenance;
 pub(crate) mod quiet;
 #[doc(hidden)]
 pub mod run_dir;

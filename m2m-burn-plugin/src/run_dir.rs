@@ -13,6 +13,7 @@ use m2m_core::translation::GenerationStats;
 use serde::{Deserialize, Serialize};
 
 use crate::fs::write_atomic;
+use crate::provenance::Session;
 
 /// Metrics of one finished epoch (0-based `epoch`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +130,16 @@ impl RunDir {
 
     fn write_json<T: Serialize>(&self, name: &str, value: &T) -> anyhow::Result<()> {
         self.write(name, serde_json::to_string_pretty(value)?.as_bytes())
+    }
+
+    /// Where the run's numbers came from: one session per process that trained it, in order
+    /// (empty for runs written before m2m recorded it).
+    pub fn read_provenance(&self) -> anyhow::Result<Vec<Session>> {
+        Ok(read_json_opt(&self.root.join("provenance.json"))?.unwrap_or_default())
+    }
+    /// Replaces `provenance.json` with `sessions`.
+    pub fn write_provenance(&self, sessions: &[Session]) -> anyhow::Result<()> {
+        self.write_json("provenance.json", &sessions)
     }
 
     /// The resolved recipe (RON text) the run trains.

@@ -53,6 +53,20 @@ fn an_m2m_run_logs_scalars_images_text_and_hparams_and_a_resumed_run_no_step_twi
     run_ok(m2m().arg("train").arg(&recipe));
     let board = run.join("tensorboard");
     assert_eq!(event_files(&board), 2, "one event file per process that trained the run");
+    // provenance.json: the stopped process and the one that resumed, each with its end.
+    let sessions = m2m_burn_plugin::run_dir::RunDir::new(run.clone()).read_provenance().unwrap();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    let (first, second) = (&sessions[0], &sessions[1]);
+    let (stopped, finished) = (first.ended.as_ref().unwrap(), second.ended.as_ref().unwrap());
+    assert_eq!((first.first_epoch, stopped.how.as_str()), (0, "stopped by SIGTERM"), "{first:?}");
+    assert_eq!(second.first_epoch, stopped.completed_epochs, "the second process resumed where the first stopped");
+    assert_eq!((finished.how.as_str(), finished.completed_epochs), ("finished", 3), "{second:?}");
+    assert!(first.started <= stopped.at && stopped.at <= second.started && second.started <= finished.at);
+    for s in &sessions {
+        assert!(s.m2m.starts_with(env!("CARGO_PKG_VERSION")) && s.burn == "0.21.0", "{s:?}");
+        assert!(s.backend.to_lowercase().contains("flex") && s.threads >= 1 && !s.host.is_empty(), "{s:?}");
+        assert!(s.command.iter().any(|a| a == "train") && s.command.iter().any(|a| a.ends_with(".ron")), "{s:?}");
+    }
 
     let Some(read) = read_tensorboard(&board) else { return };
     let runs = read["runs"].as_object().unwrap();
@@ -90,6 +104,11 @@ fn an_m2m_run_logs_scalars_images_text_and_hparams_and_a_resumed_run_no_step_twi
     // The resolved recipe as text, at the first step of each process.
     let text = r["text"]["recipe"].as_array().expect("the recipe as text");
     assert!(text[0][1].as_str().unwrap().contains("name: \"m2m-tiny\""), "{text:?}");
+    // Each process's provenance as text, at its first epoch.
+    let provenance = r["text"]["provenance"].as_array().expect("the provenance as text");
+    assert_eq!(provenance.len(), 2, "{provenance:?}");
+    assert_eq!(provenance[1][0].as_i64(), Some(sessions[1].first_epoch as i64), "{provenance:?}");
+    assert!(provenance[0][1].as_str().unwrap().contains(&sessions[0].started), "{provenance:?}");
     // hparams: the experiment (recipe fields and the metrics to compare), the session's
     // values and its end.
     let hp = &r["hparams"];

@@ -173,7 +173,17 @@ fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
     let merged = collect(&dirs).unwrap();
     assert!(merged.missing.is_empty());
     assert_eq!(csv(&merged).unwrap(), csv(&whole).unwrap());
-    assert_eq!(markdown(&merged, &[]), markdown(&whole, &[]));
+    // The same tables; where the numbers came from differs (other processes, other times).
+    let (merged_md, whole_md) = (markdown(&merged, &[]), markdown(&whole, &[]));
+    let tables = |md: &str| md.split("\n## Where the numbers came from").next().unwrap().to_string();
+    assert_eq!(tables(&merged_md), tables(&whole_md));
+    let provenance = merged_md.split("\n## Where the numbers came from").nth(1).expect("a provenance section");
+    for (cell, sessions) in &merged.provenance {
+        assert_eq!(sessions.len(), 1, "{cell}: one process trained it");
+        let line = provenance.lines().find(|l| l.starts_with(&format!("- `{cell}`: "))).expect("a line per cell");
+        assert!(line.contains(&sessions[0].started) && line.contains("(finished)"), "{line}");
+    }
+    assert_eq!(merged.provenance.len(), 4);
 
     // The written report: Markdown, CSV and a per-class plot as SVG.
     let md = write_report(&merged, &tmp.path().join("report")).unwrap();
@@ -262,6 +272,7 @@ fn result(method: &str, dataset: &str, seed: u64, recalls: [f64; 3], m2m: Option
         translations: None,
         forked_from: None,
         imbalance_factor: Some(100.0),
+        provenance: Vec::new(),
     }
 }
 
@@ -369,4 +380,14 @@ fn every_shipped_suite_expands_into_valid_cells() {
     assert!(suites >= 4);
     let quick = load_suite(&dir.join("quickstart.ron"), None).unwrap();
     assert_eq!(quick.methods, ["ERM", "DRS", "DRW", "LDAM-DRW", "M2m"]);
+    // The paper's tables: both CIFARs at rho 100 and 10, 3 seeds, every method in each.
+    let paper = load_suite(&dir.join("cifar-lt-paper.ron"), None).unwrap();
+    assert_eq!(paper.cells.len(), paper.methods.len() * 2 * 2 * 3);
+    let columns: std::collections::BTreeSet<(String, u64)> =
+        paper.cells.iter().map(|c| (c.key.dataset.clone(), c.key.ratio.unwrap() as u64)).collect();
+    assert_eq!(columns.len(), 4, "{columns:?}");
+    assert!(paper
+        .cells
+        .iter()
+        .all(|c| c.recipe.epochs == 200 && c.recipe.m2m.as_ref().is_none_or(|m| m.from_epoch == 160)));
 }

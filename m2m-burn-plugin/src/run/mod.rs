@@ -10,6 +10,7 @@ mod lock;
 
 use burn::tensor::backend::AutodiffBackend;
 
+pub use crate::provenance::{Ending, Session};
 pub use crate::train::{Prefixes, ProgressView, RunOutcome};
 pub use baseline::baseline_recipe;
 pub(crate) use baseline::load_baseline;

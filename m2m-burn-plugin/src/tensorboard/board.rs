@@ -30,6 +30,7 @@ impl RunBoard {
     /// of `hparams` and the metrics above, the same in every run so suites compare) and
     /// this run's values. `copied_from`: the run whose first `first_epoch` epochs this
     /// one took over (a fork), noted as text: those epochs appear in that run's curves only.
+    /// `provenance`: this process's session (what trains, where, since when), as text.
     pub fn open(
         dir: &Path,
         recipe_text: &str,
@@ -37,10 +38,12 @@ impl RunBoard {
         class_names: Vec<String>,
         first_epoch: usize,
         copied_from: Option<&Path>,
+        provenance: &str,
     ) -> io::Result<Self> {
         let mut writer = EventWriter::create(dir)?;
         let step = first_epoch as i64;
         writer.add_text("recipe", &format!("```\n{recipe_text}\n```"), step)?;
+        writer.add_text("provenance", provenance, step)?;
         if let Some(source) = copied_from {
             let note = format!(
                 "Epochs 0 to {} of this run were taken over from {} (a fork of its first epochs); \

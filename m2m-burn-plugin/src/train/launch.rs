@@ -23,6 +23,7 @@ use super::{
 use crate::data::{DataFormat, DataSource, PreparedData};
 use crate::m2m::{M2m, M2mSchedule};
 use crate::model::{load_classifier, save_classifier, ModelSpec, Net};
+use crate::provenance::Session;
 use crate::recipe::{to_ron, Recipe, StartFrom};
 use crate::run_dir::{best_val, EpochRecord, FinalMetrics, RunDir, RunState};
 
@@ -83,6 +84,7 @@ pub fn train_recipe<B: AutodiffBackend>(
     }
     let data = prepare_data(recipe, &run)?;
     let completed = resumable_epoch::<B>(&run, state.as_ref().map_or(0, |s| s.completed_epochs), &device);
+    let mut sessions = open_session::<B>(&run, &device, completed)?;
     let spec = recipe.model_spec(&data.manifest.format);
     let start = model_and_optimizer::<B>(recipe, &spec, &run, completed, &device)?;
     let m2m = match &recipe.m2m {
@@ -96,18 +98,26 @@ pub fn train_recipe<B: AutodiffBackend>(
     let mut previous = run.read_records()?;
     previous.retain(|r| r.epoch < completed);
     let selected_on_test = data.manifest.selected_on_test;
-    let setup = Setup { recipe, run: &run, spec: &spec, prefixes, previous, first_epoch: start.first_epoch, m2m };
+    let session = sessions.last().expect("this process's session");
+    let setup =
+        Setup { recipe, run: &run, spec: &spec, prefixes, previous, first_epoch: start.first_epoch, m2m, session };
     let (training, scheduler, failure, board) = learner::<B>(setup, data, progress, completed, device);
     let result = training.launch(Learner::new(start.model, start.optimizer, scheduler));
     drop(result.renderer); // restores the terminal after the dashboard
     if let Some(e) = failure.lock().expect("failure slot").take() {
-        if crate::error::stopped_by(&e).is_none() {
-            on_board(&board, |b| b.fail());
-        }
+        let how = match crate::error::stopped_by(&e) {
+            Some(why) => format!("{why}"),
+            None => {
+                on_board(&board, |b| b.fail());
+                format!("failed: {e}")
+            }
+        };
+        close_session(&run, &mut sessions, how);
         return Err(e);
     }
     let model = <Net<B> as burn::module::AutodiffModule<B>>::from_inner(result.model);
-    let outcome = record_outcome(recipe, run, &spec, &model, selected_on_test)?;
+    let outcome = record_outcome(recipe, run.clone(), &spec, &model, selected_on_test)?;
+    close_session(&run, &mut sessions, "finished".into());
     let m = &outcome.metrics;
     on_board(&board, |b| b.finish(m.last.epoch, m.best_val.test.balanced_accuracy));
     Ok(outcome)
@@ -238,6 +248,8 @@ struct Setup<'a, B: AutodiffBackend> {
     previous: Vec<EpochRecord>,
     first_epoch: usize,
     m2m: Option<(M2m<B, Net<B>>, M2mSchedule)>,
+    /// This process's share of the run, written into its TensorBoard log.
+    session: &'a Session,
 }
 
 /// The failure slot our epoch loop fills when it stops on an error.
@@ -253,9 +265,9 @@ fn learner<B: AutodiffBackend>(
     completed: usize,
     device: B::Device,
 ) -> (SupervisedTraining<Components<B>>, EpochScheduler, Failure, Board) {
-    let Setup { recipe, run, spec, prefixes, previous, first_epoch, m2m } = setup;
+    let Setup { recipe, run, spec, prefixes, previous, first_epoch, m2m, session } = setup;
     let PreparedData { train, val, test, manifest } = data;
-    let board = Arc::new(Mutex::new(open_board(recipe, run, &manifest.format.class_names, completed)));
+    let board = Arc::new(Mutex::new(open_board(recipe, run, &manifest.format.class_names, completed, session)));
     let train_loader = Arc::new(TrainLoader::<B>::new(
         Arc::new(train),
         recipe.sampler,
@@ -314,6 +326,7 @@ fn open_board(
     run: &RunDir,
     class_names: &[String],
     completed: usize,
+    session: &Session,
 ) -> Option<crate::tensorboard::RunBoard> {
     if !recipe.tensorboard {
         return None;
@@ -332,6 +345,7 @@ fn open_board(
         class_names.to_vec(),
         completed,
         copied_from.as_deref(),
+        &session.summary(),
     );
     match opened {
         Ok(b) => Some(b),
@@ -339,6 +353,31 @@ fn open_board(
             tracing::warn!("TensorBoard: creating {}: {e}; training without a TensorBoard log", dir.display());
             None
         }
+    }
+}
+
+/// This process's [`Session`] added to the run's provenance (`provenance.json`), before it
+/// trains epoch `completed` on: the sessions so far, this one last.
+fn open_session<B: AutodiffBackend>(
+    run: &RunDir,
+    device: &B::Device,
+    completed: usize,
+) -> anyhow::Result<Vec<Session>> {
+    let mut sessions = run.read_provenance()?;
+    sessions.push(Session::start::<B>(device, completed));
+    run.write_provenance(&sessions)?;
+    Ok(sessions)
+}
+
+/// Ends this process's session (the last of `sessions`) `how`, with the epochs the run
+/// has completed. Training is over either way: a failure to write it is a warning.
+fn close_session(run: &RunDir, sessions: &mut [Session], how: String) {
+    let completed = run.read_state().ok().flatten().map_or(0, |s| s.completed_epochs);
+    if let Some(session) = sessions.last_mut() {
+        session.end(how, completed);
+    }
+    if let Err(e) = run.write_provenance(sessions) {
+        tracing::warn!("{}: recording how this process ended: {e:#}", run.root.display());
     }
 }
 

@@ -41,6 +41,7 @@ fn read_cell(run: &RunDir, key: &CellKey) -> anyhow::Result<CellResult> {
         translations,
         forked_from,
         imbalance_factor: run.read_imbalance_factor()?,
+        provenance: run.read_provenance()?,
     })
 }
 

@@ -9,6 +9,7 @@ mod metric;
 mod render;
 mod summarise;
 
+use crate::provenance::Session;
 use std::path::PathBuf;
 
 use m2m_core::metrics::ClassificationReport;
@@ -42,6 +43,9 @@ pub struct CellResult {
     pub forked_from: Option<(String, usize)>,
     /// `max N_k / min N_k` of the training data the cell used (its data manifest).
     pub imbalance_factor: Option<f64>,
+    /// Where its numbers came from: one session per process that trained it (empty for
+    /// runs written before m2m recorded it).
+    pub provenance: Vec<Session>,
 }
 
 /// One method on one dataset/ratio.
@@ -102,6 +106,8 @@ pub struct Report {
     pub total_cells: usize,
     /// Finished cells that started as a fork: (cell, source run, epochs taken over).
     pub forked: Vec<(String, String, usize)>,
+    /// Each finished cell's provenance: (cell, its sessions), in suite order.
+    pub provenance: Vec<(String, Vec<Session>)>,
 }
 
 impl Report {

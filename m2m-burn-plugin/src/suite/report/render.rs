@@ -121,6 +121,7 @@ pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
             }
         }
     }
+    md.push_str(&provenance(r));
     if !plots.is_empty() {
         md.push_str("\n## Plots\n\n");
         for (title, path) in plots {
@@ -132,6 +133,28 @@ pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
          index on the generated long tails, as in the M2m code). \
          Many / medium / few-shot: more than 100, 20 to 100, fewer than 20 training images.\n",
     );
+    md
+}
+
+/// The report's section on where each cell's numbers came from: a line per process that
+/// trained it (m2m and burn versions, backend, device, hardware, host, epochs and dates).
+fn provenance(r: &Report) -> String {
+    let mut md = String::from(
+        "\n## Where the numbers came from\n\nEach finished cell, one line per process that trained it \
+         (a resumed cell has several; a fork's first epochs are its source's).\n\n",
+    );
+    for (cell, sessions) in &r.provenance {
+        match sessions.as_slice() {
+            [] => md.push_str(&format!("- `{cell}`: not recorded (trained by an m2m older than this record)\n")),
+            [one] => md.push_str(&format!("- `{cell}`: {}\n", one.summary())),
+            many => {
+                md.push_str(&format!("- `{cell}`:\n"));
+                for s in many {
+                    md.push_str(&format!("  - {}\n", s.summary()));
+                }
+            }
+        }
+    }
     md
 }
 
@@ -278,6 +301,7 @@ mod tests {
             missing: Vec::new(),
             total_cells: 4,
             forked: Vec::new(),
+            provenance: Vec::new(),
         };
         let text = csv(&report).unwrap();
         let mut reader = csv::Reader::from_reader(text.as_bytes());

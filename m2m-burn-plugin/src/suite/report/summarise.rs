@@ -78,5 +78,6 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
             .iter()
             .filter_map(|r| r.forked_from.clone().map(|(source, epoch)| (r.key.run_name(), source, epoch)))
             .collect(),
+        provenance: results.iter().map(|r| (r.key.run_name(), r.provenance.clone())).collect(),
     }
 }
