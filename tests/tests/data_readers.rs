@@ -113,7 +113,7 @@ fn missing_data_names_where_it_looked_and_how_to_get_it() {
     let e = DatasetName::FashionMnist.locate(Some(tmp.path())).unwrap_err().to_string();
     assert!(e.contains("not found") && e.contains("dataset-fashion-mnist"), "{e}");
     let e = DatasetName::Cifar10.locate(Some(tmp.path())).unwrap_err().to_string();
-    assert!(e.contains("cifar-10-binary"), "{e}");
+    assert!(e.contains("cifar-10-binary") && e.contains("`m2m data fetch cifar10` downloads it into"), "{e}");
     // A sub-folder with the usual name is found.
     write_idx_dataset(&tmp.path().join("fashion-mnist"), 2, 1, true);
     assert_eq!(DatasetName::FashionMnist.locate(Some(tmp.path())).unwrap(), tmp.path().join("fashion-mnist"));

@@ -75,6 +75,17 @@ impl DatasetName {
         names.iter().map(|s| s.to_string()).collect()
     }
 
+    /// Images in the smallest class of the official training split (the `N_max` of a
+    /// long-tailed cut without `max_per_class`).
+    pub fn smallest_train_class(self) -> usize {
+        match self {
+            DatasetName::FashionMnist => 6000,
+            DatasetName::Mnist => 5421,
+            DatasetName::Cifar10 => 5000,
+            DatasetName::Cifar100 => 500,
+        }
+    }
+
     /// Folder names tried under `$M2M_DATA` and the other roots.
     fn folder_names(self) -> &'static [&'static str] {
         match self {
@@ -85,7 +96,29 @@ impl DatasetName {
         }
     }
 
-    fn hint(self) -> &'static str {
+    /// The folder `m2m data fetch` installs this data set as (the first name
+    /// [`DatasetName::locate`] tries under each root).
+    pub(crate) fn fetch_folder(self) -> &'static str {
+        self.folder_names()[0]
+    }
+
+    /// The name `m2m data fetch` takes for this data set.
+    pub fn fetch_name(self) -> &'static str {
+        match self {
+            DatasetName::FashionMnist => "fashion-mnist",
+            DatasetName::Mnist => "mnist",
+            DatasetName::Cifar10 => "cifar10",
+            DatasetName::Cifar100 => "cifar100",
+        }
+    }
+
+    /// How to obtain the files: `m2m data fetch`, or by hand.
+    fn hint(self) -> String {
+        let into = super::fetch::fetch_root().map_or("$M2M_DATA".to_string(), |r| r.display().to_string());
+        format!("`m2m data fetch {}` downloads it into {into}; or by hand: {}", self.fetch_name(), self.manual_hint())
+    }
+
+    fn manual_hint(self) -> &'static str {
         match self {
             DatasetName::FashionMnist => "On Debian/Ubuntu: `apt-get install dataset-fashion-mnist` (installs /usr/share/datasets/fashion-mnist); or put the four IDX files (gzipped or not) in a folder and set `dataset.path` or $M2M_DATA",
             DatasetName::Mnist => "Put the four MNIST IDX files (train-images-idx3-ubyte[.gz], ...) in a folder and set `dataset.path` or $M2M_DATA",
@@ -94,7 +127,8 @@ impl DatasetName {
         }
     }
 
-    fn has_files(self, dir: &Path) -> bool {
+    /// Whether `dir` holds this data set's files (by name; the reader checks contents).
+    pub(crate) fn has_files(self, dir: &Path) -> bool {
         match self {
             DatasetName::FashionMnist | DatasetName::Mnist => IDX_FILES.iter().all(|f| idx_file(dir, f).is_some()),
             DatasetName::Cifar10 => dir.join("data_batch_1.bin").is_file(),
@@ -119,13 +153,15 @@ impl DatasetName {
             return Err(DataError::NotFound {
                 dataset: format!("{self:?}"),
                 searched: format!("dataset.path = {}", p.display()),
-                hint: self.hint().to_string(),
+                hint: self.hint(),
             });
         }
         let mut roots: Vec<PathBuf> = Vec::new();
         if let Some(env) = std::env::var_os("M2M_DATA") {
             roots.push(PathBuf::from(env));
         }
+        // Where `m2m data fetch` installs data sets when $M2M_DATA is not set.
+        roots.extend(super::fetch::fetch_root().filter(|r| !roots.contains(r)));
         roots.push(PathBuf::from("/usr/share/datasets"));
         if let Some(home) = std::env::var_os("HOME") {
             roots.push(PathBuf::from(home).join("data"));
@@ -143,7 +179,7 @@ impl DatasetName {
         Err(DataError::NotFound {
             dataset: format!("{self:?}"),
             searched: candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", "),
-            hint: self.hint().to_string(),
+            hint: self.hint(),
         })
     }
 
@@ -152,7 +188,7 @@ impl DatasetName {
         match self {
             DatasetName::FashionMnist | DatasetName::Mnist => {
                 let path = |name: &str| idx_file(dir, name).unwrap_or_else(|| dir.join(name));
-                let hint = self.hint();
+                let hint = self.manual_hint();
                 let train = idx::read_pair(&path(IDX_FILES[0]), &path(IDX_FILES[1]), 10, hint)?;
                 let test = idx::read_pair(&path(IDX_FILES[2]), &path(IDX_FILES[3]), 10, hint)?;
                 Ok((train, test))

@@ -5,6 +5,7 @@ mod augment;
 pub mod cifar;
 mod dataset;
 mod error;
+pub mod fetch;
 pub mod idx;
 mod image_set;
 pub mod images;

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod data;
 pub mod export_images;
+pub mod fetch;
 pub mod import;
 pub mod probe;
 pub mod report;
