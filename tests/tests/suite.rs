@@ -391,3 +391,43 @@ fn every_shipped_suite_expands_into_valid_cells() {
         .iter()
         .all(|c| c.recipe.epochs == 200 && c.recipe.m2m.as_ref().is_none_or(|m| m.from_epoch == 160)));
 }
+
+#[test]
+fn the_dry_run_time_comes_from_measured_epochs_or_says_not_measured() {
+    use m2m_burn_plugin::suite::{estimate, plan_forks, trained_epochs, MEASURED};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes/suites");
+    // The quickstart: ERM 12 epochs, LDAM-DRW 12 (its loss differs from the start), DRS
+    // and DRW forked after epoch 8 (4 each), M2m forked after 8 (4 M2m epochs).
+    let quick = load_suite(&dir.join("quickstart.ron"), None).unwrap();
+    let (plans, _) = plan_forks(&quick.cells);
+    let all: Vec<usize> = (0..quick.cells.len()).collect();
+    let epochs: Vec<(usize, usize)> = all.iter().map(|&j| trained_epochs(&quick.cells[j], plans[j])).collect();
+    assert_eq!(epochs, [(12, 0), (4, 0), (4, 0), (12, 0), (0, 4)]);
+    let small = MEASURED.iter().find(|m| m.architecture == quick.cells[0].recipe.architecture).unwrap();
+    // The quickstart's data is the measured epoch's: no scaling.
+    assert_eq!(small.train_images, 1236);
+    let estimates = estimate(&quick.cells, &plans, &all);
+    let cpu = estimates.iter().find(|e| e.backend == "cpu").unwrap();
+    let expected = 32.0 * small.plain_seconds + 4.0 * small.m2m_seconds;
+    assert!((cpu.seconds.as_ref().unwrap() - expected).abs() < 1e-9, "{cpu:?}");
+    assert_eq!(cpu.sources, [small.source]);
+    for gpu in estimates.iter().filter(|e| e.backend != "cpu") {
+        assert!(gpu.seconds.as_ref().unwrap_err().starts_with("not measured"), "{gpu:?}");
+    }
+    // Ten times the images, ten times the time (one cell: ERM).
+    let tenth = load_suite(&dir.join("quickstart.ron"), None).unwrap();
+    let mut cells = tenth.cells;
+    cells.truncate(1);
+    cells[0].recipe.dataset.max_per_class = Some(5000);
+    let scaled = estimate(&cells, &[None], &[0]);
+    let want = 12.0 * small.plain_seconds * 12_406.0 / 1236.0;
+    assert!((scaled[0].seconds.as_ref().unwrap() - want).abs() < 1e-6, "{scaled:?}");
+    // CIFAR with ResNet-32: nothing measured on any backend.
+    let paper = load_suite(&dir.join("cifar-lt-paper.ron"), None).unwrap();
+    let (plans, _) = plan_forks(&paper.cells);
+    let all: Vec<usize> = (0..paper.cells.len()).collect();
+    for e in estimate(&paper.cells, &plans, &all) {
+        let why = e.seconds.unwrap_err();
+        assert!(why.contains("not measured") && why.contains("3x32x32"), "{why}");
+    }
+}

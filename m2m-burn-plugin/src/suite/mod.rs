@@ -3,6 +3,7 @@
 //! runs them (sharded, resumable), and `m2m report` aggregates finished cells into
 //! Markdown and CSV tables with plots.
 
+mod estimate;
 mod execute;
 mod plot;
 mod prefix;
@@ -12,6 +13,7 @@ mod report;
 mod shard;
 mod spec;
 
+pub use estimate::{estimate, trained_epochs, Estimate, MeasuredEpoch, BACKENDS, MEASURED};
 pub use execute::{run_suite, run_suite_with, write_manifest, SuiteOutcome};
 pub use prefix::{plan_forks, ForkPlan};
 pub use published::{published, Published};

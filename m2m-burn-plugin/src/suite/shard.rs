@@ -33,11 +33,8 @@ impl ShardDeal {
 /// What cell `j` trains itself, in plain epochs: from its fork point (or 0) to its last
 /// epoch, M2m epochs weighted by [`M2M_EPOCH_COST`].
 pub fn cell_cost(cell: &Cell, plan: Option<ForkPlan>) -> f64 {
-    let epochs = cell.recipe.epochs;
-    let from = plan.map_or(0, |p| p.epoch);
-    let m2m_from = cell.recipe.m2m.as_ref().map_or(epochs, |m| m.from_epoch).max(from);
-    let m2m = epochs.saturating_sub(m2m_from);
-    (epochs.saturating_sub(from) - m2m) as f64 + M2M_EPOCH_COST * m2m as f64
+    let (plain, m2m) = super::estimate::trained_epochs(cell, plan);
+    plain as f64 + M2M_EPOCH_COST * m2m as f64
 }
 
 /// Deals the cells to `count` shards: a family is a set of cells linked by forks (a

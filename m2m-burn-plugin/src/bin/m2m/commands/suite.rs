@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use m2m_burn_plugin::backend::{run_on, BackendChoice, BackendTask};
 use m2m_burn_plugin::run::ProgressView;
 use m2m_burn_plugin::suite::{
-    collect, deal, load_suite, plan_forks, run_suite_with, write_report, Shard, Suite, SuiteOutcome,
+    collect, deal, estimate, load_suite, plan_forks, run_suite_with, trained_epochs, write_report, ForkPlan, Shard,
+    Suite, SuiteOutcome,
 };
+use m2m_burn_plugin::terminal::duration;
 
 use super::slurm;
 
@@ -152,6 +154,22 @@ fn print_plan(suite: &Suite, shard: Shard) {
         );
     }
     println!("{} cells; * = in shard {}/{}", suite.cells.len(), shard.index, shard.count);
+    print_time(suite, &plans, &dealt.cells_of(shard));
+}
+
+/// The time of the marked cells per backend, from measured epochs (suite::estimate).
+fn print_time(suite: &Suite, plans: &[Option<ForkPlan>], cells: &[usize]) {
+    let (plain, m2m) = cells.iter().fold((0, 0), |(p, m), &j| {
+        let (a, b) = trained_epochs(&suite.cells[j], plans[j]);
+        (p + a, m + b)
+    });
+    println!("{plain} ordinary and {m2m} M2m epochs to train; time, scaled by training images from measured epochs:");
+    for e in estimate(&suite.cells, plans, cells) {
+        match e.seconds {
+            Ok(s) => println!("  {:<5} about {}, from {}", e.backend, duration(s), e.sources.join("; ")),
+            Err(why) => println!("  {:<5} {why}", e.backend),
+        }
+    }
 }
 
 struct RunSuite<'a> {
