@@ -10,6 +10,7 @@ mod prefix;
 mod progress;
 mod published;
 mod report;
+pub mod search;
 mod shard;
 mod spec;
 
