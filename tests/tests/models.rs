@@ -124,3 +124,23 @@ fn checkpoints_round_trip_and_refuse_the_wrong_model() {
     let e = load_classifier::<Cpu>(&s, &tmp.path().join("nope"), &device).unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
 }
+
+#[test]
+fn model_names_with_dots_keep_their_whole_name() {
+    let device = Default::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = spec(Architecture::SmallCnn, 1, 10, false);
+    let (a, b) = (s.init_seeded::<Cpu>(1, &device), s.init_seeded::<Cpu>(2, &device));
+    save_classifier(&a, &s, &tmp.path().join("lr0.1")).unwrap();
+    save_classifier(&b, &s, &tmp.path().join("lr0.2")).unwrap();
+    let mut files: Vec<String> =
+        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, ["lr0.1.meta.json", "lr0.1.mpk", "lr0.2.meta.json", "lr0.2.mpk"]);
+    let loaded = load_classifier::<Cpu>(&s, &tmp.path().join("lr0.1"), &device).unwrap();
+    assert!(snapshot(&loaded) == snapshot(&a), "lr0.2 overwrote lr0.1");
+    // The weights file named with its extension is the same model.
+    let (net, report) =
+        m2m_burn_plugin::import::load_any_classifier::<Cpu>(&s, &tmp.path().join("lr0.2.mpk"), &device).unwrap();
+    assert!(report.is_none() && snapshot(&net) == snapshot(&b));
+}

@@ -89,9 +89,22 @@ fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
     NamedMpkFileRecorder::new()
 }
 
-/// The metadata file beside a model saved at `path` (without extension).
+/// The metadata file beside a model saved at `path` (without extension): `PATH.meta.json`.
 pub fn meta_path(path: &Path) -> PathBuf {
-    path.with_extension("meta.json")
+    with_suffix(path, ".meta.json")
+}
+
+/// The weights of a model saved at `path` (without extension): `PATH.mpk`.
+pub fn model_file(path: &Path) -> PathBuf {
+    with_suffix(path, ".mpk")
+}
+
+/// `path` with `suffix` appended to its file name. Not `with_extension`, which cuts a
+/// name at its last dot: `lr0.1` and `lr0.2` would both become `lr0.mpk`.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
 }
 
 /// Saves `model` to `path` (`.mpk` is appended by burn) plus its metadata sidecar.
@@ -102,10 +115,11 @@ pub fn save_classifier<B: Backend>(model: &Net<B>, spec: &ModelSpec, path: &Path
     }
     // burn writes in place: write a temporary file and rename it, so that a kill during
     // the write never leaves a damaged model where a good one was.
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let partial = path.with_file_name(format!("{name}-partial"));
+    // burn replaces the extension of the path it is given; ending it in `.mpk` keeps a
+    // name with dots whole.
+    let partial = with_suffix(path, "-partial.mpk");
     model.clone().save_file(partial.clone(), &recorder()).map_err(|e| write_err(e.to_string()))?;
-    std::fs::rename(partial.with_extension("mpk"), path.with_extension("mpk")).map_err(|e| write_err(e.to_string()))?;
+    std::fs::rename(&partial, model_file(path)).map_err(|e| write_err(e.to_string()))?;
     let meta = ModelMeta { spec: spec.clone(), shapes: param_shapes(model) };
     let json = serde_json::to_string_pretty(&meta).map_err(|e| write_err(e.to_string()))?;
     crate::fs::write_atomic(&meta_path(path), json.as_bytes()).map_err(|e| write_err(e.to_string()))
@@ -144,7 +158,7 @@ pub fn load_classifier<B: Backend>(
     let expected = param_shapes(&fresh);
     let record = {
         use burn::record::Recorder;
-        let file = path.with_extension("mpk");
+        let file = model_file(path);
         // A record whose tensor ranks do not fit panics inside burn; turn that into an error.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             Recorder::<B>::load::<<Net<B> as Module<B>>::Record>(&recorder(), file.clone(), device)
@@ -192,6 +206,12 @@ pub fn resolve_model_source(path: &Path) -> Result<ModelSource, CheckpointError>
     }
     if meta_path(path).is_file() && !path.is_file() {
         return Ok(ModelSource::Ours(path.to_path_buf()));
+    }
+    // The weights file of a model saved by m2m, named with its extension.
+    if let Some(stem) = path.to_str().and_then(|p| p.strip_suffix(".mpk")).map(Path::new) {
+        if meta_path(stem).is_file() {
+            return Ok(ModelSource::Ours(stem.to_path_buf()));
+        }
     }
     if path.is_file() {
         return Ok(ModelSource::Foreign(path.to_path_buf()));

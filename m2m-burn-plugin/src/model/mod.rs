@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use batch_norm::{BatchNorm2d, Then};
 pub use checkpoint::{load_classifier, net_from_bytes, net_to_bytes, save_classifier, CheckpointError};
-pub(crate) use checkpoint::{meta_path, read_meta, resolve_model_source, ModelSource};
+pub(crate) use checkpoint::{meta_path, model_file, read_meta, resolve_model_source, ModelSource};
 pub use conv_bn::{conv_bn, unfolded};
 pub use m2m_core::classifier::{Classifier, Mode};
 pub use normed_linear::NormedLinear;

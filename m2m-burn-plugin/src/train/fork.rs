@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
 use burn::train::metric::store::EventStoreClient;
 
-use crate::model::meta_path;
+use crate::model::{meta_path, model_file};
 use crate::recipe::{resolve_raw, shared_epochs, Recipe};
 use crate::run_dir::{ForkRecord, RunDir, RunState};
 
@@ -35,7 +35,7 @@ pub fn snapshot_best(run: &RunDir, epoch: usize) -> anyhow::Result<()> {
     if let Some(dir) = to.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    for (a, b) in [(from.with_extension("mpk"), to.with_extension("mpk")), (meta_path(&from), meta_path(&to))] {
+    for (a, b) in [(model_file(&from), model_file(&to)), (meta_path(&from), meta_path(&to))] {
         copy_atomic(&a, &b)?;
     }
     Ok(())
@@ -66,7 +66,7 @@ pub fn fork_unavailable(source: &RunDir, epoch: usize) -> Option<String> {
     let best = source.fork_best_model_path(epoch);
     let mut needed: Vec<std::path::PathBuf> =
         ["model", "optim", "scheduler"].iter().map(|k| source.checkpoint_path(k, epoch)).collect();
-    needed.extend([best.with_extension("mpk"), meta_path(&best)]);
+    needed.extend([model_file(&best), meta_path(&best)]);
     let missing = needed.into_iter().find(|p| !p.is_file());
     missing.map(|p| {
         format!(
@@ -111,7 +111,7 @@ pub fn start_fork(
         copy_atomic(&source.checkpoint_path(kind, epoch), &target.checkpoint_path(kind, epoch)).with_context(what)?;
     }
     let (best, to) = (source.fork_best_model_path(epoch), target.best_model_path());
-    copy_atomic(&best.with_extension("mpk"), &to.with_extension("mpk")).with_context(what)?;
+    copy_atomic(&model_file(&best), &model_file(&to)).with_context(what)?;
     copy_atomic(&meta_path(&best), &meta_path(&to)).with_context(what)?;
     target.write_records(&records)?;
     target.write_fork(&ForkRecord { source: source.root.clone(), epoch })?;
