@@ -84,6 +84,21 @@ fn by_class(set: &ImageSet) -> Vec<Vec<&[u8]>> {
 }
 
 #[test]
+fn an_export_that_cannot_write_says_so_and_names_the_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A file where the export's folder should be.
+    let blocked = tmp.path().join("blocked");
+    std::fs::write(&blocked, "a file").unwrap();
+    let set = synthetic(2, 1, 1, 4, 4, 1);
+    for e in [
+        export_split_files(&blocked, &[("train", &set)]).unwrap_err().to_string(),
+        export_class_folders(&blocked, &[("train", &set)], &names(2)).unwrap_err().to_string(),
+    ] {
+        assert!(e.contains("blocked") && e.contains("cannot write") && !e.contains("cannot read"), "{e}");
+    }
+}
+
+#[test]
 fn both_layouts_read_back_exactly_what_was_written() {
     for (color, c) in [(Color::Grey, 1), (Color::Rgb, 3)] {
         let tmp = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 /// Why a data set could not be read. Every variant names the file and what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// A file or folder could not be read or written.
+    /// A file or folder could not be read.
     #[error("{path}: cannot read: {cause}. {hint}")]
     Io {
         /// The file or folder concerned.
@@ -12,6 +12,14 @@ pub enum DataError {
         cause: std::io::Error,
         /// What was expected there, or how to obtain the data.
         hint: String,
+    },
+    /// A file or folder could not be written (exporting images).
+    #[error("{path}: cannot write: {cause}")]
+    Write {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        cause: std::io::Error,
     },
     /// A file was read but its contents are not what its format requires.
     #[error("{path}: corrupt or wrong file: {reason}")]

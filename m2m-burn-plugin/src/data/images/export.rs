@@ -41,11 +41,7 @@ pub fn export_split_files(dir: &Path, splits: &[(&str, &ImageSet)]) -> Result<us
         write_all(set, &paths)?;
         let list: String = rel.iter().zip(&set.labels).map(|(r, y)| format!("{r} {y}\n")).collect();
         let file = dir.join(format!("{split}.txt"));
-        crate::fs::write_atomic(&file, list.as_bytes()).map_err(|cause| DataError::Io {
-            path: file,
-            cause,
-            hint: "cannot write the split file".into(),
-        })?;
+        crate::fs::write_atomic(&file, list.as_bytes()).map_err(|cause| DataError::Write { path: file, cause })?;
         written += paths.len();
     }
     Ok(written)
@@ -57,11 +53,7 @@ fn write_all(set: &ImageSet, paths: &[PathBuf]) -> Result<(), DataError> {
 
 fn write_png(set: &ImageSet, i: usize, path: &Path) -> Result<(), DataError> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|cause| DataError::Io {
-            path: parent.to_path_buf(),
-            cause,
-            hint: "cannot create the folder".into(),
-        })?;
+        std::fs::create_dir_all(parent).map_err(|cause| DataError::Write { path: parent.to_path_buf(), cause })?;
     }
     let (w, h) = (set.width as u32, set.height as u32);
     let pixels = set.image(i);
