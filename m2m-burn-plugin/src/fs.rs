@@ -27,6 +27,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `path` with `suffix` appended to its file name (`runs/lr0.1` + `.mpk` =
+/// `runs/lr0.1.mpk`). Not `with_extension`, which cuts a name at its last dot: `lr0.1` and
+/// `lr0.2` would both become `lr0.mpk`, and run names such as `ERM.FashionMnist.r100.d0.s0`
+/// hold dots.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
 /// This machine's name (for lock files and TensorBoard's event file names).
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

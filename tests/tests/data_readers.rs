@@ -192,6 +192,9 @@ fn fashion_mnist_lt100_counts_and_m2m_split() {
     assert_eq!(train.class_counts(), vec![6000; 10]);
     let data = spec(DatasetName::FashionMnist, None, 100.0).prepare_from(dir, train, test).unwrap();
     assert_eq!(data.manifest.train_counts, vec![6000, 3596, 2156, 1292, 774, 464, 278, 166, 100, 60]);
+    // Known from the recipe alone (suite --dry-run), by the same rules.
+    let expected = spec(DatasetName::FashionMnist, None, 100.0).expected_train_counts();
+    assert_eq!(expected.as_ref(), Some(&data.manifest.train_counts));
     assert_eq!(data.manifest.train_total, 14886);
     assert_eq!(data.val.class_counts(), vec![100; 10]);
     assert_eq!(data.test.class_counts(), vec![900; 10]);

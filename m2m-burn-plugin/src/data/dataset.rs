@@ -75,14 +75,13 @@ impl DatasetName {
         names.iter().map(|s| s.to_string()).collect()
     }
 
-    /// Images in the smallest class of the official training split (the `N_max` of a
-    /// long-tailed cut without `max_per_class`).
-    pub fn smallest_train_class(self) -> usize {
+    /// Images per class of the official training split, as published.
+    pub fn train_class_counts(self) -> Vec<usize> {
         match self {
-            DatasetName::FashionMnist => 6000,
-            DatasetName::Mnist => 5421,
-            DatasetName::Cifar10 => 5000,
-            DatasetName::Cifar100 => 500,
+            DatasetName::FashionMnist => vec![6000; 10],
+            DatasetName::Mnist => vec![5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+            DatasetName::Cifar10 => vec![5000; 10],
+            DatasetName::Cifar100 => vec![500; 100],
         }
     }
 

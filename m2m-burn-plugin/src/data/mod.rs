@@ -157,6 +157,19 @@ impl DatasetSpec {
         }
     }
 
+    /// Training images per class a run keeps, known before any file is read: built-in
+    /// data sets only (their class counts are published), by the same rules as
+    /// [`DatasetSpec::prepare`]; `None` for image files or a spec the data would refuse.
+    pub fn expected_train_counts(&self) -> Option<Vec<usize>> {
+        let &DataSource::Builtin(name) = &self.source else { return None };
+        let mut available = name.train_class_counts();
+        if let EvalSplit::ValFromTrain { val_fraction } = self.eval_split {
+            // Carved per class, rounded down (longtail::val_test_split).
+            available.iter_mut().for_each(|n| *n -= (*n as f64 * val_fraction).floor() as usize);
+        }
+        self.subset_counts(&available, Path::new(name.fetch_folder()), &name.class_names()).ok()
+    }
+
     /// How many training images of each class the run keeps, from the `available` ones.
     fn subset_counts(
         &self,

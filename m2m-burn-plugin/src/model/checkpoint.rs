@@ -91,20 +91,12 @@ fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
 
 /// The metadata file beside a model saved at `path` (without extension): `PATH.meta.json`.
 pub fn meta_path(path: &Path) -> PathBuf {
-    with_suffix(path, ".meta.json")
+    crate::fs::with_suffix(path, ".meta.json")
 }
 
 /// The weights of a model saved at `path` (without extension): `PATH.mpk`.
 pub fn model_file(path: &Path) -> PathBuf {
-    with_suffix(path, ".mpk")
-}
-
-/// `path` with `suffix` appended to its file name. Not `with_extension`, which cuts a
-/// name at its last dot: `lr0.1` and `lr0.2` would both become `lr0.mpk`.
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(suffix);
-    path.with_file_name(name)
+    crate::fs::with_suffix(path, ".mpk")
 }
 
 /// Saves `model` to `path` (`.mpk` is appended by burn) plus its metadata sidecar.
@@ -117,7 +109,7 @@ pub fn save_classifier<B: Backend>(model: &Net<B>, spec: &ModelSpec, path: &Path
     // the write never leaves a damaged model where a good one was.
     // burn replaces the extension of the path it is given; ending it in `.mpk` keeps a
     // name with dots whole.
-    let partial = with_suffix(path, "-partial.mpk");
+    let partial = crate::fs::with_suffix(path, "-partial.mpk");
     model.clone().save_file(partial.clone(), &recorder()).map_err(|e| write_err(e.to_string()))?;
     std::fs::rename(&partial, model_file(path)).map_err(|e| write_err(e.to_string()))?;
     let meta = ModelMeta { spec: spec.clone(), shapes: param_shapes(model) };

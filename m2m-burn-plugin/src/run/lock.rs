@@ -165,11 +165,10 @@ impl Drop for RunLock {
     }
 }
 
-/// The lock file of the run directory `run`: `NAME.lock` beside it. Appended, not
-/// `with_extension`: run names such as `ERM.FashionMnist.r100.d0.s0` hold dots.
+/// The lock file of the run directory `run`: `NAME.lock` beside it (appended: run names
+/// hold dots).
 pub fn lock_path(run: &Path) -> PathBuf {
-    let name = run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    run.with_file_name(format!("{name}.lock"))
+    crate::fs::with_suffix(run, ".lock")
 }
 
 /// Who holds the lock of `run` (`process P on HOST`), if it is locked.

@@ -3,11 +3,8 @@
 //! network on the same image size and batch size, on that backend. Nothing is guessed: a
 //! backend without such a measurement for every cell is "not measured".
 
-use m2m_core::imbalance::class_counts;
-
 use super::prefix::ForkPlan;
 use super::spec::Cell;
-use crate::data::{DataSource, Imbalance};
 use crate::model::Architecture;
 
 /// The backends an estimate is given for, by their CLI name.
@@ -79,17 +76,6 @@ pub fn trained_epochs(cell: &Cell, plan: Option<ForkPlan>) -> (usize, usize) {
     (m2m_from - from, epochs - m2m_from)
 }
 
-/// Training images of a cell, known from the recipe alone: built-in data sets only.
-fn train_images(cell: &Cell) -> Option<usize> {
-    let d = &cell.recipe.dataset;
-    let DataSource::Builtin(name) = d.source else { return None };
-    let n_max = d.max_per_class.unwrap_or(name.smallest_train_class()).min(name.smallest_train_class());
-    Some(match d.imbalance {
-        Imbalance::Cut { profile, ratio } => class_counts(n_max, name.num_classes(), ratio, profile).iter().sum(),
-        Imbalance::AsIs => n_max * name.num_classes(),
-    })
-}
-
 /// The suite's (or a shard's: `cells` picks them) time on each of [`BACKENDS`].
 pub fn estimate(all: &[Cell], plans: &[Option<ForkPlan>], cells: &[usize]) -> Vec<Estimate> {
     BACKENDS.iter().map(|&b| estimate_on(b, all, plans, cells)).collect()
@@ -105,9 +91,13 @@ fn estimate_on(backend: &'static str, all: &[Cell], plans: &[Option<ForkPlan>], 
         let measured = MEASURED.iter().find(|m| {
             m.backend == backend && m.architecture == r.architecture && m.shape == shape && m.batch_size == r.batch_size
         });
-        let (Some(m), Some(images)) = (measured, train_images(cell)) else {
-            let why = match train_images(cell) {
-                None => format!("not measured: no time for image-file data sets (cell {})", cell.key.run_name()),
+        let images = r.dataset.expected_train_counts().map(|c| c.iter().sum::<usize>());
+        let (Some(m), Some(images)) = (measured, images) else {
+            let why = match images {
+                None => format!(
+                    "not measured: the training images are known only once the data is read (cell {})",
+                    cell.key.run_name()
+                ),
                 Some(_) => format!(
                     "not measured: no measured epoch of {:?} on {}x{}x{} images, batch {}, on this backend (cell {})",
                     r.architecture,

@@ -132,11 +132,11 @@ fn transfer(
     let copied = copy(&mut response.into_reader(), &mut out, part, start, progress);
     progress.finish();
     out.sync_all().map_err(|e| FetchError::local(part, e))?;
-    let got = copied?;
-    Ok(match (got, total) {
-        (Err(e), _) => Err(Transfer::Cut(format!("the transfer stopped after {} bytes: {e}", e.1))),
-        (Ok(n), Some(t)) if n < t => Err(Transfer::Cut(format!("the transfer stopped after {n} of {t} bytes"))),
-        (Ok(_), _) => Ok(()),
+    let (got, cut) = copied?;
+    Ok(match (cut, total) {
+        (Some(e), _) => Err(Transfer::Cut(format!("the transfer stopped after {got} bytes: {e}"))),
+        (None, Some(t)) if got < t => Err(Transfer::Cut(format!("the transfer stopped after {got} of {t} bytes"))),
+        (None, _) => Ok(()),
     })
 }
 
@@ -152,32 +152,24 @@ fn transport_reason(t: &ureq::Transport) -> String {
     why
 }
 
-/// A read error after some bytes: the error and the bytes the part holds.
-struct ReadCut(std::io::Error, u64);
-
-impl std::fmt::Display for ReadCut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// Copies the body into `out`; a failed read (connection cut, timeout) ends the copy
-/// with what was written, a failed write is an error of this machine.
+/// Copies the body into `out` and returns the bytes the part holds, with the read error
+/// (connection cut, timeout) that ended the copy early, if one did; a failed write is an
+/// error of this machine.
 fn copy(
     body: &mut dyn Read,
     out: &mut File,
     part: &Path,
     start: u64,
     progress: &mut dyn FetchProgress,
-) -> Result<Result<u64, ReadCut>, FetchError> {
+) -> Result<(u64, Option<std::io::Error>), FetchError> {
     let mut buf = vec![0u8; CHUNK];
     let mut written = start;
     loop {
         let n = match body.read(&mut buf) {
-            Ok(0) => return Ok(Ok(written)),
+            Ok(0) => return Ok((written, None)),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Ok(Err(ReadCut(e, written))),
+            Err(e) => return Ok((written, Some(e))),
         };
         out.write_all(&buf[..n]).map_err(|e| FetchError::local(part, e))?;
         written += n as u64;

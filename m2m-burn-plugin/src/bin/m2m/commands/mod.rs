@@ -36,13 +36,23 @@ impl RecipeArgs {
     }
 }
 
-/// A data set named on the command line.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+/// A data set named on the command line, by the name `m2m data fetch` and the library's
+/// hints use (`DatasetName::fetch_name`).
+#[derive(Clone, Copy, Debug)]
 pub enum DatasetArg {
     Cifar10,
     Cifar100,
     FashionMnist,
     Mnist,
+}
+
+impl clap::ValueEnum for DatasetArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[DatasetArg::Cifar10, DatasetArg::Cifar100, DatasetArg::FashionMnist, DatasetArg::Mnist]
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(DatasetName::from(*self).fetch_name()))
+    }
 }
 
 impl From<DatasetArg> for DatasetName {
