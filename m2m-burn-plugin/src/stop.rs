@@ -27,6 +27,10 @@ pub enum Stopped {
         /// What showed the takeover: the lock file is gone, or names another holder.
         why: String,
     },
+    /// The run was asked to pause after this many epochs (`Prefixes::pause_after`: a
+    /// search rung ends there); it resumes from there like any stopped run.
+    #[error("paused after {0} epochs, where a search rung ends")]
+    Rung(usize),
 }
 
 /// A run that another live process is training now: it holds the run's lock, whose lease

@@ -71,7 +71,7 @@ fn erm_with_fork_point() -> (tempfile::TempDir, std::path::PathBuf, std::path::P
     write_idx_dataset(&data, 40, 20, false);
     let runs = tmp.path().join("runs");
     let erm = recipe(tmp.path(), &data, "erm", "");
-    assert!(run(&erm, Prefixes { keep: vec![2], fork_from: None }).unwrap());
+    assert!(run(&erm, Prefixes { keep: vec![2], ..Default::default() }).unwrap());
     (tmp, data, runs, erm)
 }
 
@@ -92,7 +92,7 @@ fn forks_equal_from_scratch_runs_bit_for_bit() {
         assert!(run(&scratch, Prefixes::default()).unwrap());
         // Forked by the suite's mechanism (the run's recipe unchanged) and by the recipe field.
         let by_suite = recipe(tmp.path(), &data, &format!("{method}-fork"), extra);
-        assert!(run(&by_suite, Prefixes { keep: vec![], fork_from: Some((runs.join("erm"), 2)) }).unwrap());
+        assert!(run(&by_suite, Prefixes { fork_from: Some((runs.join("erm"), 2)), ..Default::default() }).unwrap());
         let field = format!("{extra} start_from: (run: \"{}\", epoch: 2),", runs.join("erm").display());
         let by_recipe = recipe(tmp.path(), &data, &format!("{method}-field"), &field);
         assert!(run(&by_recipe, Prefixes::default()).unwrap());
@@ -114,7 +114,7 @@ fn forks_equal_from_scratch_runs_bit_for_bit() {
     // A finished fork is not trained again.
     assert!(!run(
         &recipe(tmp.path(), &data, "drs-fork", DRS),
-        Prefixes { keep: vec![], fork_from: Some((runs.join("erm"), 2)) }
+        Prefixes { fork_from: Some((runs.join("erm"), 2)), ..Default::default() }
     )
     .unwrap());
 }
@@ -124,7 +124,7 @@ fn forks_that_would_not_be_exact_are_refused() {
     let (tmp, data, runs, _) = erm_with_fork_point();
     let from = |name: &str, extra: &str, epoch: usize| {
         let r = recipe(tmp.path(), &data, name, extra);
-        run(&r, Prefixes { keep: vec![], fork_from: Some((runs.join("erm"), epoch)) }).unwrap_err().to_string()
+        run(&r, Prefixes { fork_from: Some((runs.join("erm"), epoch)), ..Default::default() }).unwrap_err().to_string()
     };
     // DRS differs from epoch 2: a fork at 3 would not be exact.
     let e = from("late", DRS, 3);
@@ -138,8 +138,9 @@ fn forks_that_would_not_be_exact_are_refused() {
     assert!(e.contains("model-1.mpk is missing") && e.contains("--keep-epochs 1"), "{e}");
     // A source that is not a run.
     let r = recipe(tmp.path(), &data, "nowhere", DRS);
-    let e =
-        run(&r, Prefixes { keep: vec![], fork_from: Some((tmp.path().join("missing"), 2)) }).unwrap_err().to_string();
+    let e = run(&r, Prefixes { fork_from: Some((tmp.path().join("missing"), 2)), ..Default::default() })
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing") && e.contains("has not finished an epoch"), "{e}");
     // A fork at epoch 2 of a source with a different recipe checks the source's own recipe.
     let e = from("wrong-shape", &DRS.replace("from_epoch: 2", "from_epoch: 1"), 2);

@@ -127,6 +127,98 @@ fn suite_errors_name_the_file_and_field() {
     assert!(e.contains("baseline"), "{e}");
 }
 
+/// A searched M2m method over a 6-epoch base, M2m from epoch 2; `axes` and `halving` are RON.
+fn search_methods(axes: &str, halving: &str) -> String {
+    format!(
+        r#"(name: "ERM"), (name: "M2m", recipe: (m2m: (g: Method("ERM"), from_epoch: 2)),
+        search: (axes: [{axes}], halving: {halving}))"#
+    )
+}
+
+#[test]
+fn a_search_expands_into_trials_that_fork_from_the_shared_prefix_on_one_shard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let axes =
+        r#"(field: "m2m.step_size", values: ["0.1", "0.5"]), (field: "m2m.gamma", values: ["0.9", "0.5", "0.1"])"#;
+    let methods = search_methods(axes, "(first_rung: 1, eta: 3)");
+    let path = write_suite(tmp.path(), Path::new("/nowhere"), 6, &methods, "seeds: [0, 1]");
+    let suite = load_suite(&path, None).unwrap();
+    assert_eq!(suite.methods, ["ERM", "M2m"]);
+    let names: Vec<String> = suite.cells.iter().map(|c| c.key.run_name()).collect();
+    assert_eq!(names.len(), 2 * (1 + 6));
+    assert_eq!(names[1], "M2m-t0.Mnist.r4.d3.s0");
+    let t4 = &suite.cells[5];
+    let trial = t4.trial.as_ref().unwrap();
+    assert_eq!(trial.setting_text(), "m2m.step_size=0.5, m2m.gamma=0.5");
+    assert_eq!(trial.group.run_name(), "M2m.Mnist.r4.d3.s0");
+    let m2m = t4.recipe.m2m.as_ref().unwrap();
+    assert_eq!((m2m.translation.step_size(), m2m.translation.gamma()), (0.5, 0.5));
+    // The report has one place per search; the manifest names the searched method.
+    let manifest = suite.manifest();
+    assert_eq!(manifest.searched, ["M2m"]);
+    let keys: Vec<String> = manifest.cells.iter().map(|k| k.run_name()).collect();
+    assert_eq!(keys, ["ERM.Mnist.r4.d3.s0", "M2m.Mnist.r4.d3.s0", "ERM.Mnist.r4.d3.s1", "M2m.Mnist.r4.d3.s1"]);
+    // Every trial forks from its seed's ERM cell at epoch 2; rungs end at 3, 5 (2 + 3) and 6,
+    // keeping 6 -> 2 -> 1: trials planned to 3 epochs but the first two.
+    let (plans, _) = plan_forks(&suite.cells);
+    for j in 1..7 {
+        assert_eq!(plans[j].map(|p| (p.source, p.epoch)), Some((0, 2)), "{}", names[j]);
+    }
+    let ends: Vec<usize> = suite.cells[1..7].iter().map(|c| c.trial.as_ref().unwrap().planned_end).collect();
+    assert_eq!(ends, [6, 5, 3, 3, 3, 3]);
+    // Each seed's search (with its ERM source) on one shard.
+    let dealt = deal(&suite.cells, &plans, 2);
+    assert!(dealt.shard_of[..7].iter().all(|&s| s == dealt.shard_of[0]));
+    assert!(dealt.shard_of[7..].iter().all(|&s| s == dealt.shard_of[7]) && dealt.shard_of[7] != dealt.shard_of[0]);
+}
+
+#[test]
+fn search_errors_name_the_method_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let step = r#"(field: "m2m.step_size", values: ["0.1", "0.5"])"#;
+    let halving = "(first_rung: 1, eta: 2)";
+    let cases = [
+        (
+            search_methods(step, "(first_rung: 1, eta: 1)"),
+            "methods[1].search.halving: search.halving.eta must be at least 2",
+        ),
+        (search_methods(step, "(first_rung: 0, eta: 2)"), "methods[1].search.halving"),
+        (
+            search_methods(r#"(field: "m2m.nope", values: ["1"])"#, halving),
+            "methods[1].search.axes[0]: --set m2m.nope=1",
+        ),
+        (
+            search_methods(r#"(field: "seed", values: ["1", "2"])"#, halving),
+            "methods[1].search.axes[0].field: `seed` is set by the suite",
+        ),
+        (search_methods(r#"(field: "m2m.gamma", values: [])"#, halving), "search axis `m2m.gamma`: no values"),
+        (
+            search_methods(r#"(field: "schedule.epochs", values: ["4", "6"])"#, halving),
+            "the trials train for different `epochs`",
+        ),
+        (
+            search_methods(r#"(field: "m2m.step_size", values: ["-1.0"])"#, halving),
+            "M2m-t0.Mnist.r4.d3.s0: m2m.step_size",
+        ),
+        (
+            format!("{}, (name: \"M2m-t1\")", search_methods(step, halving)),
+            "its trial `M2m-t1` has the name of another method",
+        ),
+        (
+            format!(
+                r#"(name: "ERM"), (name: "S", search: (axes: [(field: "optimizer.lr", values: ["0.1", "0.05"])], halving: {halving})),
+                (name: "Late", recipe: (m2m: (g: Method("S"), from_epoch: 2)))"#
+            ),
+            "Method(\"S\") is searched: g must be one fixed method",
+        ),
+    ];
+    for (methods, expected) in cases {
+        let path = write_suite(tmp.path(), Path::new("/nowhere"), 6, &methods, "seeds: [0]");
+        let e = load_suite(&path, None).unwrap_err().to_string();
+        assert!(e.contains("suite.ron") && e.contains(expected), "{expected}: {e}");
+    }
+}
+
 #[test]
 fn sharded_runs_merge_into_the_same_report_and_finished_cells_are_skipped() {
     // Compares seeded runs: no other test of this binary may draw from Flex's generator meanwhile.
@@ -294,6 +386,7 @@ fn report_formulas_mean_sample_std_delta_and_published_values() {
         baseline: Some("ERM".into()),
         methods: vec!["ERM".into(), "M2m".into()],
         cells,
+        searched: vec![],
     };
     let c10 = "Cifar10";
     let results = vec![

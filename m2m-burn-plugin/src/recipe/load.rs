@@ -101,7 +101,7 @@ pub fn resolve_raw(path: &Path) -> Result<RawRecipe, LoadError> {
 /// Turns `a.b.c=value` into a partial recipe `(a: (b: (c: value)))`; a [`LoadError::Override`]
 /// when the expression has no `=`, a key is not a field name or the value is not valid RON
 /// for the field.
-fn parse_override(expr: &str) -> Result<RawRecipe, LoadError> {
+pub(crate) fn parse_override(expr: &str) -> Result<RawRecipe, LoadError> {
     let bad = |reason: &str| LoadError::Override { expr: expr.to_string(), reason: reason.to_string() };
     let (path, value) = expr.split_once('=').ok_or_else(|| bad("expected KEY.PATH=VALUE"))?;
     let keys: Vec<&str> = path.trim().split('.').collect();

@@ -7,6 +7,7 @@ mod prefix;
 mod raw;
 
 pub use check::{check_translation, LossPlan, M2mPlan, OptimizerSpec, Recipe, RecipeError, SamplerPlan, StartFrom};
+pub(crate) use load::parse_override;
 pub(crate) use load::resolve_raw;
 pub use load::{load_recipe, to_ron, LoadError};
 pub(crate) use load::{ron_options, ron_pretty};

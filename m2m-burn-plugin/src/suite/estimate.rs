@@ -68,9 +68,10 @@ pub struct Estimate {
     pub sources: Vec<&'static str>,
 }
 
-/// Epochs cell `j` trains itself: (ordinary, M2m), from its fork point (or 0).
+/// Epochs cell `j` trains itself: (ordinary, M2m), from its fork point (or 0); for a
+/// search's trial, to its planned end (`Trial::planned_end`).
 pub fn trained_epochs(cell: &Cell, plan: Option<ForkPlan>) -> (usize, usize) {
-    let epochs = cell.recipe.epochs;
+    let epochs = cell.trial.as_ref().map_or(cell.recipe.epochs, |t| t.planned_end.min(cell.recipe.epochs));
     let from = plan.map_or(0, |p| p.epoch).min(epochs);
     let m2m_from = cell.recipe.m2m.as_ref().map_or(epochs, |m| m.from_epoch).clamp(from, epochs);
     (m2m_from - from, epochs - m2m_from)

@@ -147,15 +147,20 @@ fn execute<B: AutodiffBackend>(
     manifest(suite)?;
     let planned = plan_forks(&suite.cells);
     // Dealt by the fork families the suite has, forked or not, so every shard agrees.
-    let mine = super::shard::deal(&suite.cells, &planned.0, shard.count).cells_of(shard);
+    // A search runs as one unit, from its first trial.
+    let mine: Vec<usize> = super::shard::deal(&suite.cells, &planned.0, shard.count)
+        .cells_of(shard)
+        .into_iter()
+        .filter(|&j| suite.cells[j].trial.as_ref().is_none_or(|t| t.number == 0))
+        .collect();
     let (plans, keep) =
         if fork_prefixes { planned } else { (vec![None; suite.cells.len()], vec![Vec::new(); suite.cells.len()]) };
     let forks = plans.iter().filter(|p| p.is_some()).count();
     tracing::info!(
-        "suite {}: {} of {} cells in shard {}/{}; {forks} cells fork from another cell's first epochs",
+        "suite {}: {} of {} cells (a search counts once) in shard {}/{}; {forks} cells fork from another cell's first epochs",
         suite.name,
         mine.len(),
-        suite.cells.len(),
+        suite.report_keys().len(),
         shard.index,
         shard.count
     );
@@ -170,18 +175,18 @@ fn execute<B: AutodiffBackend>(
     let mut held_in_a_row = 0;
     while let Some((i, j)) = queue.pop_front() {
         let cell = &suite.cells[j];
-        let name = cell.key.run_name();
+        let name = unit_name(cell);
         if let Some(why) = crate::stop::signal_received() {
             outcome.stopped = Some(why);
             outcome.not_run.push(name);
-            outcome.not_run.extend(queue.drain(..).map(|(_, j)| suite.cells[j].key.run_name()));
+            outcome.not_run.extend(queue.drain(..).map(|(_, j)| unit_name(&suite.cells[j])));
             break;
         }
         if !std::mem::replace(&mut announced[i], true) {
-            shown.cell(i, cell, plans[j].map(|p| (suite.cells[p.source].key.run_name(), p.epoch)));
+            shown.cell(i, &name, plans[j].map(|p| (suite.cells[p.source].key.run_name(), p.epoch)));
         }
         let started = std::time::Instant::now();
-        let result = runner.run_cell(j);
+        let result = runner.run_unit(j);
         if let Err(e) = &result {
             if busy_by(e).is_some() {
                 if !std::mem::replace(&mut told_busy[i], true) {
@@ -200,27 +205,38 @@ fn execute<B: AutodiffBackend>(
         let signalled =
             result.as_ref().err().and_then(stopped_by).is_some_and(|s| matches!(s, crate::stop::Stopped::Signal(_)));
         if !signalled {
-            shown.cell_done(cell, matches!(result, Ok((_, Some(_)))), started.elapsed().as_secs_f64());
+            shown.cell_done(&name, matches!(result, Ok((_, Some(_)))), started.elapsed().as_secs_f64());
         }
         if outcome.record(suite, name, result) == Next::Stop {
-            outcome.not_run.extend(queue.drain(..).map(|(_, j)| suite.cells[j].key.run_name()));
+            outcome.not_run.extend(queue.drain(..).map(|(_, j)| unit_name(&suite.cells[j])));
             break;
         }
     }
     Ok(outcome)
 }
 
-struct Runner<'a, B: AutodiffBackend> {
-    suite: &'a Suite,
-    plans: &'a [Option<ForkPlan>],
-    keep: &'a [Vec<usize>],
-    device: B::Device,
-    progress: &'a SuiteProgress,
+/// The name a queue entry goes by: the cell's, or its search's (for its first trial).
+fn unit_name(cell: &Cell) -> String {
+    cell.trial.as_ref().map_or_else(|| cell.key.run_name(), |t| t.group.run_name())
+}
+
+pub(super) struct Runner<'a, B: AutodiffBackend> {
+    pub(super) suite: &'a Suite,
+    pub(super) plans: &'a [Option<ForkPlan>],
+    pub(super) keep: &'a [Vec<usize>],
+    pub(super) device: B::Device,
+    pub(super) progress: &'a SuiteProgress,
 }
 
 impl<B: AutodiffBackend> Runner<'_, B> {
-    /// Trains (or finishes, or skips) cell `j` under its lock, keeping its fork points.
-    fn train(&self, j: usize, fork_from: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<RunOutcome> {
+    /// Trains (or finishes, or skips) cell `j` under its lock, keeping its fork points,
+    /// and pausing after `pause` epochs when asked (a search's rung).
+    pub(super) fn train(
+        &self,
+        j: usize,
+        fork_from: Option<(std::path::PathBuf, usize)>,
+        pause: Option<usize>,
+    ) -> anyhow::Result<RunOutcome> {
         let cell = &self.suite.cells[j];
         let _lock = RunLock::try_acquire(&cell.recipe.run_dir(), &cell.key.run_name())?
             .map_err(|busy| anyhow::Error::new(busy).context(format!("{} is busy", cell.key.run_name())))?;
@@ -229,34 +245,33 @@ impl<B: AutodiffBackend> Runner<'_, B> {
             None => fork_from.as_ref().map_or(0, |(_, epoch)| *epoch),
         };
         self.progress.training(cell, from);
-        let prefixes = Prefixes { keep: self.keep[j].clone(), fork_from };
+        let prefixes = Prefixes { keep: self.keep[j].clone(), fork_from, pause_after: pause };
         let outcome = run_recipe_with::<B>(&cell.recipe, self.device.clone(), ProgressView::Log, &prefixes);
         self.progress.trained();
         Ok(outcome?)
     }
 
-    /// Cell `j`, as a fork when its plan says so and the source's fork point is (or, after
-    /// training the source here, becomes) available; otherwise from scratch, which
-    /// computes the same. The cells it needs first (its g, its fork source) are trained
-    /// the same way, through their own plans. Returns the fork it started as, if it
-    /// started now as one.
-    fn run_cell(&self, j: usize) -> anyhow::Result<(RunOutcome, Option<ForkPlan>)> {
-        let cell = &self.suite.cells[j];
-        // g from another cell (`g: Method(...)`): that cell finishes first.
-        if let Some(g) = g_cell(&self.suite.cells, j) {
-            let g_name = self.suite.cells[g].key.run_name();
-            if !RunDir::new(self.suite.cells[g].recipe.run_dir()).is_finished() {
-                tracing::info!("{}: training its g, {g_name}, first", cell.key.run_name());
-                self.run_cell(g).with_context(|| format!("training {g_name}, the g of {}", cell.key.run_name()))?;
-            }
+    /// g from another cell (`g: Method(...)`): that cell finishes first.
+    pub(super) fn ensure_g(&self, j: usize) -> anyhow::Result<()> {
+        let Some(g) = g_cell(&self.suite.cells, j) else { return Ok(()) };
+        let name = self.suite.cells[j].key.run_name();
+        let g_name = self.suite.cells[g].key.run_name();
+        if !RunDir::new(self.suite.cells[g].recipe.run_dir()).is_finished() {
+            tracing::info!("{name}: training its g, {g_name}, first");
+            self.run_cell(g).with_context(|| format!("training {g_name}, the g of {name}"))?;
         }
-        let fresh = RunDir::new(cell.recipe.run_dir()).read_state()?.is_none();
-        let Some(p) = self.plans[j].filter(|_| fresh) else {
-            return Ok((self.train(j, None)?, None));
-        };
-        let source = &self.suite.cells[p.source];
+        Ok(())
+    }
+
+    /// Where a new run of cell `j` starts: its plan's fork point when that is (or, after
+    /// training the source here, becomes) available, else `None` (from scratch, which
+    /// computes the same). A source that is a trial is never trained here: it trained
+    /// past the fork point in its own first rung, or the cell starts from scratch.
+    pub(super) fn fork_point(&self, j: usize) -> anyhow::Result<Option<(ForkPlan, std::path::PathBuf)>> {
+        let Some(p) = self.plans[j] else { return Ok(None) };
+        let (cell, source) = (&self.suite.cells[j], &self.suite.cells[p.source]);
         let source_dir = RunDir::new(source.recipe.run_dir());
-        if fork_unavailable(&source_dir, p.epoch).is_some() {
+        if fork_unavailable(&source_dir, p.epoch).is_some() && source.trial.is_none() {
             // Another shard's cell, or one that failed earlier: train (or wait for) it here.
             tracing::info!("{}: training its prefix source {} first", cell.key.run_name(), source.key.run_name());
             if let Err(e) = self.run_cell(p.source) {
@@ -271,7 +286,7 @@ impl<B: AutodiffBackend> Runner<'_, B> {
             }
         }
         match fork_unavailable(&source_dir, p.epoch) {
-            None => Ok((self.train(j, Some((source_dir.root, p.epoch)))?, Some(p))),
+            None => Ok(Some((p, source_dir.root))),
             Some(why) => {
                 // E.g. a source finished by an older m2m, which kept no fork points.
                 tracing::info!(
@@ -279,8 +294,31 @@ impl<B: AutodiffBackend> Runner<'_, B> {
                     cell.key.run_name(),
                     source.key.run_name()
                 );
-                Ok((self.train(j, None)?, None))
+                Ok(None)
             }
+        }
+    }
+
+    /// Cell `j`, as a fork when its plan says so and the source's fork point is
+    /// available (see [`Self::fork_point`]); the cells it needs first (its g, its fork
+    /// source) are trained the same way, through their own plans. Returns the fork it
+    /// started as, if it started now as one.
+    fn run_cell(&self, j: usize) -> anyhow::Result<(RunOutcome, Option<ForkPlan>)> {
+        self.ensure_g(j)?;
+        if RunDir::new(self.suite.cells[j].recipe.run_dir()).read_state()?.is_some() {
+            return Ok((self.train(j, None, None)?, None));
+        }
+        match self.fork_point(j)? {
+            Some((p, source)) => Ok((self.train(j, Some((source, p.epoch)), None)?, Some(p))),
+            None => Ok((self.train(j, None, None)?, None)),
+        }
+    }
+
+    /// Cell `j` of the queue: a cell, or the whole search whose first trial it is.
+    fn run_unit(&self, j: usize) -> anyhow::Result<(RunOutcome, Option<ForkPlan>)> {
+        match &self.suite.cells[j].trial {
+            Some(_) => self.run_search(j),
+            None => self.run_cell(j),
         }
     }
 }

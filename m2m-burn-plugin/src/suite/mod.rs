@@ -11,6 +11,7 @@ mod progress;
 mod published;
 mod report;
 pub mod search;
+mod search_run;
 mod shard;
 mod spec;
 
@@ -20,7 +21,10 @@ pub use prefix::{plan_forks, ForkPlan};
 pub use published::{published, Published};
 pub use report::{
     balanced_accuracy_table, collect, csv, markdown, summarize, write_report, CellResult, MethodSummary, Metric,
-    MetricStats, Report, Stat,
+    MetricStats, Report, SearchResult, Stat,
 };
+pub use search_run::{read_record, record_path, RungEntry, SearchRecord, TrialEntry};
 pub use shard::{cell_cost, deal, ShardDeal, M2M_EPOCH_COST};
-pub use spec::{load_suite, Cell, CellKey, RawMethod, RawSuite, Shard, Suite, SuiteError, SuiteManifest};
+pub use spec::{
+    load_suite, Cell, CellKey, RawMethod, RawSearch, RawSuite, Shard, Suite, SuiteError, SuiteManifest, Trial,
+};

@@ -6,7 +6,7 @@ use anyhow::{anyhow, Context};
 use m2m_core::translation::GenerationStats;
 use plotters::prelude::*;
 
-use super::report::MethodSummary;
+use super::report::{MethodSummary, SearchResult};
 
 /// Turns a plotters error into one that names the file being drawn.
 fn plot_err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
@@ -97,6 +97,67 @@ pub fn acceptance(stats: &GenerationStats, title: &str, path: &Path) -> anyhow::
             let x = k as f64;
             Rectangle::new([(x - 0.35, 0.0), (x + 0.35, r)], BLUE.mix(0.7).filled())
         }))
+        .map_err(&e)?;
+    root.present().map_err(&e)?;
+    drop(chart);
+    drop(root);
+    write_svg(path, &svg)
+}
+
+/// A search's trials: validation balanced accuracy (%) per epoch, one line per trial as
+/// far as it trained, the chosen one drawn thick; the rungs' ends as vertical lines.
+pub fn validation_curves(search: &SearchResult, title: &str, path: &Path) -> anyhow::Result<()> {
+    let e = plot_err(path);
+    let record = &search.record;
+    let points: Vec<Vec<(f64, f64)>> = search
+        .curves
+        .iter()
+        .map(|c| {
+            c.iter().filter(|(ep, _)| *ep + 1 >= record.shared).map(|&(ep, v)| ((ep + 1) as f64, 100.0 * v)).collect()
+        })
+        .collect();
+    let all = points.iter().flatten();
+    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if lo.is_finite() { ((lo - 2.0).max(0.0), (hi + 2.0).min(100.0)) } else { (0.0, 100.0) };
+    let last = *record.rung_ends.last().unwrap_or(&1) as f64;
+    let first = (record.shared as f64).min(last - 1.0).max(0.0);
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, (900, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(&e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("Validation bACC (%) of each trial, {title}"), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(first..last + 0.2, lo..hi)
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc("epochs trained")
+        .y_desc("validation bACC %")
+        .draw()
+        .map_err(&e)?;
+    for &end in &record.rung_ends {
+        let x = end as f64;
+        chart.draw_series(LineSeries::new([(x, lo), (x, hi)], BLACK.mix(0.3))).map_err(&e)?;
+    }
+    for (k, pts) in points.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        let width = if record.chosen == Some(k) { 4 } else { 1 };
+        let label = format!("t{k}: {}", record.trials[k].setting);
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(width)))
+            .map_err(&e)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(width)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
         .map_err(&e)?;
     root.present().map_err(&e)?;
     drop(chart);

@@ -4,6 +4,7 @@
 //! that is itself a fork, when the two share more epochs than either shares with the
 //! from-scratch cell (e.g. DRS with deferred re-weighting after DRS).
 
+use super::search::{group_of, search_groups};
 use super::spec::Cell;
 use crate::recipe::{shared_epochs, BaselineSource};
 
@@ -33,8 +34,19 @@ pub fn g_cell(cells: &[Cell], j: usize) -> Option<usize> {
 /// A source is never a cell that needs the forking cell first (as its g, or through a
 /// chain of sources and g cells), so training any cell never waits on itself. Cells with
 /// their own `start_from` neither fork nor are forked from.
+///
+/// A search's trial forks only from cells that are not trials, or from an earlier trial
+/// of its own search at most at the epoch the trials part ways (every trial trains past
+/// it in the first rung); no other cell forks from a trial, which may stop at any rung.
 pub fn plan_forks(cells: &[Cell]) -> (Vec<Option<ForkPlan>>, Vec<Vec<usize>>) {
     let g: Vec<Option<usize>> = (0..cells.len()).map(|j| g_cell(cells, j)).collect();
+    let groups = search_groups(cells);
+    let group = group_of(cells, &groups);
+    let may_fork = |i: usize, j: usize, e: usize| match (group[i], group[j]) {
+        (None, _) => true,
+        (Some(a), Some(b)) => a == b && e <= groups[a].shared,
+        (Some(_), None) => false,
+    };
     let mut plans: Vec<Option<ForkPlan>> = vec![None; cells.len()];
     let mut keep: Vec<Vec<usize>> = vec![Vec::new(); cells.len()];
     for j in 0..cells.len() {
@@ -48,7 +60,7 @@ pub fn plan_forks(cells: &[Cell]) -> (Vec<Option<ForkPlan>>, Vec<Vec<usize>>) {
             .map(|i| (i, shared_epochs(&cells[i].recipe, recipe).min(recipe.epochs - 1)))
             // A fork of a fork starts after its source's own fork point, where the
             // source has a checkpoint of its own.
-            .filter(|&(i, e)| e >= 1 && plans[i].is_none_or(|p| e > p.epoch))
+            .filter(|&(i, e)| e >= 1 && plans[i].is_none_or(|p| e > p.epoch) && may_fork(i, j, e))
             .filter(|&(i, _)| !needs(i, j, &plans, &g))
             .max_by_key(|&(i, e)| (e, std::cmp::Reverse(i)));
         if let Some((source, epoch)) = best {

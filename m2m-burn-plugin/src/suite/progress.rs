@@ -146,7 +146,7 @@ impl SuiteProgress {
     }
 
     /// A cell of this shard is next (`i` of the shard's cells, 0-based).
-    pub fn cell(&self, i: usize, cell: &Cell, fork: Option<(String, usize)>) {
+    pub fn cell(&self, i: usize, name: &str, fork: Option<(String, usize)>) {
         if self.bar.is_none() {
             let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let fork = fork.map_or(String::new(), |(source, e)| format!(" (fork of {source} after epoch {e})"));
@@ -155,7 +155,7 @@ impl SuiteProgress {
                 self.name,
                 i + 1,
                 self.cells,
-                cell.key.run_name(),
+                name,
                 summary(&s, self.cells, self.started).1
             );
         }
@@ -184,13 +184,13 @@ impl SuiteProgress {
     }
 
     /// A cell of this shard is done (trained, skipped or failed).
-    pub fn cell_done(&self, cell: &Cell, forked: bool, seconds: f64) {
+    pub fn cell_done(&self, name: &str, forked: bool, seconds: f64) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.done += 1;
         s.forked += forked as usize;
         if self.bar.is_none() {
             let line = summary(&s, self.cells, self.started).1;
-            tracing::info!("suite {}: {} done in {}; {line}", self.name, cell.key.run_name(), duration(seconds));
+            tracing::info!("suite {}: {name} done in {}; {line}", self.name, duration(seconds));
         }
     }
 }

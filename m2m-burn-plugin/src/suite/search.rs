@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use m2m_core::seed::ChaCha12Rng;
 
+use super::spec::{Cell, CellKey};
+use crate::recipe::shared_epochs;
+
 /// One recipe field searched, with the values tried (each as `--set FIELD=VALUE` takes it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,9 +28,10 @@ pub struct Axis {
 }
 
 /// Which settings of the grid are tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Sampling {
     /// Every combination of the axes' values.
+    #[default]
     Grid,
     /// `trials` distinct combinations drawn with `seed` (all of them when the grid has
     /// no more), listed in grid order.
@@ -112,9 +116,7 @@ impl Halving {
     /// the best [`Halving::keep`] by score, higher first; a missing or NaN score counts as
     /// the worst; ties go to the lower index, so the choice is the same on every machine.
     pub fn promote(&self, alive: &[usize], scores: &[Option<f64>]) -> Vec<usize> {
-        let score = |i: usize| scores.get(i).copied().flatten().filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY);
-        let mut ranked = alive.to_vec();
-        ranked.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+        let mut ranked = rank(alive, scores);
         ranked.truncate(self.keep(alive.len()));
         ranked.sort_unstable();
         ranked
@@ -134,6 +136,94 @@ impl Halving {
         }
         (spent, trials * total.saturating_sub(fork))
     }
+}
+
+/// `alive` ordered best first by score (missing and NaN last, ties to the lower index).
+fn rank(alive: &[usize], scores: &[Option<f64>]) -> Vec<usize> {
+    let score = |i: usize| scores.get(i).copied().flatten().filter(|s| !s.is_nan()).unwrap_or(f64::NEG_INFINITY);
+    let mut ranked = alive.to_vec();
+    ranked.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+    ranked
+}
+
+/// The trial chosen among `alive` after the last rung: the best score, ties to the lower
+/// index; `None` when no trial has a score (all failed).
+pub fn choose(alive: &[usize], scores: &[Option<f64>]) -> Option<usize> {
+    rank(alive, scores).into_iter().next().filter(|&i| scores.get(i).copied().flatten().is_some_and(|s| !s.is_nan()))
+}
+
+/// One search on one data set, ratio, data seed and seed: its trials and where its rungs
+/// end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchGroup {
+    /// The place of the search in the report (the searched method's name).
+    pub key: CellKey,
+    /// The trials' cell indices, in trial order.
+    pub trials: Vec<usize>,
+    /// Epochs all trials train identically: they part ways after it, and the rungs count
+    /// from it (the whole schedule for a search of one trial).
+    pub shared: usize,
+    /// The trials' epochs: the last rung ends there.
+    pub total: usize,
+    /// The search's successive halving.
+    pub halving: Halving,
+}
+
+impl SearchGroup {
+    /// The epoch counts at which the rungs end, the last being [`SearchGroup::total`].
+    pub fn rung_ends(&self) -> Vec<usize> {
+        self.halving.rung_ends(self.shared, self.total)
+    }
+
+    /// For each trial, the epoch count it trains to if the trials went on in trial
+    /// order (each rung keeping [`Halving::keep`]): together they train what
+    /// [`Halving::epochs`] counts.
+    pub fn planned_ends(&self) -> Vec<usize> {
+        let mut ends = vec![self.shared; self.trials.len()];
+        let mut alive = self.trials.len();
+        for end in self.rung_ends() {
+            ends[..alive].fill(end);
+            alive = self.halving.keep(alive);
+        }
+        ends
+    }
+}
+
+/// The searches among `cells`, in the order of their first trials.
+pub fn search_groups(cells: &[Cell]) -> Vec<SearchGroup> {
+    let mut groups: Vec<SearchGroup> = Vec::new();
+    for (j, c) in cells.iter().enumerate() {
+        let Some(t) = &c.trial else { continue };
+        match groups.iter_mut().find(|g| g.key == t.group) {
+            Some(g) => g.trials.push(j),
+            None => groups.push(SearchGroup {
+                key: t.group.clone(),
+                trials: vec![j],
+                shared: 0,
+                total: c.recipe.epochs,
+                halving: t.halving,
+            }),
+        }
+    }
+    for g in &mut groups {
+        let first = &cells[g.trials[0]].recipe;
+        g.shared = match g.trials[1..].iter().map(|&t| shared_epochs(first, &cells[t].recipe)).min() {
+            Some(shared) => shared.min(g.total),
+            None => g.total,
+        };
+    }
+    groups
+}
+
+/// The search each cell is a trial of, as an index into [`search_groups`].
+pub fn group_of(cells: &[Cell], groups: &[SearchGroup]) -> Vec<Option<usize>> {
+    let mut of = vec![None; cells.len()];
+    for (g, group) in groups.iter().enumerate() {
+        for &t in &group.trials {
+            of[t] = Some(g);
+        }
+    }
+    of
 }
 
 /// The settings to try: each a list of `(field, value)` overrides, in grid order (the

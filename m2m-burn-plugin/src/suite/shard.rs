@@ -38,7 +38,8 @@ pub fn cell_cost(cell: &Cell, plan: Option<ForkPlan>) -> f64 {
 }
 
 /// Deals the cells to `count` shards: a family is a set of cells linked by forks (a
-/// source and the cells forking from it) and by g (`g: Method(...)`); families go, the
+/// source and the cells forking from it), by g (`g: Method(...)`) and by a search (its
+/// trials); families go, the
 /// most costly first, to the shard with the least cost so far (ties: the lower shard,
 /// families in suite order), so shards end up as even as whole families allow.
 pub fn deal(cells: &[Cell], plans: &[Option<ForkPlan>], count: usize) -> ShardDeal {
@@ -51,8 +52,11 @@ pub fn deal(cells: &[Cell], plans: &[Option<ForkPlan>], count: usize) -> ShardDe
         }
         i
     }
+    // A search's trials train rung by rung together: one shard runs them all.
+    let searches = super::search::search_groups(cells);
+    let first_trial = |j: usize| searches.iter().find(|g| g.trials.contains(&j)).map(|g| g.trials[0]);
     for (j, plan) in plans.iter().enumerate() {
-        for other in plan.map(|p| p.source).into_iter().chain(g_cell(cells, j)) {
+        for other in plan.map(|p| p.source).into_iter().chain(g_cell(cells, j)).chain(first_trial(j)) {
             let (a, b) = (root(&mut parent, j), root(&mut parent, other));
             parent[a.max(b)] = a.min(b);
         }

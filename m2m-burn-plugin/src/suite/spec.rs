@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::search::{self, Axis, Halving, HalvingParams, Sampling};
 use crate::recipe::{resolve_raw, BaselineSource, Merge, RawDataset, RawImages, RawImbalance, RawRecipe, Recipe};
 
 /// One method of a suite: a name for the table and the recipe fields that make it.
@@ -17,6 +18,27 @@ pub struct RawMethod {
     /// Fields merged over the suite's base recipe (e.g. `(sampler: (kind: ClassBalanced, from_epoch: 8))`).
     #[serde(default)]
     pub recipe: RawRecipe,
+    /// Search the method's settings instead of running one: each trial is the method's
+    /// recipe with one setting of the search's fields over it, compared on validation
+    /// balanced accuracy with successive halving; the report shows the chosen trial.
+    #[serde(default)]
+    pub search: Option<RawSearch>,
+}
+
+/// A search over a method's settings, as written in a suite file (docs/suites.md,
+/// "Choosing settings on your data").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSearch {
+    /// The recipe fields searched and the values tried, e.g.
+    /// `(field: "m2m.step_size", values: ["0.1", "0.5"])`.
+    pub axes: Vec<Axis>,
+    /// Every combination (`Grid`, the default) or a seeded sample of them.
+    #[serde(default)]
+    pub sampling: Sampling,
+    /// The rungs: epochs after the trials part ways before the first comparison, and the
+    /// factor `eta` by which rungs grow and trials are cut.
+    pub halving: HalvingParams,
 }
 
 /// A suite file as written.
@@ -127,12 +149,39 @@ impl CellKey {
 /// One run of a suite.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
-    /// Where the cell sits on the suite's axes; its run name is `key.run_name()`.
+    /// Where the cell sits on the suite's axes; its run name is `key.run_name()`. A
+    /// search's trial `K` has the method name `METHOD-tK`.
     pub key: CellKey,
     /// The cell's checked recipe: the method's fields and the cell's data set, ratio,
     /// data seed and seed merged over the base, named after the cell and writing into
     /// `OUTPUT_DIR/cells/`.
     pub recipe: Recipe,
+    /// Set when the cell is a trial of a searched method.
+    pub trial: Option<Trial>,
+}
+
+/// A cell that is one trial of a method's search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial {
+    /// The cell the search stands for in the report: the searched method's name on the
+    /// trial's data set, ratio, data seed and seed.
+    pub group: CellKey,
+    /// The trial's number `K` (its cell's method is `METHOD-tK`), in the search's order.
+    pub number: usize,
+    /// The setting tried: `(field, value)` as `--set FIELD=VALUE` takes them.
+    pub setting: Vec<(String, String)>,
+    /// The search's successive halving.
+    pub halving: Halving,
+    /// The epoch count the trial trains to if the trials went on in trial order: what
+    /// estimates and the dealing to shards count (the real end depends on the scores).
+    pub planned_end: usize,
+}
+
+impl Trial {
+    /// The setting as `field=value` pairs joined by `, `.
+    pub fn setting_text(&self) -> String {
+        self.setting.iter().map(|(f, v)| format!("{f}={v}")).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// A checked suite: every cell's recipe is valid.
@@ -168,7 +217,12 @@ pub struct SuiteManifest {
     /// The method names, in suite order (the report's rows).
     pub methods: Vec<String>,
     /// The key of every cell, in the suite's run order; the report expects each of them.
+    /// A searched method has one key per data set, ratio, data seed and seed: its chosen
+    /// trial (`search/RUN_NAME.json`) stands there.
     pub cells: Vec<CellKey>,
+    /// The methods whose settings are searched.
+    #[serde(default)]
+    pub searched: Vec<String>,
 }
 
 impl Suite {
@@ -186,8 +240,22 @@ impl Suite {
             fingerprint: format!("{:016x}", crate::fingerprint::fnv1a64(text.as_bytes())),
             baseline: self.baseline.clone(),
             methods: self.methods.clone(),
-            cells: self.cells.iter().map(|c| c.key.clone()).collect(),
+            cells: self.report_keys(),
+            searched: self.raw.methods.iter().filter(|m| m.search.is_some()).map(|m| m.name.clone()).collect(),
         }
+    }
+
+    /// The cells the report has a place for, in run order: every cell that is not a
+    /// trial, and each search once (at its first trial).
+    pub fn report_keys(&self) -> Vec<CellKey> {
+        let mut keys: Vec<CellKey> = Vec::new();
+        for c in &self.cells {
+            let key = c.trial.as_ref().map_or(&c.key, |t| &t.group);
+            if c.trial.as_ref().is_none_or(|t| t.number == 0) {
+                keys.push(key.clone());
+            }
+        }
+        keys
     }
 
     /// Where the cells' run directories live.
@@ -309,6 +377,7 @@ fn non_empty<T: Clone>(v: &Option<Vec<T>>, name: &str, default: Option<T>) -> Re
 /// data seed, seed, method, so that the first seed of every method finishes first.
 fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
     let names = check_methods(raw)?;
+    let variants = variants(raw, &names)?;
     let axes = Axes::of(raw, base)?;
     let cells_dir = raw.output_dir.join("cells");
     let mut cells = Vec::new();
@@ -323,12 +392,28 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
         for ratio in axes.ratios_of(d) {
             for &data_seed in &axes.data_seeds {
                 for &seed in &raw.seeds {
-                    for mi in 0..raw.methods.len() {
-                        let dataset = RawDataset { ratio, data_seed: Some(data_seed), ..d.clone() };
-                        let at = CellAt { dataset_index: di, dataset, seed, method_index: mi };
-                        cells.push(cell(raw, &base, at, &names, &cells_dir)?);
+                    for (mi, method) in variants.iter().enumerate() {
+                        for variant in method {
+                            let dataset = RawDataset { ratio, data_seed: Some(data_seed), ..d.clone() };
+                            let at = CellAt { dataset_index: di, dataset, seed, method_index: mi };
+                            cells.push(cell(raw, &base, at, variant, &names, &cells_dir)?);
+                        }
                     }
                 }
+            }
+        }
+    }
+    for g in search::search_groups(&cells) {
+        if g.trials.iter().any(|&t| cells[t].recipe.epochs != g.total) {
+            let mi = raw.methods.iter().position(|m| m.name == g.key.method).unwrap_or_default();
+            return field(
+                &format!("methods[{mi}].search.axes"),
+                "the trials train for different `epochs`: rungs compare trials at the same epoch, so search `epochs` with one method per value",
+            );
+        }
+        for (k, end) in g.planned_ends().into_iter().enumerate() {
+            if let Some(t) = cells[g.trials[k]].trial.as_mut() {
+                t.planned_end = end;
             }
         }
     }
@@ -383,6 +468,56 @@ fn check_methods(raw: &RawSuite) -> Result<Vec<String>, Expand> {
     Ok(names)
 }
 
+/// One recipe a method runs with: the method itself, or one trial of its search.
+struct Variant {
+    /// The cell's method name: the method's, or `METHOD-tK` for trial `K`.
+    name: String,
+    /// The method's recipe fields, with the trial's setting over them.
+    recipe: RawRecipe,
+    /// Set for a trial of the method's search.
+    trial: Option<TrialSetting>,
+}
+
+/// What a variant that is a search's trial adds: its number, setting and the halving.
+struct TrialSetting {
+    number: usize,
+    setting: Vec<(String, String)>,
+    halving: Halving,
+}
+
+/// Each method's variants, in suite order: the method alone, or its search's trials.
+fn variants(raw: &RawSuite, names: &[String]) -> Result<Vec<Vec<Variant>>, Expand> {
+    let mut out = Vec::new();
+    for (i, m) in raw.methods.iter().enumerate() {
+        let Some(s) = &m.search else {
+            out.push(vec![Variant { name: m.name.clone(), recipe: m.recipe.clone(), trial: None }]);
+            continue;
+        };
+        let f = format!("methods[{i}].search");
+        let halving = s.halving.check().or_else(|e| field(&format!("{f}.halving"), e.to_string()))?;
+        let settings = search::settings(&s.axes, s.sampling).or_else(|e| field(&f, e.to_string()))?;
+        let mut trials = Vec::new();
+        for (k, setting) in settings.into_iter().enumerate() {
+            let name = format!("{}-t{k}", m.name);
+            if names.contains(&name) {
+                return field(&f, format!("its trial `{name}` has the name of another method"));
+            }
+            let mut recipe = m.recipe.clone();
+            for (a, (field_name, value)) in setting.iter().enumerate() {
+                let layer = crate::recipe::parse_override(&format!("{field_name}={value}"))
+                    .or_else(|e| field(&format!("{f}.axes[{a}]"), e.to_string()))?;
+                if layer.base.is_some() || layer.name.is_some() || layer.output_dir.is_some() || layer.seed.is_some() {
+                    return field(&format!("{f}.axes[{a}].field"), format!("`{field_name}` is set by the suite"));
+                }
+                recipe = layer.merge_over(recipe);
+            }
+            trials.push(Variant { name, recipe, trial: Some(TrialSetting { number: k, setting, halving }) });
+        }
+        out.push(trials);
+    }
+    Ok(out)
+}
+
 /// The data axes of a suite: data sets, ratios and data seeds, the base's where left out.
 struct Axes {
     datasets: Vec<RawDataset>,
@@ -434,8 +569,14 @@ struct CellAt {
 }
 
 /// One checked cell: the method's recipe and the cell's data and seed over the base.
-fn cell(raw: &RawSuite, base: &RawRecipe, at: CellAt, names: &[String], cells_dir: &Path) -> Result<Cell, Expand> {
-    let m = &raw.methods[at.method_index];
+fn cell(
+    raw: &RawSuite,
+    base: &RawRecipe,
+    at: CellAt,
+    variant: &Variant,
+    names: &[String],
+    cells_dir: &Path,
+) -> Result<Cell, Expand> {
     let (ratio, data_seed) = (at.dataset.ratio, at.dataset.data_seed.expect("set by expand"));
     let cell = RawRecipe {
         dataset: Some(at.dataset),
@@ -443,7 +584,7 @@ fn cell(raw: &RawSuite, base: &RawRecipe, at: CellAt, names: &[String], cells_di
         output_dir: Some(cells_dir.to_path_buf()),
         ..Default::default()
     };
-    let mut merged = cell.merge_over(m.recipe.clone().merge_over(base.clone()));
+    let mut merged = cell.merge_over(variant.recipe.clone().merge_over(base.clone()));
     if ratio.is_none() {
         // Not the base's ratio: AsIs has none.
         merged.dataset.get_or_insert_with(Default::default).ratio = None;
@@ -458,7 +599,14 @@ fn cell(raw: &RawSuite, base: &RawRecipe, at: CellAt, names: &[String], cells_di
             )
         }
     };
-    let key = CellKey { method: m.name.clone(), dataset: label, ratio, data_seed, seed: at.seed };
+    let key = CellKey { method: variant.name.clone(), dataset: label, ratio, data_seed, seed: at.seed };
+    let trial = variant.trial.as_ref().map(|t| Trial {
+        group: CellKey { method: raw.methods[at.method_index].name.clone(), ..key.clone() },
+        number: t.number,
+        setting: t.setting.clone(),
+        halving: t.halving,
+        planned_end: 0,
+    });
     merged.name = Some(key.run_name());
     if let Some(m2m) = merged.m2m.as_mut() {
         if let Some(BaselineSource::Method(g_method)) = &m2m.g {
@@ -467,7 +615,7 @@ fn cell(raw: &RawSuite, base: &RawRecipe, at: CellAt, names: &[String], cells_di
         }
     }
     let recipe = merged.check().map_err(|e| Expand::Cell(key.run_name(), e))?;
-    Ok(Cell { key, recipe })
+    Ok(Cell { key, recipe, trial })
 }
 
 /// `m2m.g = Method(g_method)` of method `mi`: g comes from that method's cell of the same
@@ -482,6 +630,12 @@ fn g_method_of(raw: &RawSuite, mi: usize, g_method: &str, names: &[String]) -> R
     };
     if gm.recipe.m2m.is_some() || gm.name == m.name {
         return field("methods", format!("{}: m2m.g = Method({g_method:?}) must name a method without M2m", m.name));
+    }
+    if gm.search.is_some() {
+        return field(
+            &format!("methods[{mi}].recipe.m2m.g"),
+            format!("Method({g_method:?}) is searched: g must be one fixed method"),
+        );
     }
     Ok(g_method.to_string())
 }

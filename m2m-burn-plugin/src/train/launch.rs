@@ -39,8 +39,8 @@ pub enum ProgressView {
     Log,
 }
 
-/// How a run relates to other runs' first epochs (suites set both; `m2m train
-/// --keep-epochs` the first). Neither changes what the run computes.
+/// How a run relates to other runs' first epochs (suites set them; `m2m train
+/// --keep-epochs` the first). None changes what the run computes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Prefixes {
     /// Epoch counts after which the run keeps its burn-train checkpoint and best model,
@@ -49,6 +49,10 @@ pub struct Prefixes {
     /// Start a new run directory as an exact fork of this run directory after this many
     /// epochs (as `start_from: (run: ..., epoch: ...)` does from a recipe).
     pub fork_from: Option<(std::path::PathBuf, usize)>,
+    /// Stop, resumably, once this many epochs are complete (a search rung's end): the run
+    /// returns [`Stopped::Rung`](crate::stop::Stopped::Rung) and a later run with a later
+    /// (or no) pause goes on from there. `None`, or the last epoch: train to the end.
+    pub pause_after: Option<usize>,
 }
 
 /// What a finished (or already finished) run reports.
@@ -291,6 +295,7 @@ fn learner<B: AutodiffBackend>(
         previous,
         first_epoch,
         fork_points: prefixes.keep.clone(),
+        pause_after: prefixes.pause_after,
         class_names: manifest.format.class_names.clone(),
         image_size: (manifest.format.height, manifest.format.width),
         loss: recipe.loss,

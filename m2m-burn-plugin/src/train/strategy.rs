@@ -47,6 +47,8 @@ pub struct ImbalancedStrategy<B: AutodiffBackend> {
     pub first_epoch: usize,
     /// Epoch counts whose best model is snapshot for forks (see `super::fork`).
     pub fork_points: Vec<usize>,
+    /// Stop after this many epochs, resumably (see `Prefixes::pause_after`).
+    pub pause_after: Option<usize>,
     /// Class names and image height and width, for the gallery of accepted translations.
     pub class_names: Vec<String>,
     pub image_size: (usize, usize),
@@ -224,6 +226,11 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
         // burn counts epochs from 1; a run started from a checkpoint skips the epochs before it.
         for epoch in starting_epoch.max(self.first_epoch + 1)..=num_epochs {
             let e0 = epoch - 1; // recipes count epochs from 0
+            if self.pause_after.is_some_and(|p| e0 >= p) {
+                // Resumed past the pause point: nothing to train in this launch.
+                self.fail(anyhow::Error::new(crate::stop::Stopped::Rung(e0)));
+                break;
+            }
             let started = Instant::now();
             let trained = match self.train_epoch(&mut learner, (epoch, num_epochs), &mut event_processor, &interrupter)
             {
@@ -274,6 +281,10 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for Imbalance
                     self.fail(e);
                     break;
                 }
+            }
+            if self.pause_after == Some(epoch) && epoch < num_epochs {
+                self.fail(anyhow::Error::new(crate::stop::Stopped::Rung(epoch)));
+                break;
             }
         }
         (learner.model(), event_processor)

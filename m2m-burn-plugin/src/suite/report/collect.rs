@@ -6,8 +6,9 @@ use anyhow::{bail, Context};
 use m2m_core::translation::GenerationStats;
 
 use super::summarise::summarize;
-use super::{CellResult, Report};
+use super::{CellResult, Report, SearchResult};
 use crate::run_dir::RunDir;
+use crate::suite::search_run::{read_record, record_path};
 use crate::suite::spec::{CellKey, SuiteManifest};
 
 fn read_manifest(dir: &Path) -> anyhow::Result<SuiteManifest> {
@@ -62,13 +63,52 @@ fn read_cells(dirs: &[PathBuf]) -> anyhow::Result<Report> {
     }
     let mut results = Vec::new();
     let mut missing = Vec::new();
+    let mut searches = Vec::new();
     for key in &manifest.cells {
         let name = key.run_name();
-        let found = dirs.iter().map(|d| RunDir::new(d.join("cells").join(&name))).find(RunDir::is_finished);
+        let found = if manifest.searched.contains(&key.method) {
+            let (search, chosen) = find_search(dirs, key)?.unzip();
+            searches.extend(search);
+            chosen.flatten()
+        } else {
+            dirs.iter().map(|d| RunDir::new(d.join("cells").join(&name))).find(RunDir::is_finished)
+        };
         match found {
             Some(run) => results.push(read_cell(&run, key)?),
             None => missing.push(name),
         }
     }
-    Ok(summarize(&manifest, &results, missing))
+    let mut report = summarize(&manifest, &results, missing);
+    report.searches = searches;
+    Ok(report)
+}
+
+/// The search that stands at report key `key`, from the first folder whose record has
+/// chosen a trial (else the first with a record), with the chosen trial's run when it
+/// finished.
+fn find_search(dirs: &[PathBuf], key: &CellKey) -> anyhow::Result<Option<(SearchResult, Option<RunDir>)>> {
+    let mut found: Option<(SearchResult, Option<RunDir>)> = None;
+    for d in dirs {
+        let Some(record) = read_record(&record_path(d, key))? else { continue };
+        let cells = d.join("cells");
+        let (mut curves, mut translations) = (Vec::new(), Vec::new());
+        for t in &record.trials {
+            let records = RunDir::new(cells.join(&t.run)).read_records().unwrap_or_default();
+            curves.push(records.iter().map(|r| (r.epoch, r.val.balanced_accuracy)).collect());
+            let own = records.iter().filter(|r| r.epoch >= record.shared).filter_map(|r| r.m2m.as_ref());
+            translations.push(own.fold(None, |acc: Option<(u64, u64)>, s| {
+                let (a, n) = acc.unwrap_or_default();
+                Some((a + s.total_accepted(), n + s.total_attempts()))
+            }));
+        }
+        let chosen = record.chosen.map(|c| RunDir::new(cells.join(&record.trials[c].run))).filter(RunDir::is_finished);
+        let done = chosen.is_some();
+        if found.is_none() || done {
+            found = Some((SearchResult { record, curves, translations }, chosen));
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(found)
 }

@@ -7,6 +7,7 @@
 mod collect;
 mod metric;
 mod render;
+mod searches;
 mod summarise;
 
 use crate::provenance::Session;
@@ -108,6 +109,28 @@ pub struct Report {
     pub forked: Vec<(String, String, usize)>,
     /// Each finished cell's provenance: (cell, its sessions), in suite order.
     pub provenance: Vec<(String, Vec<Session>)>,
+    /// The searches that have started, in suite order.
+    pub searches: Vec<SearchResult>,
+}
+
+/// A search as the report shows it: its record and every trial's validation curve.
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    /// What the search did (`search/RUN_NAME.json`).
+    pub record: crate::suite::SearchRecord,
+    /// Each trial's validation balanced accuracy (fraction) per 0-based epoch, as far as
+    /// it trained, in trial order.
+    pub curves: Vec<Vec<(usize, f64)>>,
+    /// Each trial's M2m translations over the epochs it trained after the shared ones:
+    /// (accepted, attempted); `None` for a trial without M2m epochs.
+    pub translations: Vec<Option<(u64, u64)>>,
+}
+
+impl SearchResult {
+    /// The chosen trial's setting, once the search is done.
+    pub fn chosen_setting(&self) -> Option<&str> {
+        self.record.chosen.map(|c| self.record.trials[c].setting.as_str())
+    }
 }
 
 impl Report {

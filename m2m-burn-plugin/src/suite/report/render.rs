@@ -46,7 +46,12 @@ pub fn balanced_accuracy_table(r: &Report) -> String {
     md.push('\n');
     for m in &r.methods {
         let flagged = notes.iter().any(|(s, _)| &s.method == m);
-        md.push_str(&format!("| {m}{} |", if flagged { " ⚠" } else { "" }));
+        let searched = r.searches.iter().any(|s| &s.record.key.method == m);
+        md.push_str(&format!(
+            "| {m}{}{} |",
+            if searched { " (chosen on validation)" } else { "" },
+            if flagged { " ⚠" } else { "" }
+        ));
         for (d, ratio) in r.columns.iter().map(|(d, r)| (d.as_str(), *r)) {
             let s = r.summary(m, d, ratio).expect("every method has every column");
             let bacc = s.stat(Metric::BalancedAccuracy).map_or("–".into(), |x| x.text());
@@ -92,6 +97,7 @@ pub fn markdown(r: &Report, plots: &[(String, String)]) -> String {
     }
     md.push_str("\n## Balanced accuracy\n\n");
     md.push_str(&balanced_accuracy_table(r));
+    md.push_str(&super::searches::section(r));
     for (d, ratio) in r.columns.iter().map(|(d, r)| (d.as_str(), *r)) {
         md.push_str(&format!("\n## All metrics, {}\n\n| method |", column_title(r, d, ratio)));
         for m in Metric::ALL {
@@ -244,6 +250,12 @@ fn write_files(r: &Report, out: &Path) -> anyhow::Result<PathBuf> {
             }
         }
     }
+    for s in &r.searches {
+        let name = s.record.key.run_name();
+        let file = format!("search-{name}.svg");
+        crate::suite::plot::validation_curves(s, &name, &plot_dir.join(&file))?;
+        plots.push((format!("Validation curves of the trials of search {name}"), format!("plots/{file}")));
+    }
     // Copied next to the report, so that its links hold for shards merged from elsewhere.
     for s in &r.summaries {
         if let Some((run, src)) = &s.translations {
@@ -302,6 +314,7 @@ mod tests {
             total_cells: 4,
             forked: Vec::new(),
             provenance: Vec::new(),
+            searches: Vec::new(),
         };
         let text = csv(&report).unwrap();
         let mut reader = csv::Reader::from_reader(text.as_bytes());

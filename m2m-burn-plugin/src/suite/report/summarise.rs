@@ -79,5 +79,6 @@ pub fn summarize(manifest: &SuiteManifest, results: &[CellResult], missing: Vec<
             .filter_map(|r| r.forked_from.clone().map(|(source, epoch)| (r.key.run_name(), source, epoch)))
             .collect(),
         provenance: results.iter().map(|r| (r.key.run_name(), r.provenance.clone())).collect(),
+        searches: Vec::new(),
     }
 }

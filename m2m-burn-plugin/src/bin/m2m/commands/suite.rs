@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use m2m_burn_plugin::backend::{run_on, BackendChoice, BackendTask};
 use m2m_burn_plugin::run::ProgressView;
+use m2m_burn_plugin::suite::search::search_groups;
 use m2m_burn_plugin::suite::{
     collect, deal, estimate, load_suite, plan_forks, run_suite_with, trained_epochs, write_report, ForkPlan, Shard,
     Suite, SuiteOutcome,
@@ -154,7 +155,28 @@ fn print_plan(suite: &Suite, shard: Shard) {
         );
     }
     println!("{} cells; * = in shard {}/{}", suite.cells.len(), shard.index, shard.count);
+    print_searches(suite);
     print_time(suite, &plans, &dealt.cells_of(shard));
+}
+
+/// `--dry-run`: each search's trials, rungs and epochs against the full grid.
+fn print_searches(suite: &Suite) {
+    for g in search_groups(&suite.cells) {
+        let (spent, full) = g.halving.epochs(g.trials.len(), g.shared, g.total);
+        println!(
+            "search {}: {} trials sharing {} epochs; rungs end at epochs {:?}; {spent} trial epochs after the \
+             shared ones with successive halving, against {full} for every trial to the end",
+            g.key.run_name(),
+            g.trials.len(),
+            g.shared,
+            g.rung_ends()
+        );
+        for &t in &g.trials {
+            let cell = &suite.cells[t];
+            let setting = cell.trial.as_ref().map(|x| x.setting_text()).unwrap_or_default();
+            println!("    {}  {setting}", cell.key.run_name());
+        }
+    }
 }
 
 /// The time of the marked cells per backend, from measured epochs (suite::estimate).

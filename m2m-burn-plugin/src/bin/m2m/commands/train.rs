@@ -28,7 +28,7 @@ impl Args {
         if let Some(&bad) = self.keep_epochs.iter().find(|&&e| e == 0 || e >= recipe.epochs) {
             anyhow::bail!("--keep-epochs {bad}: must be in 1..{} (schedule.epochs = {})", recipe.epochs, recipe.epochs);
         }
-        let prefixes = Prefixes { keep: self.keep_epochs, fork_from: None };
+        let prefixes = Prefixes { keep: self.keep_epochs, ..Default::default() };
         train_and_report(&recipe, self.backend, self.no_dashboard, prefixes)
     }
 }
