@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use m2m_burn_plugin::backend::{probe_wgpu, BackendChoice};
 
 use m2m_burn_plugin::run_dir::EpochRecord;
-use m2m_tests::{records, tiny_m2m_recipe, write_idx_dataset};
+use m2m_tests::{records, run_ok, tiny_m2m_recipe, write_idx_dataset};
 
 /// The `--backend` value of the tests' wgpu adapter, or `None` (after saying why) when
 /// it cannot run here.
@@ -35,13 +35,6 @@ fn m2m(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_m2m"));
     c.args(args).env_remove("RUST_LOG");
     c
-}
-
-fn run_ok(mut c: Command) -> String {
-    let out = c.output().unwrap();
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{c:?} failed:\n{text}");
-    text
 }
 
 /// Starts `m2m train` and kills it once its first epoch is recorded.
@@ -86,7 +79,7 @@ fn an_m2m_recipe_trains_on_wgpu_like_on_the_cpu_and_resumes_across_backends() {
     let path = recipe.to_str().unwrap();
 
     let started = Instant::now();
-    let text = run_ok(m2m(&["train", path, "--backend", &backend]));
+    let text = run_ok(&mut m2m(&["train", path, "--backend", &backend]));
     eprintln!("m2m train --backend {backend}: {:.1} s", started.elapsed().as_secs_f64());
     let on_gpu = records(&runs.join("m2m-tiny"));
     assert_eq!(on_gpu.len(), 3, "{text}");
@@ -98,7 +91,7 @@ fn an_m2m_recipe_trains_on_wgpu_like_on_the_cpu_and_resumes_across_backends() {
 
     // The CPU run of the same recipe: the same batches, M2m slots and draws (all host-side),
     // and losses and accuracies close to it.
-    run_ok(m2m(&["train", path, "--set", "name=\"m2m-tiny-cpu\"", "--backend", "cpu"]));
+    run_ok(&mut m2m(&["train", path, "--set", "name=\"m2m-tiny-cpu\"", "--backend", "cpu"]));
     let on_cpu = records(&runs.join("m2m-tiny-cpu"));
     assert_eq!(host_decisions(&on_gpu), host_decisions(&on_cpu));
     let loss = |r: &[EpochRecord]| r[0].train_loss;
@@ -130,7 +123,7 @@ fn an_m2m_recipe_trains_on_wgpu_like_on_the_cpu_and_resumes_across_backends() {
         train_until_first_epoch(&recipe, name, first, &run);
         let before = records(&run);
         assert!(!before.is_empty() && !run.join("final.json").exists(), "{name}");
-        run_ok(m2m(&["resume", run.to_str().unwrap(), "--backend", then]));
+        run_ok(&mut m2m(&["resume", run.to_str().unwrap(), "--backend", then]));
         let after = records(&run);
         assert_eq!(after.len(), 3, "{name}");
         assert_eq!(after[0].train_loss, before[0].train_loss, "{name}: the first epoch is kept as it was");
@@ -154,7 +147,7 @@ fn a_suite_cell_trains_on_wgpu() {
         ),
     )
     .unwrap();
-    let text = run_ok(m2m(&["suite", suite.to_str().unwrap(), "--backend", &backend]));
+    let text = run_ok(&mut m2m(&["suite", suite.to_str().unwrap(), "--backend", &backend]));
     assert!(text.contains("1 cells trained now"), "{text}");
     assert!(tmp.path().join("out/report.csv").is_file());
 }

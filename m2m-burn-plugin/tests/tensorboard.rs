@@ -8,20 +8,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use m2m_tests::{read_tensorboard, tiny_m2m_recipe, tiny_suite_base, write_idx_dataset};
+use m2m_tests::{read_tensorboard, run_ok, tiny_m2m_recipe, tiny_suite_base, write_idx_dataset};
 use serde_json::Value;
 
 fn m2m() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_m2m"));
     c.env_remove("RUST_LOG");
     c
-}
-
-fn run_ok(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{c:?} failed:\n{text}");
-    text
 }
 
 fn steps(run: &Value, tag: &str) -> Vec<i64> {

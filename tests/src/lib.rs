@@ -13,6 +13,15 @@ use m2m_burn_plugin::run_dir::EpochRecord;
 pub mod fusion;
 pub mod torch_files;
 
+/// Runs `c` (an `m2m` command), asserts it succeeded, and returns its stdout and stderr
+/// (the failure message shows both).
+pub fn run_ok(c: &mut std::process::Command) -> String {
+    let out = c.output().unwrap();
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{c:?} failed:\n{text}");
+    text
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

@@ -156,8 +156,9 @@ fn execute<B: AutodiffBackend>(
     let (plans, keep) =
         if fork_prefixes { planned } else { (vec![None; suite.cells.len()], vec![Vec::new(); suite.cells.len()]) };
     let forks = plans.iter().filter(|p| p.is_some()).count();
+    // A search counts as one cell here, as in the report.
     tracing::info!(
-        "suite {}: {} of {} cells (a search counts once) in shard {}/{}; {forks} cells fork from another cell's first epochs",
+        "suite {}: {} of {} cells in shard {}/{}; {forks} cells fork from another cell's first epochs",
         suite.name,
         mine.len(),
         suite.report_keys().len(),

@@ -50,6 +50,17 @@ fn class_axes<'b, 'a>(
     Ok(chart)
 }
 
+/// The series' labels in a framed box at `position`.
+fn legend<'b, 'a: 'b>(chart: &mut Chart<'b, 'a>, position: SeriesLabelPosition, path: &Path) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err(path))
+}
+
 /// Mean test recall per class, one line per method.
 pub fn per_class(rows: &[&MethodSummary], title: &str, path: &Path) -> anyhow::Result<()> {
     let e = plot_err(path);
@@ -69,13 +80,7 @@ pub fn per_class(rows: &[&MethodSummary], title: &str, path: &Path) -> anyhow::R
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(&e)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&e)?;
+    legend(&mut chart, SeriesLabelPosition::LowerLeft, path)?;
     root.present().map_err(&e)?;
     drop(chart);
     drop(root);
@@ -152,13 +157,7 @@ pub fn validation_curves(search: &SearchResult, title: &str, path: &Path) -> any
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(width)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&e)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, path)?;
     root.present().map_err(&e)?;
     drop(chart);
     drop(root);
