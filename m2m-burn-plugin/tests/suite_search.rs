@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use m2m_burn_plugin::run_dir::RunDir;
 use m2m_burn_plugin::suite::{collect, read_record, Metric, SearchRecord};
-use m2m_tests::{epochs_done, read_tensorboard, tiny_suite_base, write_idx_dataset};
+use m2m_tests::{epochs_done, read_tensorboard, run_ok, tiny_suite_base, write_idx_dataset};
 
 const GROUP: &str = "M2m.Mnist.r4.d3.s0";
 
@@ -20,31 +20,26 @@ fn m2m() -> Command {
     c
 }
 
-fn run_ok(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{c:?} failed:\n{text}");
-    text
-}
-
 /// ERM, DRS and M2m over 6 epochs, M2m from epoch 2 with its step size and gamma searched
-/// (4 trials; rungs end at epochs 3, 4 and 6).
-fn write_suite(dir: &Path) -> PathBuf {
+/// (4 trials; rungs end at epochs 3, 4 and 6); `more` is added to the search (RON fields).
+fn write_suite(dir: &Path, more: &str) -> PathBuf {
     let data = dir.join("data");
     write_idx_dataset(&data, 40, 20, true);
     std::fs::write(dir.join("base.ron"), tiny_suite_base(&data, 6)).unwrap();
     let path = dir.join("suite.ron");
     std::fs::write(
         &path,
-        r#"(name: "s", base: "base.ron", output_dir: "out", baseline: "DRS", seeds: [0],
+        format!(
+            r#"(name: "s", base: "base.ron", output_dir: "out", baseline: "DRS", seeds: [0],
     methods: [
         (name: "ERM"),
         (name: "DRS", recipe: (sampler: (kind: ClassBalanced, from_epoch: 2))),
         (name: "M2m", recipe: (m2m: (g: TrainErm(seed: 5), beta: 0.5, steps: 2, from_epoch: 2)),
          search: (axes: [(field: "m2m.step_size", values: ["0.1", "2.0"]),
                          (field: "m2m.gamma", values: ["0.9", "0.000001"])],
-                  halving: (first_rung: 1, eta: 2))),
-    ])"#,
+                  halving: (first_rung: 1, eta: 2){more})),
+    ])"#
+        ),
     )
     .unwrap();
     path
@@ -93,7 +88,7 @@ fn promoted(out: &Path) -> usize {
 #[test]
 fn a_search_halves_its_trials_on_validation_and_resumes_to_the_same_choice() {
     let tmp = tempfile::tempdir().unwrap();
-    let suite = write_suite(tmp.path());
+    let suite = write_suite(tmp.path(), "");
 
     let plan = run_ok(m2m().arg("suite").arg(&suite).arg("--dry-run"));
     assert!(
@@ -166,6 +161,30 @@ fn a_search_halves_its_trials_on_validation_and_resumes_to_the_same_choice() {
     let experiment = &runs["."]["hparams"]["experiment"]["hparam_infos"];
     let fields: Vec<&str> = experiment.as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
     assert!(fields.contains(&"m2m.step_size") && fields.contains(&"m2m.gamma"), "{fields:?}");
+}
+
+#[test]
+fn a_probe_drops_the_settings_whose_translations_g_rejects_before_any_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = write_suite(tmp.path(), ", prune: (min_acceptance: 0.01, batches: 4)");
+    let plan = run_ok(m2m().arg("suite").arg(&suite).arg("--dry-run"));
+    assert!(plan.contains("probed on 4 training batches; trials accepting under 1% of their translations"), "{plan}");
+    let out = tmp.path().join("out");
+    run_ok(m2m().arg("suite").arg(&suite).arg("--output-dir").arg(&out));
+    let r = record(&out);
+    // gamma 0.9 is out of reach of this g (the run above accepted none); 1e-6 is not.
+    assert_eq!(r.pruned, [0, 2], "{r:?}");
+    assert_eq!(r.probed.len(), 4);
+    assert!(r.probed.iter().all(|&(_, n)| n > 0) && r.probed[1].0 > 0 && r.probed[3].0 > 0, "{r:?}");
+    assert_eq!(r.rungs[0].trained, [1, 3]);
+    assert_eq!((r.epochs_trained, r.epochs_full_grid), (2 + 1 + 2, 16));
+    for k in [0, 2] {
+        assert!(!out.join(format!("cells/M2m-t{k}.Mnist.r4.d3.s0")).exists(), "pruned trial {k} never trained");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let line = md.lines().find(|l| l.starts_with("Pruned before any training")).expect("the probe's line");
+    assert!(line.starts_with("Pruned before any training: 2 of 4 settings, whose M2m accepted under 1% of its translations on 4 class-balanced training batches"), "{line}");
+    assert!(line.contains("t0 (0/") && line.contains("Kept: t1 ("), "{line}");
 }
 
 /// Accepted and attempted translations of a trial's epoch `epoch` (0-based).

@@ -205,6 +205,17 @@ fn search_errors_name_the_method_and_field() {
             "its trial `M2m-t1` has the name of another method",
         ),
         (
+            search_methods(step, "(first_rung: 1, eta: 2), prune: (min_acceptance: 1.5, batches: 2)"),
+            "methods[1].search.prune: search.prune: min_acceptance must be a fraction in [0, 1), not 1.5",
+        ),
+        (
+            format!(
+                r#"(name: "ERM"), (name: "S", search: (axes: [(field: "optimizer.lr", values: ["0.1"])], halving: {halving},
+                prune: (min_acceptance: 0.01, batches: 2)))"#
+            ),
+            "methods[1].search.prune: probes M2m's translations: the method has no `m2m`",
+        ),
+        (
             format!(
                 r#"(name: "ERM"), (name: "S", search: (axes: [(field: "optimizer.lr", values: ["0.1", "0.05"])], halving: {halving})),
                 (name: "Late", recipe: (m2m: (g: Method("S"), from_epoch: 2)))"#

@@ -55,6 +55,54 @@ pub struct HalvingParams {
     pub eta: usize,
 }
 
+/// `m2m probe` as a first filter, as written in a suite file: settings whose M2m accepts
+/// fewer than `min_acceptance` of its translations on `batches` class-balanced training
+/// batches (g standing in for f) are dropped before any training.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneParams {
+    /// The least fraction of attempted translations accepted (gamma and the draw), in
+    /// `[0, 1)`.
+    pub min_acceptance: f64,
+    /// Training batches probed per setting (at least 1).
+    pub batches: usize,
+}
+
+/// Checked [`PruneParams`]: `min_acceptance` in `[0, 1)`, `batches >= 1`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prune {
+    params: PruneParams,
+}
+
+impl PruneParams {
+    /// The filter, if it can work.
+    pub fn check(self) -> Result<Prune, SearchError> {
+        if !(0.0..1.0).contains(&self.min_acceptance) {
+            return Err(SearchError::Prune(format!(
+                "min_acceptance must be a fraction in [0, 1), not {}",
+                self.min_acceptance
+            )));
+        }
+        if self.batches == 0 {
+            return Err(SearchError::Prune("batches must be at least 1".into()));
+        }
+        Ok(Prune { params: self })
+    }
+}
+
+impl Prune {
+    /// The parameters as written.
+    pub fn params(&self) -> PruneParams {
+        self.params
+    }
+
+    /// Whether a setting that accepted `accepted` of `attempted` translations stays: at
+    /// least `min_acceptance` of them, and at least one attempt.
+    pub fn keeps(&self, accepted: u64, attempted: u64) -> bool {
+        attempted > 0 && accepted as f64 >= self.params.min_acceptance * attempted as f64
+    }
+}
+
 /// A value of [`HalvingParams`] that cannot work, naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SearchError {
@@ -70,6 +118,9 @@ pub enum SearchError {
     /// A random sample of no trials.
     #[error("search.sampling: Random(trials: 0) tries nothing")]
     NoTrials,
+    /// A [`PruneParams`] value that cannot work.
+    #[error("search.prune: {0}")]
+    Prune(String),
 }
 
 /// Checked successive-halving parameters: `first_rung >= 1` and `eta >= 2`.
@@ -167,6 +218,8 @@ pub struct SearchGroup {
     pub total: usize,
     /// The search's successive halving.
     pub halving: Halving,
+    /// The probe that drops settings before any training, if the search has one.
+    pub prune: Option<Prune>,
 }
 
 impl SearchGroup {
@@ -202,6 +255,7 @@ pub fn search_groups(cells: &[Cell]) -> Vec<SearchGroup> {
                 shared: 0,
                 total: c.recipe.epochs,
                 halving: t.halving,
+                prune: t.prune,
             }),
         }
     }
@@ -288,6 +342,16 @@ mod tests {
         assert_eq!(h.promote(&[1, 3], &scores), [1]);
         assert_eq!(h.promote(&[1], &scores), [1]);
         assert_eq!(halving(1, 3).keep(7), 3);
+    }
+
+    #[test]
+    fn the_probe_filter_keeps_settings_that_accept_enough() {
+        let p = PruneParams { min_acceptance: 0.01, batches: 4 }.check().unwrap();
+        assert!(p.keeps(1, 100) && p.keeps(2, 100) && !p.keeps(0, 100) && !p.keeps(0, 0));
+        assert!(PruneParams { min_acceptance: 0.0, batches: 1 }.check().unwrap().keeps(0, 5));
+        assert!(PruneParams { min_acceptance: 1.0, batches: 4 }.check().is_err());
+        assert!(PruneParams { min_acceptance: f64::NAN, batches: 4 }.check().is_err());
+        assert!(PruneParams { min_acceptance: 0.01, batches: 0 }.check().unwrap_err().to_string().contains("batches"));
     }
 
     #[test]

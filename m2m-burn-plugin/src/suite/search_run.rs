@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use super::execute::Runner;
 use super::prefix::ForkPlan;
-use super::search::{choose, search_groups, SearchGroup};
+use super::search::{choose, search_groups, Prune, PruneParams, SearchGroup};
 use super::spec::CellKey;
 use crate::error::{busy_by, stopped_by};
+use crate::run::diagnose::probe_recipe;
 use crate::run::RunOutcome;
 use crate::run_dir::RunDir;
 use crate::stop::Stopped;
@@ -68,6 +69,16 @@ pub struct SearchRecord {
     pub epochs_full_grid: usize,
     /// Trials that failed, with why (their settings cannot train: e.g. a NaN loss).
     pub failed: Vec<(usize, String)>,
+    /// The probe filter the search ran with, if any.
+    #[serde(default)]
+    pub prune: Option<PruneParams>,
+    /// With a probe filter: each trial's (accepted, attempted) translations on the
+    /// probed training batches, in trial order.
+    #[serde(default)]
+    pub probed: Vec<(u64, u64)>,
+    /// The trials the probe filter dropped before any training.
+    #[serde(default)]
+    pub pruned: Vec<usize>,
 }
 
 /// Where the record of the search with report key `key` is written under a suite folder.
@@ -126,6 +137,19 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         let path = record_path(&self.suite.output_dir, &group.key);
         let mut record = self.new_record(&group);
         let mut alive: Vec<usize> = (0..group.trials.len()).collect();
+        if let Some(prune) = group.prune {
+            alive = self.prune(&group, prune, &mut record)?;
+            write_record(&path, &record)?;
+            if alive.is_empty() {
+                anyhow::bail!(
+                    "search {}: every setting accepted under {}% of its translations on {} training batches (see {})",
+                    group.key.run_name(),
+                    100.0 * prune.params().min_acceptance,
+                    prune.params().batches,
+                    path.display()
+                );
+            }
+        }
         let mut trained_now = false;
         let mut start = group.shared;
         for (r, &end) in record.rung_ends.clone().iter().enumerate() {
@@ -174,6 +198,35 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         Ok((RunOutcome { run_dir: run.root, metrics, trained_now }, None))
     }
 
+    /// Probes every trial's M2m on training batches (g standing in for f, as `m2m probe`
+    /// does without `--f`) and returns the trials that accept enough; the record gets
+    /// each trial's counts and the trials dropped.
+    fn prune(&self, group: &SearchGroup, prune: Prune, record: &mut SearchRecord) -> anyhow::Result<Vec<usize>> {
+        let mut kept = Vec::new();
+        for (k, &j) in group.trials.iter().enumerate() {
+            self.ensure_g(j)?;
+            let cell = &self.suite.cells[j];
+            let stats = probe_recipe::<B>(&cell.recipe, prune.params().batches, &self.device)
+                .with_context(|| format!("search {}: probing {}", group.key.run_name(), cell.key.run_name()))?;
+            let counts = (stats.total_accepted(), stats.total_attempts());
+            record.probed.push(counts);
+            if prune.keeps(counts.0, counts.1) {
+                kept.push(k);
+            } else {
+                record.pruned.push(k);
+            }
+        }
+        tracing::info!(
+            "search {}: the probe kept {} of {} settings (at least {}% of translations accepted on {} training batches)",
+            group.key.run_name(),
+            kept.len(),
+            group.trials.len(),
+            100.0 * prune.params().min_acceptance,
+            prune.params().batches
+        );
+        Ok(kept)
+    }
+
     /// The record of a search that has not trained a rung yet.
     fn new_record(&self, group: &SearchGroup) -> SearchRecord {
         let cells = &self.suite.cells;
@@ -195,6 +248,9 @@ impl<B: AutodiffBackend> Runner<'_, B> {
             epochs_trained: 0,
             epochs_full_grid: group.trials.len() * (group.total - group.shared),
             failed: Vec::new(),
+            prune: group.prune.map(|p| p.params()),
+            probed: Vec::new(),
+            pruned: Vec::new(),
         }
     }
 

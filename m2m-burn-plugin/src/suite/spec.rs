@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::search::{self, Axis, Halving, HalvingParams, Sampling};
+use super::search::{self, Axis, Halving, HalvingParams, Prune, PruneParams, Sampling};
 use crate::recipe::{resolve_raw, BaselineSource, Merge, RawDataset, RawImages, RawImbalance, RawRecipe, Recipe};
 
 /// One method of a suite: a name for the table and the recipe fields that make it.
@@ -39,6 +39,10 @@ pub struct RawSearch {
     /// The rungs: epochs after the trials part ways before the first comparison, and the
     /// factor `eta` by which rungs grow and trials are cut.
     pub halving: HalvingParams,
+    /// M2m searches only: drop settings whose translations g rarely accepts on training
+    /// batches, before any training (`m2m probe`'s measurement).
+    #[serde(default)]
+    pub prune: Option<PruneParams>,
 }
 
 /// A suite file as written.
@@ -172,6 +176,8 @@ pub struct Trial {
     pub setting: Vec<(String, String)>,
     /// The search's successive halving.
     pub halving: Halving,
+    /// The search's probe filter, if any.
+    pub prune: Option<Prune>,
     /// The epoch count the trial trains to if the trials went on in trial order: what
     /// estimates and the dealing to shards count (the real end depends on the scores).
     pub planned_end: usize,
@@ -411,6 +417,10 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
                 "the trials train for different `epochs`: rungs compare trials at the same epoch, so search `epochs` with one method per value",
             );
         }
+        if g.prune.is_some() && g.trials.iter().any(|&t| cells[t].recipe.m2m.is_none()) {
+            let mi = raw.methods.iter().position(|m| m.name == g.key.method).unwrap_or_default();
+            return field(&format!("methods[{mi}].search.prune"), "probes M2m's translations: the method has no `m2m`");
+        }
         for (k, end) in g.planned_ends().into_iter().enumerate() {
             if let Some(t) = cells[g.trials[k]].trial.as_mut() {
                 t.planned_end = end;
@@ -483,6 +493,7 @@ struct TrialSetting {
     number: usize,
     setting: Vec<(String, String)>,
     halving: Halving,
+    prune: Option<Prune>,
 }
 
 /// Each method's variants, in suite order: the method alone, or its search's trials.
@@ -495,6 +506,8 @@ fn variants(raw: &RawSuite, names: &[String]) -> Result<Vec<Vec<Variant>>, Expan
         };
         let f = format!("methods[{i}].search");
         let halving = s.halving.check().or_else(|e| field(&format!("{f}.halving"), e.to_string()))?;
+        let prune =
+            s.prune.map(PruneParams::check).transpose().or_else(|e| field(&format!("{f}.prune"), e.to_string()))?;
         let settings = search::settings(&s.axes, s.sampling).or_else(|e| field(&f, e.to_string()))?;
         let mut trials = Vec::new();
         for (k, setting) in settings.into_iter().enumerate() {
@@ -511,7 +524,7 @@ fn variants(raw: &RawSuite, names: &[String]) -> Result<Vec<Vec<Variant>>, Expan
                 }
                 recipe = layer.merge_over(recipe);
             }
-            trials.push(Variant { name, recipe, trial: Some(TrialSetting { number: k, setting, halving }) });
+            trials.push(Variant { name, recipe, trial: Some(TrialSetting { number: k, setting, halving, prune }) });
         }
         out.push(trials);
     }
@@ -605,6 +618,7 @@ fn cell(
         number: t.number,
         setting: t.setting.clone(),
         halving: t.halving,
+        prune: t.prune,
         planned_end: 0,
     });
     merged.name = Some(key.run_name());

@@ -17,7 +17,7 @@ use m2m_core::translation::{
 use rand::Rng;
 use serde::Serialize;
 
-pub use probe::probe_translation;
+pub use probe::{probe_recipe, probe_translation};
 pub use translate::{imported_spec, run_translate, TranslateOptions, TranslateSummary};
 
 /// Which translations to make from a set of labelled images.

@@ -13,8 +13,9 @@ use m2m_core::translation::GenerationStats;
 
 use super::{plan_jobs, translate_jobs, Targets};
 use crate::import::load_any_classifier;
+use crate::model::Net;
 use crate::recipe::Recipe;
-use crate::train::TrainLoader;
+use crate::train::{ProgressView, TrainLoader};
 
 /// Translates `batches` class-balanced training batches through g (and f, which defaults
 /// to g) and returns the generation statistics.
@@ -25,9 +26,6 @@ pub fn probe_translation<B: AutodiffBackend>(
     batches: usize,
     device: &B::Device,
 ) -> anyhow::Result<GenerationStats> {
-    let Some(plan) = &recipe.m2m else {
-        bail!("{}: the recipe has no `m2m` section", recipe.name);
-    };
     let data = recipe.dataset.prepare().context("preparing the data set")?;
     let spec = recipe.model_spec(&data.manifest.format);
     // g is an ERM classifier: a linear head whatever f's head is.
@@ -36,6 +34,38 @@ pub fn probe_translation<B: AutodiffBackend>(
     let f = match f_path {
         Some(p) => load_any_classifier::<B>(&spec, p, device)?.0,
         None => g.clone(),
+    };
+    probe_batches(recipe, data, (&f, &g), batches, device)
+}
+
+/// [`probe_translation`] with the recipe's own g (`m2m.g`: a checkpoint, or the cached
+/// ERM run, trained first when needed) as both g and f: what a suite's search probes
+/// each M2m setting with before training it.
+pub fn probe_recipe<B: AutodiffBackend>(
+    recipe: &Recipe,
+    batches: usize,
+    device: &B::Device,
+) -> anyhow::Result<GenerationStats> {
+    let Some(plan) = &recipe.m2m else {
+        bail!("{}: the recipe has no `m2m` section", recipe.name);
+    };
+    let data = recipe.dataset.prepare().context("preparing the data set")?;
+    let spec = recipe.model_spec(&data.manifest.format);
+    let g = crate::run::load_baseline::<B>(recipe, &spec, &plan.g, device, ProgressView::Log)?;
+    probe_batches(recipe, data, (&g, &g), batches, device)
+}
+
+/// Translates `batches` class-balanced training batches of `data` with `recipe`'s M2m
+/// settings through `(f, g)`.
+fn probe_batches<B: AutodiffBackend>(
+    recipe: &Recipe,
+    data: crate::data::PreparedData,
+    (f, g): (&Net<B>, &Net<B>),
+    batches: usize,
+    device: &B::Device,
+) -> anyhow::Result<GenerationStats> {
+    let Some(plan) = &recipe.m2m else {
+        bail!("{}: the recipe has no `m2m` section", recipe.name);
     };
     let counts = data.manifest.train_counts.clone();
     let targets = Targets::Planned {
@@ -60,7 +90,7 @@ pub fn probe_translation<B: AutodiffBackend>(
             stats.record(n, &[], &[], &[]);
             continue;
         }
-        let (results, _) = translate_jobs(&f, &g, &batch.images, &jobs, &plan.translation, true, &mut rng);
+        let (results, _) = translate_jobs(f, g, &batch.images, &jobs, &plan.translation, true, &mut rng);
         let confidence: Vec<f32> = results.iter().map(|r| r.g_target_prob).collect();
         let accepted: Vec<bool> = results.iter().map(|r| r.accepted()).collect();
         stats.record(n, &jobs, &confidence, &accepted);

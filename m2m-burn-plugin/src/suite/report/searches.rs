@@ -53,7 +53,8 @@ fn one(s: &SearchResult) -> String {
                 let went_on = if rung.promoted.contains(&k) { " ✓" } else { "" };
                 Some(rung.scores[at].map_or("failed".to_string(), |v| format!("{:.2}{went_on}", 100.0 * v)))
             });
-            md.push_str(&format!(" {} |", cell.unwrap_or_default()));
+            let pruned = i == 0 && rec.pruned.contains(&k);
+            md.push_str(&format!(" {} |", if pruned { "pruned".into() } else { cell.unwrap_or_default() }));
         }
         if m2m {
             let accepted = s.translations[k]
@@ -62,8 +63,34 @@ fn one(s: &SearchResult) -> String {
         }
         md.push('\n');
     }
+    if let Some(p) = &rec.prune {
+        md.push_str(&pruned(rec, p));
+    }
     for (k, why) in &rec.failed {
         md.push_str(&format!("\n`{}` failed: {why}\n", rec.trials[*k].run));
     }
     md
+}
+
+/// The line on the probe filter: how many settings it dropped, at what threshold, each
+/// with its probed acceptance.
+fn pruned(rec: &crate::suite::SearchRecord, p: &crate::suite::search::PruneParams) -> String {
+    let rate = |(a, n): (u64, u64)| format!("{a}/{n}, {:.2}%", 100.0 * a as f64 / n.max(1) as f64);
+    let dropped: Vec<String> =
+        rec.pruned.iter().filter_map(|&k| Some(format!("t{k} ({})", rate(*rec.probed.get(k)?)))).collect();
+    let kept: Vec<String> = (0..rec.probed.len())
+        .filter(|k| !rec.pruned.contains(k))
+        .map(|k| format!("t{k} ({})", rate(rec.probed[k])))
+        .collect();
+    format!(
+        "\nPruned before any training: {} of {} settings, whose M2m accepted under {}% of its translations on {} \
+         class-balanced training batches (g standing in for f){}{}. Kept: {}.\n",
+        rec.pruned.len(),
+        rec.trials.len(),
+        100.0 * p.min_acceptance,
+        p.batches,
+        if dropped.is_empty() { "" } else { ": " },
+        dropped.join(", "),
+        if kept.is_empty() { "none".to_string() } else { kept.join(", ") }
+    )
 }

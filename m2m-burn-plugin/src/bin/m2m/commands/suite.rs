@@ -171,6 +171,14 @@ fn print_searches(suite: &Suite) {
             g.shared,
             g.rung_ends()
         );
+        if let Some(p) = g.prune.map(|p| p.params()) {
+            println!(
+                "    first, each trial's M2m is probed on {} training batches; trials accepting under {}% of their \
+                 translations are dropped (the counts above assume none is)",
+                p.batches,
+                100.0 * p.min_acceptance
+            );
+        }
         for &t in &g.trials {
             let cell = &suite.cells[t];
             let setting = cell.trial.as_ref().map(|x| x.setting_text()).unwrap_or_default();
