@@ -27,6 +27,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `value` as pretty JSON to `path`, atomically (the folder is created).
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let json = serde_json::to_string_pretty(value)?;
+    write_atomic(path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads the JSON file `path`; `None` when there is no such file.
+pub fn read_json_opt<T: for<'de> serde::Deserialize<'de>>(path: &Path) -> anyhow::Result<Option<T>> {
+    use anyhow::Context;
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: corrupt JSON", path.display()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// `path` with `suffix` appended to its file name (`runs/lr0.1` + `.mpk` =
 /// `runs/lr0.1.mpk`). Not `with_extension`, which cuts a name at its last dot: `lr0.1` and
 /// `lr0.2` would both become `lr0.mpk`, and run names such as `ERM.FashionMnist.r100.d0.s0`

@@ -4,7 +4,7 @@
 //! `m2m resume` and model loading read through it. Every file is replaced atomically, so
 //! an interrupted run never leaves a torn file behind.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use m2m_core::metrics::ClassificationReport;
@@ -12,7 +12,7 @@ use m2m_core::sampling::SamplerKind;
 use m2m_core::translation::GenerationStats;
 use serde::{Deserialize, Serialize};
 
-use crate::fs::write_atomic;
+use crate::fs::{read_json_opt, write_atomic};
 use crate::provenance::Session;
 
 /// Metrics of one finished epoch (0-based `epoch`).
@@ -129,7 +129,7 @@ impl RunDir {
     }
 
     fn write_json<T: Serialize>(&self, name: &str, value: &T) -> anyhow::Result<()> {
-        self.write(name, serde_json::to_string_pretty(value)?.as_bytes())
+        crate::fs::write_json(&self.root.join(name), value)
     }
 
     /// Where the run's numbers came from: one session per process that trained it, in order
@@ -226,14 +226,6 @@ impl RunDir {
         }
         self.write("metrics.jsonl", jsonl.as_bytes())?;
         self.write("metrics.csv", records_csv(records).as_bytes())
-    }
-}
-
-fn read_json_opt<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Option<T>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: corrupt JSON", path.display()))?)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 

@@ -83,9 +83,7 @@ pub fn write_manifest(suite: &Suite) -> Result<(), crate::Error> {
 
 fn manifest(suite: &Suite) -> anyhow::Result<()> {
     let dir = &suite.output_dir;
-    let json = serde_json::to_string_pretty(&suite.manifest())?;
-    crate::fs::write_atomic(&dir.join("suite.json"), json.as_bytes())
-        .with_context(|| format!("writing {}", dir.join("suite.json").display()))?;
+    crate::fs::write_json(&dir.join("suite.json"), &suite.manifest())?;
     crate::fs::write_atomic(&dir.join("suite.resolved.ron"), suite_to_ron(&suite.raw).as_bytes())
         .with_context(|| format!("writing {}", dir.join("suite.resolved.ron").display()))?;
     write_hparams_experiment(suite);

@@ -88,13 +88,7 @@ pub fn record_path(suite_dir: &Path, key: &CellKey) -> PathBuf {
 
 /// Reads a search's record, if the search has started.
 pub fn read_record(path: &Path) -> anyhow::Result<Option<SearchRecord>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: not a search record", path.display()))?))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
-    }
+    crate::fs::read_json_opt(path)
 }
 
 /// A trial's score at a rung ending at `end`, from its `(epoch, validation bACC)` pairs:
@@ -139,7 +133,7 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         let mut alive: Vec<usize> = (0..group.trials.len()).collect();
         if let Some(prune) = group.prune {
             alive = self.prune(&group, prune, &mut record)?;
-            write_record(&path, &record)?;
+            crate::fs::write_json(&path, &record)?;
             if alive.is_empty() {
                 anyhow::bail!(
                     "search {}: every setting accepted under {}% of its translations on {} training batches (see {})",
@@ -152,13 +146,14 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         }
         let mut trained_now = false;
         let mut start = group.shared;
-        for (r, &end) in record.rung_ends.clone().iter().enumerate() {
-            let last = r + 1 == record.rung_ends.len();
+        let ends = group.rung_ends();
+        for (r, &end) in ends.iter().enumerate() {
+            let last = r + 1 == ends.len();
             tracing::info!(
                 "search {}: rung {} of {}: {} trials to epoch {end}",
                 group.key.run_name(),
                 r + 1,
-                record.rung_ends.len(),
+                ends.len(),
                 alive.len()
             );
             for &k in &alive {
@@ -178,7 +173,7 @@ impl<B: AutodiffBackend> Runner<'_, B> {
             record.chosen = if last { alive.first().copied() } else { None };
             record.rungs.push(rung);
             start = end;
-            write_record(&path, &record)?;
+            crate::fs::write_json(&path, &record)?;
         }
         let Some(chosen) = record.chosen else {
             anyhow::bail!("search {}: every trial failed (see {})", group.key.run_name(), path.display());
@@ -270,13 +265,6 @@ impl<B: AutodiffBackend> Runner<'_, B> {
         };
         Ok(RungEntry { end, trained: alive.to_vec(), scores: alive.iter().map(|&k| scores[k]).collect(), promoted })
     }
-}
-
-fn write_record(path: &Path, record: &SearchRecord) -> anyhow::Result<()> {
-    let dir = path.parent().expect("a record path has a folder");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let json = serde_json::to_string_pretty(record)?;
-    crate::fs::write_atomic(path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

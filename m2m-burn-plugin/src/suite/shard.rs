@@ -54,7 +54,8 @@ pub fn deal(cells: &[Cell], plans: &[Option<ForkPlan>], count: usize) -> ShardDe
     }
     // A search's trials train rung by rung together: one shard runs them all.
     let searches = super::search::search_groups(cells);
-    let first_trial = |j: usize| searches.iter().find(|g| g.trials.contains(&j)).map(|g| g.trials[0]);
+    let search_of = super::search::group_of(cells, &searches);
+    let first_trial = |j: usize| search_of[j].map(|g| searches[g].trials[0]);
     for (j, plan) in plans.iter().enumerate() {
         for other in plan.map(|p| p.source).into_iter().chain(g_cell(cells, j)).chain(first_trial(j)) {
             let (a, b) = (root(&mut parent, j), root(&mut parent, other));

@@ -410,15 +410,14 @@ fn expand(raw: &RawSuite, base: &RawRecipe) -> Result<Suite, Expand> {
         }
     }
     for g in search::search_groups(&cells) {
+        let mi = raw.methods.iter().position(|m| m.name == g.key.method).unwrap_or_default();
         if g.trials.iter().any(|&t| cells[t].recipe.epochs != g.total) {
-            let mi = raw.methods.iter().position(|m| m.name == g.key.method).unwrap_or_default();
             return field(
                 &format!("methods[{mi}].search.axes"),
                 "the trials train for different `epochs`: rungs compare trials at the same epoch, so search `epochs` with one method per value",
             );
         }
         if g.prune.is_some() && g.trials.iter().any(|&t| cells[t].recipe.m2m.is_none()) {
-            let mi = raw.methods.iter().position(|m| m.name == g.key.method).unwrap_or_default();
             return field(&format!("methods[{mi}].search.prune"), "probes M2m's translations: the method has no `m2m`");
         }
         for (k, end) in g.planned_ends().into_iter().enumerate() {
@@ -454,16 +453,8 @@ fn check_methods(raw: &RawSuite) -> Result<Vec<String>, Expand> {
         if names.contains(&m.name) {
             return field(&format!("{f}.name"), format!("`{}` appears twice", m.name));
         }
-        let r = &m.recipe;
-        for (set, what) in [
-            (r.base.is_some(), "base"),
-            (r.name.is_some(), "name"),
-            (r.output_dir.is_some(), "output_dir"),
-            (r.seed.is_some(), "seed"),
-        ] {
-            if set {
-                return field(&format!("{f}.recipe.{what}"), "is set by the suite; leave it out of methods");
-            }
+        if let Some(what) = suite_owned_field(&m.recipe) {
+            return field(&format!("{f}.recipe.{what}"), "is set by the suite; leave it out of methods");
         }
         names.push(m.name.clone());
     }
@@ -476,6 +467,19 @@ fn check_methods(raw: &RawSuite) -> Result<Vec<String>, Expand> {
         return field("seeds", "must list at least one seed");
     }
     Ok(names)
+}
+
+/// The first of the recipe fields the suite sets for each cell (`base`, `name`,
+/// `output_dir`, `seed`) that `r` sets, if any.
+fn suite_owned_field(r: &RawRecipe) -> Option<&'static str> {
+    [
+        (r.base.is_some(), "base"),
+        (r.name.is_some(), "name"),
+        (r.output_dir.is_some(), "output_dir"),
+        (r.seed.is_some(), "seed"),
+    ]
+    .into_iter()
+    .find_map(|(set, what)| set.then_some(what))
 }
 
 /// One recipe a method runs with: the method itself, or one trial of its search.
@@ -519,7 +523,7 @@ fn variants(raw: &RawSuite, names: &[String]) -> Result<Vec<Vec<Variant>>, Expan
             for (a, (field_name, value)) in setting.iter().enumerate() {
                 let layer = crate::recipe::parse_override(&format!("{field_name}={value}"))
                     .or_else(|e| field(&format!("{f}.axes[{a}]"), e.to_string()))?;
-                if layer.base.is_some() || layer.name.is_some() || layer.output_dir.is_some() || layer.seed.is_some() {
+                if suite_owned_field(&layer).is_some() {
                     return field(&format!("{f}.axes[{a}].field"), format!("`{field_name}` is set by the suite"));
                 }
                 recipe = layer.merge_over(recipe);

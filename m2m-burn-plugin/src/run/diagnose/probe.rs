@@ -14,7 +14,7 @@ use m2m_core::translation::GenerationStats;
 use super::{plan_jobs, translate_jobs, Targets};
 use crate::import::load_any_classifier;
 use crate::model::Net;
-use crate::recipe::Recipe;
+use crate::recipe::{M2mPlan, Recipe};
 use crate::train::{ProgressView, TrainLoader};
 
 /// Translates `batches` class-balanced training batches through g (and f, which defaults
@@ -26,6 +26,7 @@ pub fn probe_translation<B: AutodiffBackend>(
     batches: usize,
     device: &B::Device,
 ) -> anyhow::Result<GenerationStats> {
+    let plan = m2m_plan(recipe)?;
     let data = recipe.dataset.prepare().context("preparing the data set")?;
     let spec = recipe.model_spec(&data.manifest.format);
     // g is an ERM classifier: a linear head whatever f's head is.
@@ -35,7 +36,7 @@ pub fn probe_translation<B: AutodiffBackend>(
         Some(p) => load_any_classifier::<B>(&spec, p, device)?.0,
         None => g.clone(),
     };
-    probe_batches(recipe, data, (&f, &g), batches, device)
+    probe_batches(recipe, plan, data, (&f, &g), batches, device)
 }
 
 /// [`probe_translation`] with the recipe's own g (`m2m.g`: a checkpoint, or the cached
@@ -46,27 +47,31 @@ pub fn probe_recipe<B: AutodiffBackend>(
     batches: usize,
     device: &B::Device,
 ) -> anyhow::Result<GenerationStats> {
-    let Some(plan) = &recipe.m2m else {
-        bail!("{}: the recipe has no `m2m` section", recipe.name);
-    };
+    let plan = m2m_plan(recipe)?;
     let data = recipe.dataset.prepare().context("preparing the data set")?;
     let spec = recipe.model_spec(&data.manifest.format);
     let g = crate::run::load_baseline::<B>(recipe, &spec, &plan.g, device, ProgressView::Log)?;
-    probe_batches(recipe, data, (&g, &g), batches, device)
+    probe_batches(recipe, plan, data, (&g, &g), batches, device)
+}
+
+/// The recipe's M2m section, which a probe needs.
+fn m2m_plan(recipe: &Recipe) -> anyhow::Result<&M2mPlan> {
+    match &recipe.m2m {
+        Some(plan) => Ok(plan),
+        None => bail!("{}: the recipe has no `m2m` section", recipe.name),
+    }
 }
 
 /// Translates `batches` class-balanced training batches of `data` with `recipe`'s M2m
-/// settings through `(f, g)`.
+/// settings (`plan`) through `(f, g)`.
 fn probe_batches<B: AutodiffBackend>(
     recipe: &Recipe,
+    plan: &M2mPlan,
     data: crate::data::PreparedData,
     (f, g): (&Net<B>, &Net<B>),
     batches: usize,
     device: &B::Device,
 ) -> anyhow::Result<GenerationStats> {
-    let Some(plan) = &recipe.m2m else {
-        bail!("{}: the recipe has no `m2m` section", recipe.name);
-    };
     let counts = data.manifest.train_counts.clone();
     let targets = Targets::Planned {
         counts: counts.clone(),

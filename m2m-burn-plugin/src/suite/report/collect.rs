@@ -7,7 +7,7 @@ use m2m_core::translation::GenerationStats;
 
 use super::summarise::summarize;
 use super::{CellResult, Report, SearchResult};
-use crate::run_dir::RunDir;
+use crate::run_dir::{EpochRecord, RunDir};
 use crate::suite::search_run::{read_record, record_path};
 use crate::suite::spec::{CellKey, SuiteManifest};
 
@@ -18,15 +18,18 @@ fn read_manifest(dir: &Path) -> anyhow::Result<SuiteManifest> {
     serde_json::from_str(&text).with_context(|| format!("{}: not a suite manifest", path.display()))
 }
 
+/// M2m's generation statistics summed over the records of epochs `from` and later;
+/// `None` when none of them has any.
+fn merged_m2m(records: &[EpochRecord], from: usize) -> Option<GenerationStats> {
+    records.iter().filter(|r| r.epoch >= from).filter_map(|r| r.m2m.clone()).reduce(|mut acc, s| {
+        acc.merge(&s);
+        acc
+    })
+}
+
 fn read_cell(run: &RunDir, key: &CellKey) -> anyhow::Result<CellResult> {
     let fin = run.read_final()?.with_context(|| format!("{}: not finished (no final metrics)", run.root.display()))?;
-    let mut m2m: Option<GenerationStats> = None;
-    for s in run.read_records()?.into_iter().filter_map(|r| r.m2m) {
-        match m2m.as_mut() {
-            None => m2m = Some(s),
-            Some(acc) => acc.merge(&s),
-        }
-    }
+    let m2m = merged_m2m(&run.read_records()?, 0);
     let translations = Some(run.translations_path()).filter(|p| p.is_file());
     let forked_from = run.read_fork()?.map(|f| {
         (
@@ -95,11 +98,7 @@ fn find_search(dirs: &[PathBuf], key: &CellKey) -> anyhow::Result<Option<(Search
         for t in &record.trials {
             let records = RunDir::new(cells.join(&t.run)).read_records().unwrap_or_default();
             curves.push(records.iter().map(|r| (r.epoch, r.val.balanced_accuracy)).collect());
-            let own = records.iter().filter(|r| r.epoch >= record.shared).filter_map(|r| r.m2m.as_ref());
-            translations.push(own.fold(None, |acc: Option<(u64, u64)>, s| {
-                let (a, n) = acc.unwrap_or_default();
-                Some((a + s.total_accepted(), n + s.total_attempts()))
-            }));
+            translations.push(merged_m2m(&records, record.shared));
         }
         let chosen = record.chosen.map(|c| RunDir::new(cells.join(&record.trials[c].run))).filter(RunDir::is_finished);
         let done = chosen.is_some();

@@ -121,16 +121,9 @@ pub struct SearchResult {
     /// Each trial's validation balanced accuracy (fraction) per 0-based epoch, as far as
     /// it trained, in trial order.
     pub curves: Vec<Vec<(usize, f64)>>,
-    /// Each trial's M2m translations over the epochs it trained after the shared ones:
-    /// (accepted, attempted); `None` for a trial without M2m epochs.
-    pub translations: Vec<Option<(u64, u64)>>,
-}
-
-impl SearchResult {
-    /// The chosen trial's setting, once the search is done.
-    pub fn chosen_setting(&self) -> Option<&str> {
-        self.record.chosen.map(|c| self.record.trials[c].setting.as_str())
-    }
+    /// Each trial's M2m generation statistics over the epochs it trained after the shared
+    /// ones; `None` for a trial without M2m epochs.
+    pub translations: Vec<Option<GenerationStats>>,
 }
 
 impl Report {

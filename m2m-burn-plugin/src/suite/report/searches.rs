@@ -57,8 +57,14 @@ fn one(s: &SearchResult) -> String {
             md.push_str(&format!(" {} |", if pruned { "pruned".into() } else { cell.unwrap_or_default() }));
         }
         if m2m {
-            let accepted = s.translations[k]
-                .map_or("–".into(), |(a, n)| format!("{a}/{n} ({:.2}%)", 100.0 * a as f64 / n.max(1) as f64));
+            let accepted = s.translations[k].as_ref().map_or("–".into(), |g| {
+                format!(
+                    "{}/{} ({})",
+                    g.total_accepted(),
+                    g.total_attempts(),
+                    percent(g.total_accepted(), g.total_attempts())
+                )
+            });
             md.push_str(&format!(" {accepted} |"));
         }
         md.push('\n');
@@ -75,7 +81,7 @@ fn one(s: &SearchResult) -> String {
 /// The line on the probe filter: how many settings it dropped, at what threshold, each
 /// with its probed acceptance.
 fn pruned(rec: &crate::suite::SearchRecord, p: &crate::suite::search::PruneParams) -> String {
-    let rate = |(a, n): (u64, u64)| format!("{a}/{n}, {:.2}%", 100.0 * a as f64 / n.max(1) as f64);
+    let rate = |(a, n): (u64, u64)| format!("{a}/{n}, {}", percent(a, n));
     let dropped: Vec<String> =
         rec.pruned.iter().filter_map(|&k| Some(format!("t{k} ({})", rate(*rec.probed.get(k)?)))).collect();
     let kept: Vec<String> = (0..rec.probed.len())
@@ -93,4 +99,9 @@ fn pruned(rec: &crate::suite::SearchRecord, p: &crate::suite::search::PruneParam
         dropped.join(", "),
         if kept.is_empty() { "none".to_string() } else { kept.join(", ") }
     )
+}
+
+/// `a` of `n` as a percentage with two decimals (0.00% when `n` is 0).
+fn percent(a: u64, n: u64) -> String {
+    format!("{:.2}%", 100.0 * a as f64 / n.max(1) as f64)
 }
